@@ -1,0 +1,60 @@
+"""soc2ai: SOC 2 Type II controls and auditor evidence for AI products.
+
+The public API is what ``__all__`` lists; everything else is internal. Importing this package does no
+work and imports no optional dependency.
+"""
+
+from __future__ import annotations
+
+from soc2ai.config import Config, load_config, parse_config
+from soc2ai.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    KeyMaterialError,
+    PolicyViolation,
+    RollbackError,
+    Soc2AIError,
+    SpoolError,
+    StoreError,
+    UpstreamError,
+    VerificationError,
+)
+from soc2ai.ledger.records import (
+    AccessRecord,
+    AlertRecord,
+    ConfigChangeRecord,
+    DsarRecord,
+    ReadinessRecord,
+    Record,
+    RetentionRecord,
+    ScanRecord,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessRecord",
+    "AlertRecord",
+    "AuthError",
+    "Config",
+    "ConfigChangeRecord",
+    "ConfigError",
+    "ConnectorError",
+    "DsarRecord",
+    "KeyMaterialError",
+    "PolicyViolation",
+    "ReadinessRecord",
+    "Record",
+    "RetentionRecord",
+    "RollbackError",
+    "ScanRecord",
+    "Soc2AIError",
+    "SpoolError",
+    "StoreError",
+    "UpstreamError",
+    "VerificationError",
+    "__version__",
+    "load_config",
+    "parse_config",
+]

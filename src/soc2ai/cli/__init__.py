@@ -1,0 +1,31 @@
+"""The ``soc2ai`` command line: a thin typer app over the public API.
+
+Each command group lives in its own module and registers itself here (one line per group).
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="soc2ai",
+    help="SOC 2 controls and auditor evidence for AI products.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported here, not at module import, so `import soc2ai.cli` stays cheap and side-effect free.
+    from soc2ai.cli import demo, init, log
+
+    init.register(app)
+    demo.register(app)
+    app.add_typer(log.app, name="log")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register()
+    app()

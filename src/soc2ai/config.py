@@ -1,0 +1,124 @@
+"""``soc2ai.toml``: the one configuration file, validated with pydantic.
+
+This is the only module that reads environment variables (``SOC2AI_CONFIG``, ``SOC2AI_STORE``).
+Every validation error names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from soc2ai.data.settings import DataSettings
+from soc2ai.errors import ConfigError
+from soc2ai.gateway.settings import GatewaySettings
+from soc2ai.governance.settings import GovernanceSettings
+from soc2ai.ledger.settings import LedgerSettings
+from soc2ai.monitor.settings import MonitorSettings
+from soc2ai.scan.settings import ScanSettings
+
+DEFAULT_CONFIG_NAME = "soc2ai.toml"
+
+
+class ProjectSettings(BaseModel):
+    """Who this installation is; ``name`` becomes the ledger's checkpoint origin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(default="soc2ai", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+
+
+class Config(BaseModel):
+    """The whole validated configuration. Paths inside are resolved against ``root``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    project: ProjectSettings = ProjectSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    scan: ScanSettings = ScanSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    governance: GovernanceSettings = GovernanceSettings()
+    data: DataSettings = DataSettings()
+    monitor: MonitorSettings = MonitorSettings()
+    # Directory the file was loaded from; relative paths in the config are relative to it.
+    root: Path = Field(default_factory=Path.cwd, exclude=True)
+    source: str = Field(default="<defaults>", exclude=True)
+
+    def path(self, value: str | Path) -> Path:
+        """Resolve a configured path against the config file's directory."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+
+def _locate_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort line number of a dotted key in TOML text (tomllib keeps no positions)."""
+    keys = [str(k) for k in loc if not isinstance(k, int)]
+    if not keys:
+        return None
+    lines = text.splitlines()
+    # Find the deepest table header that is a prefix of the key path, then the key under it.
+    best_start, best_depth = 0, 0
+    for depth in range(len(keys), 0, -1):
+        header = re.compile(r"^\s*\[{1,2}\s*" + r"\s*\.\s*".join(map(re.escape, keys[:depth])) + r"\s*\]{1,2}")
+        for n, line in enumerate(lines):
+            if header.match(line):
+                best_start, best_depth = n, depth
+                break
+        if best_depth:
+            break
+    rest = keys[best_depth:]
+    if not rest:
+        return best_start + 1 if best_depth else None
+    key_re = re.compile(r"^\s*" + re.escape(rest[0]) + r"\s*=")
+    for n in range(best_start, len(lines)):
+        if n > best_start and lines[n].lstrip().startswith("[") and best_depth:
+            break
+        if key_re.match(lines[n]):
+            return n + 1
+    return best_start + 1 if best_depth else None
+
+
+def parse_config(text: str, *, source: str = "<string>", root: Path | None = None) -> Config:
+    """Validate TOML text into a :class:`Config`; raise :class:`ConfigError` naming line and field."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"invalid TOML: {exc}", file=source,
+                          line=int(m.group(1)) if m else None) from exc
+    try:
+        return Config.model_validate({**data, "root": root or Path.cwd(), "source": source})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc)
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(err["msg"] + more, file=source, line=_locate_line(text, loc),
+                          field=field) from exc
+
+
+def load_config(path: str | Path | None = None, *, required: bool = False) -> Config:
+    """Load ``soc2ai.toml``: the given path, else ``$SOC2AI_CONFIG``, else ``./soc2ai.toml``.
+
+    Without a file the defaults apply (embedded SQLite under ``.soc2ai/``), unless ``required``.
+    ``$SOC2AI_STORE`` overrides ``ledger.store`` so CI can point the same config at PostgreSQL.
+    """
+    env_path = os.environ.get("SOC2AI_CONFIG")
+    candidate = Path(path) if path is not None else Path(env_path) if env_path else Path(DEFAULT_CONFIG_NAME)
+    if candidate.is_file():
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read: {exc}", file=str(candidate)) from exc
+        config = parse_config(text, source=str(candidate), root=candidate.resolve().parent)
+    elif required or path is not None or env_path:
+        raise ConfigError("file not found (run `soc2ai init` to create one)", file=str(candidate))
+    else:
+        config = Config()
+    store = os.environ.get("SOC2AI_STORE")
+    if store:
+        config = config.model_copy(update={"ledger": config.ledger.model_copy(update={"store": store})})
+    return config
