@@ -17,6 +17,8 @@ class LedgerSettings(BaseModel):
     store: str = "sqlite:///.soc2ai/audit.db"
     keys_dir: str = ".soc2ai/keys"
     spool_dir: str = ".soc2ai/spool"
+    # Latest signed checkpoint per log, outside the store: a store older than this refuses to start.
+    witness_dir: str = ".soc2ai/witness"
     # "hmac-sha256" keys content hashes per subject (default, crypto-shreddable).
     # "sha256" is a bare digest: weaker (guessable prompts can be confirmed), kept for compatibility.
     hash_mode: Literal["hmac-sha256", "sha256"] = "hmac-sha256"

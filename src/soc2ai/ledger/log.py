@@ -1,0 +1,479 @@
+"""``AuditLog``: the public face of the ledger.
+
+Writers call :meth:`AuditLog.log_inference` / :meth:`AuditLog.append` from any thread; both compute the
+keyed hashes on the caller's thread, enqueue, and return at once. They never block on I/O and never raise
+into the caller: failures are counted in :meth:`stats`. A background sealer makes records durable under a
+signed checkpoint; :meth:`flush` waits for that and returns the durable size.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import hmac
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from soc2ai.errors import KeyMaterialError, Soc2AIError, StoreError, VerificationError
+from soc2ai.ledger import keys as keymod
+from soc2ai.ledger.canonical import to_jsonable
+from soc2ai.ledger.merkle import consistency_path, inclusion_path
+from soc2ai.ledger.note import Checkpoint, Signer, open_checkpoint
+from soc2ai.ledger.proofs import ConsistencyProof, InclusionProof
+from soc2ai.ledger.records import INFERENCE_FIELDS, SCHEMA_VERSION, DsarRecord, Record, content_bytes, new_id
+from soc2ai.ledger.spool import Item, Spool
+from soc2ai.ledger.store import Store, open_store
+from soc2ai.ledger.tree import StoredTree
+from soc2ai.ledger.verify import VerifyReport, verify_store
+from soc2ai.ledger.writer import Sealer, Witness, check_not_rolled_back
+
+if TYPE_CHECKING:
+    from soc2ai.config import Config
+
+logger = logging.getLogger("soc2ai.ledger")
+
+_INFERENCE_EXTRA = frozenset(INFERENCE_FIELDS) - {"hash_mode", "input_hash", "output_hash", "model",
+                                                  "latency_us", "input_tokens", "output_tokens", "flagged"}
+_ANON_INFO = b"soc2ai/anonymous-content/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record read back from the log. ``body`` is None when retention pruned it."""
+
+    idx: int
+    body: dict[str, Any] | None
+    kind: str
+    ts: int
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """Outcome of crypto-shredding one subject."""
+
+    subject_refs: list[str]
+    records: int
+    receipt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Whether given content is exactly what record ``index`` processed."""
+
+    index: int
+    prompt: bool | None
+    response: bool | None
+
+    @property
+    def ok(self) -> bool:
+        return self.prompt is not False and self.response is not False
+
+
+class _Subject:
+    __slots__ = ("key", "ref", "ref_hex")
+
+    def __init__(self, key: bytes, ref: bytes) -> None:
+        self.key = key
+        self.ref = ref
+        self.ref_hex = ref.hex()
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+_OPEN_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+
+
+def _drain_at_exit() -> None:
+    for log in list(_OPEN_LOGS):
+        try:
+            log.close(timeout=10.0)
+        except Exception:  # noqa: S110 - best effort at interpreter exit; the spool keeps what is left
+            pass
+
+
+atexit.register(_drain_at_exit)
+
+
+class AuditLog:
+    """A signed, tamper-evident, append-only log of AI activity."""
+
+    def __init__(self, store: Store, *, keys_dir: Path, origin: str, spool_dir: Path, witness_dir: Path,
+                 hash_mode: str = "hmac-sha256", read_only: bool = False, retain_payloads: bool = False,
+                 batch_ms: int = 10, batch_max: int = 512, queue_max: int = 50_000,
+                 clock: Callable[[], int] = _now_us) -> None:
+        self.store = store
+        self.keys_dir = keys_dir
+        self.origin = origin
+        self.hash_mode = hash_mode
+        self.read_only = read_only
+        self._spool_dir = spool_dir
+        self.retain_payloads = retain_payloads
+        self._clock = clock
+        self._subjects: dict[str, _Subject] = {}
+        self._subject_lock = threading.Lock()
+        self.caller_errors = 0
+        self.last_caller_error = ""
+        self._closed = False
+        self.verifiers = keymod.load_verifiers(keys_dir)
+        self._master: keymod.MasterKeys | None = None
+        self._sealer: Sealer | None = None
+        if (keys_dir / keymod.MASTER_KEY).exists() or not read_only:
+            self._master = keymod.MasterKeys.load(keys_dir)
+        if read_only:
+            return
+        if self._master is None:  # pragma: no cover - MasterKeys.load raises first
+            raise KeyMaterialError(f"{keys_dir}: master.key missing")
+        self._anon_key = hmac.digest(self._master.lookup, _ANON_INFO, "sha256")
+        signer: Signer = keymod.load_signer(keys_dir)
+        if all(v.kid != signer.verifier.kid for v in self.verifiers):
+            raise KeyMaterialError(f"{keys_dir}: signing.pub does not match signing.key")
+        self.witness = Witness(witness_dir, store.log_id)
+        note = self.witness.read()
+        if note is not None:
+            check_not_rolled_back(store, open_checkpoint(note, self.verifiers))
+        self._sealer = Sealer(store=store, signer=signer, verifiers=self.verifiers, origin=origin,
+                              spool=Spool(spool_dir), witness=self.witness, batch_ms=batch_ms,
+                              batch_max=batch_max, queue_max=queue_max)
+        self._sealer.durable_size = store.head().size
+        self._sealer.start()
+        _OPEN_LOGS.add(self)
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, target: str | Config | None = None, *, keys_dir: str | Path | None = None,
+             read_only: bool = False, clock: Callable[[], int] | None = None, **overrides: Any) -> AuditLog:
+        """Open a log from a store URL or a :class:`Config` (default: ``load_config()``)."""
+        from soc2ai.config import Config, load_config  # the config module imports ledger settings
+
+        config = target if isinstance(target, Config) else load_config()
+        s = config.ledger
+        url = target if isinstance(target, str) else s.store
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            url = "sqlite:///" + str(config.path(url[len("sqlite:///"):]))
+        store = open_store(url, create=not read_only)
+        params: dict[str, Any] = {
+            "keys_dir": Path(keys_dir) if keys_dir else config.path(s.keys_dir),
+            "spool_dir": config.path(s.spool_dir) / store.log_id,
+            "witness_dir": config.path(s.witness_dir),
+            "origin": f"{config.project.name}/{store.log_id[:16]}",
+            "hash_mode": s.hash_mode, "read_only": read_only, "retain_payloads": s.retain_payloads,
+            "batch_ms": s.batch_ms, "batch_max": s.batch_max, "queue_max": s.queue_max,
+        }
+        if clock is not None:
+            params["clock"] = clock
+        params.update(overrides)
+        try:
+            return cls(store, **params)
+        except BaseException:
+            store.close()
+            raise
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing (hot path) ---------------------------------------------------------------------
+    def _subject(self, user_id: str) -> tuple[_Subject, tuple[bytes, bytes, bytes] | None]:
+        subj = self._subjects.get(user_id)
+        if subj is not None:
+            return subj, None
+        with self._subject_lock:
+            subj = self._subjects.get(user_id)
+            if subj is not None:
+                return subj, None
+            if self._master is None:
+                raise KeyMaterialError("read-only log: cannot mint subject keys")
+            # A fresh random key; the sealer persists it (wrapped) in the same transaction as the record.
+            # A process that restarts may mint a second key for a known subject: both are kept, and
+            # forget() destroys all of them.
+            key = os.urandom(32)
+            ref = keymod.subject_ref(key, user_id)
+            subj = _Subject(key, ref)
+            self._subjects[user_id] = subj
+            return subj, (ref, self._master.subject_lookup(user_id), self._master.wrap_key(ref, key))
+
+    def _hash(self, key: bytes, content: Any) -> str:
+        data = content_bytes(content)
+        if self.hash_mode == "sha256":
+            return hashlib.sha256(data).hexdigest()
+        return hmac.digest(key, data, "sha256").hex()
+
+    def _enqueue(self, item: Item) -> None:
+        sealer = self._sealer
+        if sealer is None or self._closed:
+            raise StoreError("log is closed or read-only")
+        sealer.queue.append((item, time.perf_counter_ns()))
+        if not sealer.wake.is_set():
+            sealer.wake.set()
+
+    def _caller_error(self, exc: BaseException) -> None:
+        self.caller_errors += 1
+        self.last_caller_error = f"{type(exc).__name__}: {exc}"
+        logger.error("audit record not queued: %s", self.last_caller_error)
+
+    def log_inference(self, *, user_id: str | None, model_id: str, prompt: Any, response: Any,
+                      latency_us: int = 0, input_tokens: int = 0, output_tokens: int = 0,
+                      flagged: bool = False, request_id: str | None = None, ts: int | None = None,
+                      **extra: Any) -> str:
+        """Record one model call; returns the request id. Never blocks on I/O, never raises."""
+        rid = request_id or new_id()
+        try:
+            subj, new_row = self._subject(user_id) if user_id is not None else (None, None)
+            key = subj.key if subj is not None else self._anon_key
+            body: dict[str, Any] = {
+                "v": SCHEMA_VERSION, "kind": "inference", "id": rid, "ts": ts if ts is not None else self._clock(),
+                "subject_ref": subj.ref_hex if subj is not None else None, "hash_mode": self.hash_mode,
+                "input_hash": self._hash(key, prompt),
+                "output_hash": None if response is None else self._hash(key, response),
+                "model": model_id, "latency_us": int(latency_us), "input_tokens": int(input_tokens),
+                "output_tokens": int(output_tokens), "flagged": bool(flagged),
+            }
+            if extra:
+                attrs: dict[str, Any] = {}
+                for k, v in extra.items():
+                    if k in _INFERENCE_EXTRA:
+                        body[k] = to_jsonable(v)
+                    else:
+                        attrs[k] = v
+                if attrs:
+                    body["attrs"] = to_jsonable({**body.get("attrs", {}), **attrs})
+            payload = self._seal_payload(key, prompt, response) if self.retain_payloads else None
+            self._enqueue((body, new_row, payload))
+        except Exception as exc:
+            self._caller_error(exc)
+        return rid
+
+    def append(self, record: Record) -> str:
+        """Append any other record kind; returns its id. Never blocks on I/O, never raises."""
+        try:
+            subj, new_row = self._subject(record.user_id) if record.user_id is not None else (None, None)
+            body = {"v": SCHEMA_VERSION, "kind": record.kind, "id": record.id,
+                    "ts": record.ts if record.ts is not None else self._clock(),
+                    "subject_ref": subj.ref_hex if subj is not None else None, **record.fields_body()}
+            self._enqueue((body, new_row, None))
+        except Exception as exc:
+            self._caller_error(exc)
+        return record.id
+
+    def _seal_payload(self, key: bytes, prompt: Any, response: Any) -> bytes:
+        data = orjson.dumps({"prompt": to_jsonable(prompt), "response": to_jsonable(response)})
+        nonce = os.urandom(12)
+        return nonce + AESGCM(key).encrypt(nonce, data, None)
+
+    # -- durability -----------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> int:
+        """Wait until everything queued so far is sealed (or spooled and replayed); return the durable size."""
+        sealer = self._sealer
+        if sealer is None:
+            return self.size()
+        deadline = time.monotonic() + timeout
+        marker = threading.Event()
+        sealer.queue.append(marker)
+        sealer.wake.set()
+        marker.wait(timeout)
+        while (sealer.spool.pending or sealer.degraded) and time.monotonic() < deadline and sealer.is_alive():
+            time.sleep(0.01)
+        return sealer.durable_size
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Drain the queue (sealing or spooling every record), stop the sealer, close the store."""
+        if self._closed:
+            return
+        sealer = self._sealer
+        if sealer is not None:
+            self.flush(timeout)
+            sealer.stopping = True
+            sealer.wake.set()
+            sealer.join(timeout)
+            sealer.spool.close()
+        self._closed = True
+        _OPEN_LOGS.discard(self)
+        self.store.close()
+
+    # -- reading --------------------------------------------------------------------------------
+    def size(self) -> int:
+        return self.store.head().size
+
+    def checkpoint(self) -> Checkpoint:
+        """The latest signed checkpoint (verified)."""
+        note = self.store.head().checkpoint_note
+        if note is None:
+            raise VerificationError("the log is empty: no checkpoint yet")
+        return open_checkpoint(note, self.verifiers)
+
+    def entries(self, start: int = 0, stop: int | None = None, kind: str | None = None) -> Iterator[Entry]:
+        for row in self.store.iter_leaves(start, stop, kind):
+            yield Entry(row.idx, None if row.body is None else orjson.loads(row.body), row.kind, row.ts, row.rid)
+
+    def entry(self, index: int) -> Entry:
+        for e in self.entries(index, index + 1):
+            return e
+        raise StoreError(f"no record at index {index}")
+
+    def find(self, request_id: str) -> int | None:
+        return self.store.find_rid(request_id)
+
+    def prove(self, index: int, size: int | None = None) -> InclusionProof:
+        """Inclusion proof of record ``index`` under the latest (or the given size's) checkpoint."""
+        cp = self.checkpoint() if size is None else self._checkpoint_at(size)
+        if not 0 <= index < cp.size:
+            raise VerificationError(f"index outside the checkpointed tree of size {cp.size}", index=index)
+        row = next(self.store.iter_leaves(index, index + 1))
+        path = inclusion_path(index, cp.size, StoredTree(self.store).mth)
+        return InclusionProof(index, row.body, row.leaf_hash, path, cp)
+
+    def _checkpoint_at(self, size: int) -> Checkpoint:
+        for s, note in self.store.checkpoints():
+            if s == size:
+                return open_checkpoint(note, self.verifiers)
+        raise VerificationError(f"no signed checkpoint at size {size}")
+
+    def consistency(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Proof that the tree at ``new_size`` (default: latest) extends the signed tree at ``old_size``."""
+        new = self.checkpoint() if new_size is None else self._checkpoint_at(new_size)
+        old = self._checkpoint_at(old_size)
+        return ConsistencyProof(old, new, consistency_path(old.size, new.size, StoredTree(self.store).mth))
+
+    def verify(self, against: Checkpoint | None = None,
+               progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Verify every record, node and checkpoint; raise VerificationError naming the first bad index."""
+        return verify_store(self.store, self.verifiers, against=against, progress=progress)
+
+    def stats(self) -> dict[str, Any]:
+        s = self._sealer
+        out: dict[str, Any] = {"size": self.size(), "kinds": self.store.count_by_kind(),
+                               "pruned": self.store.pruned_count(), "caller_errors": self.caller_errors,
+                               "last_caller_error": self.last_caller_error, "store": _redact_url(self.store.url)}
+        if s is not None:
+            lat = sorted(s.latencies_us)
+            out.update({
+                "queue_depth": sum(1 for e in list(s.queue) if not isinstance(e, threading.Event)),
+                "spool_pending": s.spool.pending, "spooled_total": s.spool.spooled_total,
+                "replayed_total": s.spool.replayed_total, "spool_corrupt": list(s.spool.corrupt),
+                "store_errors": s.store_errors, "degraded": s.degraded, "last_error": s.last_error,
+                "sealed_batches": s.sealed_batches, "sealed_records": s.sealed_records,
+                "seal_latency_us": {"p50": _pct(lat, 0.50), "p99": _pct(lat, 0.99), "max": lat[-1] if lat else None,
+                                    "samples": len(lat)},
+            })
+        else:
+            files = [p for p in self._spool_dir.glob("*.spool") if p.stat().st_size] if self._spool_dir.is_dir() else []
+            out.update({"spool_files": len(files), "spool_bytes": sum(p.stat().st_size for p in files)})
+        return out
+
+    # -- content proof (PI1) --------------------------------------------------------------------
+    def _subject_key_for_ref(self, ref_hex: str | None) -> bytes | None:
+        if ref_hex is None:
+            return self._anon_key_value()
+        if self._master is None:
+            raise KeyMaterialError("master.key is needed to recompute keyed hashes")
+        ref = bytes.fromhex(ref_hex)
+        wrapped = self.store.subject_key_by_ref(ref)
+        return None if wrapped is None else self._master.unwrap_key(ref, wrapped)
+
+    def _anon_key_value(self) -> bytes:
+        if self._master is None:
+            raise KeyMaterialError("master.key is needed to recompute keyed hashes")
+        return hmac.digest(self._master.lookup, _ANON_INFO, "sha256")
+
+    def match(self, index: int, *, prompt: Any = None, response: Any = None) -> MatchResult:
+        """Recompute the record's hashes over the given content; say whether it is what was processed."""
+        e = self.entry(index)
+        if e.body is None:
+            raise VerificationError("record body was pruned by retention; only its hash remains", index=index)
+        if e.body.get("kind") != "inference":
+            raise VerificationError(f"record is a {e.body.get('kind')} record, not an inference", index=index)
+        mode = e.body.get("hash_mode")
+        key = b"" if mode == "sha256" else self._subject_key_for_ref(e.body.get("subject_ref"))
+        if key is None:
+            raise VerificationError("subject key destroyed (forgotten): content can no longer be linked",
+                                    index=index)
+
+        def check(content: Any, field: str) -> bool | None:
+            if content is None:
+                return None
+            data = content_bytes(content)
+            got = hashlib.sha256(data).hexdigest() if mode == "sha256" else hmac.digest(key, data, "sha256").hex()
+            want = e.body.get(field) if e.body is not None else None
+            return want is not None and hmac.compare_digest(got, str(want))
+
+        return MatchResult(index, check(prompt, "input_hash"), check(response, "output_hash"))
+
+    def payload(self, index: int) -> dict[str, Any]:
+        """Decrypt the retained prompt/response of an inference record (needs retain_payloads)."""
+        e = self.entry(index)
+        sealed = self.store.payload(e.id)
+        if sealed is None:
+            raise StoreError(f"no retained payload for index {index} (retention off, pruned or forgotten)")
+        key = self._subject_key_for_ref(e.body.get("subject_ref") if e.body else None)
+        if key is None:
+            raise VerificationError("subject key destroyed: payload unreadable", index=index)
+        data: dict[str, Any] = orjson.loads(AESGCM(key).decrypt(sealed[:12], sealed[12:], None))
+        return data
+
+    # -- subjects -------------------------------------------------------------------------------
+    def subject_refs(self, user_id: str) -> list[str]:
+        """Every subject_ref this user's records carry (one per subject key)."""
+        if self._master is None:
+            raise KeyMaterialError("master.key is needed to look up subjects")
+        return [ref.hex() for ref, _ in self.store.subject_keys(self._master.subject_lookup(user_id))]
+
+    def forget(self, user_id: str, *, actor: str = "") -> ForgetResult:
+        """Crypto-shred a subject: destroy their keys (and retained payloads); proofs still verify."""
+        if self._master is None or self._sealer is None:
+            raise KeyMaterialError("forget needs a writable log with its keys")
+        self.flush()
+        refs = self.store.delete_subject(self._master.subject_lookup(user_id))
+        with self._subject_lock:
+            self._subjects.pop(user_id, None)
+        records = self.store.count_subject_records(refs)
+        self.store.compact()
+        receipt = DsarRecord(action="forget", outcome="shredded" if refs else "unknown_subject",
+                             subject_refs=[r.hex() for r in refs], count=records,
+                             attrs={"actor": actor} if actor else {})
+        self.append(receipt)
+        self.flush()
+        return ForgetResult([r.hex() for r in refs], records, receipt.id)
+
+    def prune(self, before_ts: int, kinds: list[str] | None = None, *, actor: str = "") -> int:
+        """Drop record bodies older than ``before_ts`` (µs); hashes and checkpoints stay; a receipt is logged."""
+        from soc2ai.ledger.records import RetentionRecord
+
+        if self._sealer is None:
+            raise StoreError("prune needs a writable log")
+        self.flush()
+        n = self.store.prune(before_ts, kinds)
+        self.append(RetentionRecord(action="prune", scope=",".join(kinds) if kinds else "*", cutoff_ts=before_ts,
+                                    count=n, attrs={"actor": actor} if actor else {}))
+        self.flush()
+        return n
+
+
+def _pct(sorted_vals: list[int], q: float) -> int | None:
+    if not sorted_vals:
+        return None
+    return sorted_vals[min(len(sorted_vals) - 1, int(q * len(sorted_vals)))]
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in a store URL before it is shown or logged."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:***@", url)
+
+
+__all__ = ["AuditLog", "Entry", "ForgetResult", "MatchResult", "Soc2AIError"]

@@ -1,0 +1,150 @@
+"""Dead-letter spool: an append-only, fsynced file of batches the store could not take (yet).
+
+Frame: 4-byte big-endian length, 4-byte CRC-32 of the payload, payload (JSON). A batch counts as
+acknowledged once its frame is fsynced. Frames are replayed in order; a frame with a bad CRC or a torn
+tail is never skipped silently: the file is kept, renamed ``*.corrupt``, and the error is raised/reported.
+Each process owns its own spool file (held with ``flock``); files left by a dead process are adopted.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import os
+import struct
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from soc2ai.errors import SpoolError
+
+_HDR = struct.Struct(">II")
+
+# A queued item: (body without idx, new subject row or None, sealed payload or None)
+Item = tuple[dict[str, Any], tuple[bytes, bytes, bytes] | None, bytes | None]
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def encode_items(items: list[Item]) -> bytes:
+    return orjson.dumps([[body, None if s is None else [_b64(x) for x in s], None if p is None else _b64(p)]
+                         for body, s, p in items])
+
+
+def decode_items(data: bytes) -> list[Item]:
+    out: list[Item] = []
+    for body, s, p in orjson.loads(data):
+        subj = None if s is None else (base64.b64decode(s[0]), base64.b64decode(s[1]), base64.b64decode(s[2]))
+        out.append((body, subj, None if p is None else base64.b64decode(p)))
+    return out
+
+
+def read_frames(path: Path) -> Iterator[list[Item]]:
+    """Yield each batch in ``path``; raise SpoolError on a corrupt or torn frame."""
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            hdr = fh.read(_HDR.size)
+            if not hdr:
+                return
+            if len(hdr) < _HDR.size:
+                raise SpoolError(f"{path}: torn frame header at byte {offset}")
+            length, crc = _HDR.unpack(hdr)
+            data = fh.read(length)
+            if len(data) < length:
+                raise SpoolError(f"{path}: torn frame at byte {offset} ({len(data)} of {length} bytes)")
+            if zlib.crc32(data) != crc:
+                raise SpoolError(f"{path}: CRC mismatch in frame at byte {offset}")
+            try:
+                yield decode_items(data)
+            except (ValueError, TypeError, IndexError) as exc:
+                raise SpoolError(f"{path}: undecodable frame at byte {offset}: {exc}") from exc
+            offset += _HDR.size + length
+
+
+class Spool:
+    """This process's spool file plus any orphaned ones in the same directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = self.dir / f"{uuid.uuid4().hex}.spool"
+        self._fd: int | None = None
+        self.pending = 0          # records written to the spool and not yet replayed
+        self.spooled_total = 0
+        self.replayed_total = 0
+        self.corrupt: list[str] = []
+
+    def _open(self) -> int:
+        if self._fd is None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._fd = fd
+        return self._fd
+
+    def append(self, items: list[Item]) -> None:
+        """Write and fsync one batch. Raises SpoolError when the spool itself cannot be written."""
+        data = encode_items(items)
+        try:
+            fd = self._open()
+            os.write(fd, _HDR.pack(len(data), zlib.crc32(data)) + data)
+            os.fsync(fd)
+        except OSError as exc:
+            raise SpoolError(f"cannot write spool {self.path}: {exc}") from exc
+        self.pending += len(items)
+        self.spooled_total += len(items)
+
+    def files(self) -> list[Path]:
+        """Spool files to replay, oldest first: orphans we can lock, then our own."""
+        out: list[Path] = []
+        for p in sorted(self.dir.glob("*.spool"), key=lambda q: q.stat().st_mtime):
+            if p == self.path:
+                continue
+            try:
+                fd = os.open(p, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # another live process owns it
+            os.close(fd)
+            out.append(p)
+        if self.path.exists():
+            out.append(self.path)
+        return out
+
+    def orphan_count(self) -> int:
+        return sum(1 for p in self.files() if p != self.path)
+
+    def done(self, path: Path, replayed: int) -> None:
+        """A file was fully replayed: remove it."""
+        self.replayed_total += replayed
+        if path == self.path:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self.pending = 0
+        path.unlink(missing_ok=True)
+
+    def quarantine(self, path: Path, error: SpoolError) -> None:
+        """Keep a corrupt file for inspection under a name replay will not pick up again."""
+        target = path.with_suffix(".corrupt")
+        os.replace(path, target)
+        if path == self.path and self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self.pending = 0
+        self.corrupt.append(f"{target}: {error}")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,80 @@
+"""The ledger store interface: what the sealer, verifier and readers need from SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from soc2ai.ledger.note import Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Current tree head as stored: size, frontier (perfect-subtree roots, largest first), last checkpoint."""
+
+    size: int
+    frontier: list[bytes]
+    checkpoint_note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRow:
+    """One stored leaf. ``body`` is the canonical JSON, or None once pruned by retention."""
+
+    idx: int
+    leaf_hash: bytes
+    body: bytes | None
+    kind: str
+    ts: int
+    subject_ref: bytes | None
+    rid: str
+
+
+@dataclass(slots=True)
+class SealBatch:
+    """Everything one sealing transaction writes."""
+
+    leaves: list[LeafRow]
+    nodes: list[tuple[int, int, bytes]]
+    checkpoint: Checkpoint
+    frontier: list[bytes]
+    subjects: list[tuple[bytes, bytes, bytes]] = field(default_factory=list)  # (ref, lookup, wrapped key)
+    payloads: list[tuple[str, bytes]] = field(default_factory=list)           # (rid, sealed payload)
+    replayed: int = 0
+
+
+# Stored interior nodes: perfect subtrees whose level is a multiple of this (tile height, as in C2SP
+# tlog-tiles). Lower levels are recomputed from at most 2**TILE_HEIGHT stored hashes.
+TILE_HEIGHT = 8
+
+
+class Store(Protocol):
+    """A ledger store. All methods may raise StoreError."""
+
+    url: str
+    log_id: str
+
+    def seal(self, prepare: Callable[[Head], SealBatch]) -> SealBatch:
+        """Lock the log, read its head, call ``prepare(head)`` and write its result in one transaction."""
+        ...
+
+    def head(self) -> Head: ...
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]: ...
+    def nodes(self, level: int, start: int, end: int) -> list[bytes]: ...
+    def all_nodes(self) -> dict[tuple[int, int], bytes]: ...
+    def iter_leaves(self, start: int = 0, end: int | None = None, kind: str | None = None,
+                    batch: int = 20_000) -> Iterator[LeafRow]: ...
+    def checkpoints(self) -> list[tuple[int, str]]: ...
+    def existing_ids(self, rids: Sequence[str]) -> set[str]: ...
+    def find_rid(self, rid: str) -> int | None: ...
+    def subject_keys(self, lookup: bytes) -> list[tuple[bytes, bytes]]: ...
+    def subject_key_by_ref(self, ref: bytes) -> bytes | None: ...
+    def payload(self, rid: str) -> bytes | None: ...
+    def delete_subject(self, lookup: bytes) -> list[bytes]: ...
+    def prune(self, before_ts: int, kinds: Sequence[str] | None) -> int: ...
+    def count_by_kind(self) -> dict[str, int]: ...
+    def count_subject_records(self, refs: Sequence[bytes]) -> int: ...
+    def pruned_count(self) -> int: ...
+    def compact(self) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,118 @@
+"""PostgreSQL store: several processes may append; a transaction-scoped advisory lock makes exactly one
+sealer run at a time, so indexes are assigned without gaps, and a crashed holder releases it."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from soc2ai.errors import StoreError
+from soc2ai.ledger.store.interface import LeafRow
+from soc2ai.ledger.store.sql import SqlStore, schema
+
+# Arbitrary constant identifying "the soc2ai sealing lock" among advisory locks in the database.
+_LOCK_KEY = 0x50C2A1
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - depends on installed extras
+        raise StoreError("PostgreSQL support needs the 'postgres' extra: pip install 'soc2ai[postgres]'") from exc
+    return psycopg
+
+
+class PostgresStore(SqlStore):
+    """A ledger in PostgreSQL tables prefixed ``ledger_`` (in the connection's search_path schema)."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self._pg = _psycopg()
+        self._local = threading.local()
+        self._readers: list[Any] = []
+        self._lock = threading.Lock()
+        self._wconn: Any = None
+
+        def init(cur: Any) -> None:
+            if create:
+                for ddl in schema("BYTEA", "BIGINT"):
+                    cur.execute(ddl)
+            self._init_meta(cur)
+
+        self._write_txn(init)
+
+    def _q(self, sql: str) -> str:
+        return re.sub(r"\?", "%s", sql)
+
+    def _connect(self) -> Any:
+        try:
+            return self._pg.connect(self.url, autocommit=True, connect_timeout=5)
+        except self._pg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def _reader(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    def _fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        try:
+            return super()._fetchall(sql, params)
+        except self._pg.Error as exc:
+            self._local.conn = None
+            raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+
+    def _write_txn(self, fn: Callable[[Any], Any]) -> Any:
+        with self._lock:
+            if self._wconn is None or self._wconn.closed or self._wconn.broken:
+                self._wconn = self._connect()
+            conn = self._wconn
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+                    return fn(cur)
+            except self._pg.Error as exc:
+                if conn.broken:
+                    self._wconn = None
+                raise StoreError(f"PostgreSQL write failed: {exc}") from exc
+
+    def _insert_leaves(self, cur: Any, leaves: list[LeafRow]) -> None:
+        # One statement per batch (unnest of arrays) rather than a round trip per row.
+        cur.execute(
+            "INSERT INTO ledger_leaves (idx, leaf_hash, body, kind, ts, subject_ref, rid) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[], %s::text[], %s::bigint[], "
+            "%s::bytea[], %s::text[])",
+            ([r.idx for r in leaves], [r.leaf_hash for r in leaves], [r.body for r in leaves],
+             [r.kind for r in leaves], [r.ts for r in leaves], [r.subject_ref for r in leaves],
+             [r.rid for r in leaves]))
+
+    def _insert_subjects(self, cur: Any, rows: list[tuple[bytes, bytes, bytes]]) -> None:
+        cur.executemany("INSERT INTO ledger_subjects (subject_ref, lookup, wrapped_key) VALUES (%s, %s, %s) "
+                        "ON CONFLICT DO NOTHING", rows)
+
+    def compact(self) -> None:
+        """VACUUM the key and payload tables so deleted tuples are reclaimed (WAL segments recycle later)."""
+        conn = self._connect()
+        try:
+            conn.execute("VACUUM ledger_subjects")
+            conn.execute("VACUUM ledger_payloads")
+        except self._pg.Error as exc:
+            raise StoreError(f"PostgreSQL vacuum failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            if self._wconn is not None:
+                self._wconn.close()
+                self._wconn = None
+        self._local = threading.local()

@@ -1,0 +1,226 @@
+"""SQL shared by the SQLite and PostgreSQL stores (one schema, one set of queries).
+
+Queries are written with ``?`` placeholders; the PostgreSQL store rewrites them to ``%s``.
+Derived columns (kind, ts, subject_ref, rid) duplicate fields of the canonical body so they can be
+indexed; ``verify`` checks they agree with the body, so editing one is detected like any other edit.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from soc2ai.ledger.store.interface import Head, LeafRow, SealBatch
+
+SCHEMA_VERSION = "1"
+_LEAF_COLS = "SELECT idx, leaf_hash, body, kind, ts, subject_ref, rid FROM ledger_leaves"
+
+
+def schema(blob: str, bigint: str) -> list[str]:
+    """DDL for both engines; ``blob``/``bigint`` are the engine's type names."""
+    return [
+        "CREATE TABLE IF NOT EXISTS ledger_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS ledger_leaves (
+            idx {bigint} PRIMARY KEY, leaf_hash {blob} NOT NULL, body {blob},
+            kind TEXT NOT NULL, ts {bigint} NOT NULL, subject_ref {blob}, rid TEXT NOT NULL)""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS ledger_leaves_rid ON ledger_leaves (rid)",
+        "CREATE INDEX IF NOT EXISTS ledger_leaves_subject ON ledger_leaves (subject_ref)",
+        "CREATE INDEX IF NOT EXISTS ledger_leaves_kind_ts ON ledger_leaves (kind, ts)",
+        f"""CREATE TABLE IF NOT EXISTS ledger_nodes (
+            level INTEGER NOT NULL, idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))""",
+        f"""CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+            size {bigint} PRIMARY KEY, note TEXT NOT NULL, created_us {bigint} NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS ledger_head (
+            id INTEGER PRIMARY KEY, size {bigint} NOT NULL, frontier {blob} NOT NULL, note TEXT)""",
+        f"""CREATE TABLE IF NOT EXISTS ledger_subjects (
+            subject_ref {blob} PRIMARY KEY, lookup {blob} NOT NULL, wrapped_key {blob} NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS ledger_subjects_lookup ON ledger_subjects (lookup)",
+        f"CREATE TABLE IF NOT EXISTS ledger_payloads (rid TEXT PRIMARY KEY, sealed {blob} NOT NULL)",
+    ]
+
+
+class SqlStore(abc.ABC):
+    """Common implementation; subclasses supply connections, locking and placeholder style."""
+
+    url: str
+    log_id: str
+
+    # -- engine hooks ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _reader(self) -> Any:
+        """A connection for reads from the calling thread."""
+
+    @abc.abstractmethod
+    def _write_txn(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(cursor)`` in a write transaction holding the log's exclusive sealing lock."""
+
+    def _q(self, sql: str) -> str:
+        return sql
+
+    def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        conn = self._reader()
+        cur = conn.execute(self._q(sql), params)
+        rows: list[tuple[Any, ...]] = cur.fetchall()
+        return rows
+
+    # -- creation -------------------------------------------------------------------------------
+    def _init_meta(self, cur: Any) -> None:
+        cur.execute(self._q("SELECT v FROM ledger_meta WHERE k = 'log_id'"))
+        row = cur.fetchone()
+        if row is None:
+            self.log_id = uuid.uuid4().hex
+            cur.execute(self._q("INSERT INTO ledger_meta (k, v) VALUES ('log_id', ?), ('schema', ?)"),
+                        (self.log_id, SCHEMA_VERSION))
+            cur.execute(self._q("INSERT INTO ledger_head (id, size, frontier, note) VALUES (1, 0, ?, NULL)"),
+                        (b"",))
+        else:
+            self.log_id = row[0]
+
+    # -- sealing --------------------------------------------------------------------------------
+    @staticmethod
+    def _head_from_row(row: tuple[Any, ...]) -> Head:
+        size, frontier, note = int(row[0]), bytes(row[1]), row[2]
+        return Head(size, [frontier[i:i + 32] for i in range(0, len(frontier), 32)], note)
+
+    def seal(self, prepare: Callable[[Head], SealBatch]) -> SealBatch:
+        def txn(cur: Any) -> SealBatch:
+            cur.execute(self._q("SELECT size, frontier, note FROM ledger_head WHERE id = 1"))
+            head = self._head_from_row(cur.fetchone())
+            batch = prepare(head)
+            self._insert_leaves(cur, batch.leaves)
+            if batch.nodes:
+                cur.executemany(self._q("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)"),
+                                batch.nodes)
+            if batch.subjects:
+                self._insert_subjects(cur, batch.subjects)
+            if batch.payloads:
+                cur.executemany(self._q("INSERT INTO ledger_payloads (rid, sealed) VALUES (?, ?)"),
+                                batch.payloads)
+            cp = batch.checkpoint
+            cur.execute(self._q("INSERT INTO ledger_checkpoints (size, note, created_us) VALUES (?, ?, ?)"),
+                        (cp.size, cp.note, batch.leaves[-1].ts if batch.leaves else 0))
+            cur.execute(self._q("UPDATE ledger_head SET size = ?, frontier = ?, note = ? WHERE id = 1"),
+                        (cp.size, b"".join(batch.frontier), cp.note))
+            return batch
+
+        result: SealBatch = self._write_txn(txn)
+        return result
+
+    def _insert_leaves(self, cur: Any, leaves: list[LeafRow]) -> None:
+        cur.executemany(
+            self._q("INSERT INTO ledger_leaves (idx, leaf_hash, body, kind, ts, subject_ref, rid) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            [(r.idx, r.leaf_hash, r.body, r.kind, r.ts, r.subject_ref, r.rid) for r in leaves])
+
+    @abc.abstractmethod
+    def _insert_subjects(self, cur: Any, rows: list[tuple[bytes, bytes, bytes]]) -> None:
+        """Insert subject keys, ignoring ones already present."""
+
+    # -- reads ----------------------------------------------------------------------------------
+    def head(self) -> Head:
+        rows = self._fetchall("SELECT size, frontier, note FROM ledger_head WHERE id = 1")
+        return self._head_from_row(rows[0])
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        rows = self._fetchall("SELECT leaf_hash FROM ledger_leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
+                              (start, end))
+        return [bytes(r[0]) for r in rows]
+
+    def nodes(self, level: int, start: int, end: int) -> list[bytes]:
+        rows = self._fetchall(
+            "SELECT hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+            (level, start, end))
+        return [bytes(r[0]) for r in rows]
+
+    def all_nodes(self) -> dict[tuple[int, int], bytes]:
+        return {(int(lv), int(i)): bytes(h) for lv, i, h in
+                self._fetchall("SELECT level, idx, hash FROM ledger_nodes")}
+
+    def iter_leaves(self, start: int = 0, end: int | None = None, kind: str | None = None,
+                    batch: int = 20_000) -> Iterator[LeafRow]:
+        stop = end if end is not None else 2**62
+        pos = start
+        where = " AND kind = ?" if kind else ""
+        while pos < stop:
+            params: list[Any] = [pos, stop]
+            if kind:
+                params.append(kind)
+            sql = f"{_LEAF_COLS} WHERE idx >= ? AND idx < ?{where} ORDER BY idx LIMIT {int(batch)}"
+            rows = self._fetchall(sql, params)
+            if not rows:
+                return
+            for r in rows:
+                yield LeafRow(int(r[0]), bytes(r[1]), None if r[2] is None else bytes(r[2]), r[3], int(r[4]),
+                              None if r[5] is None else bytes(r[5]), r[6])
+            pos = int(rows[-1][0]) + 1
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        return [(int(s), n) for s, n in self._fetchall("SELECT size, note FROM ledger_checkpoints ORDER BY size")]
+
+    def existing_ids(self, rids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(rids), 500):
+            chunk = list(rids[i:i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._fetchall(
+                f"SELECT rid FROM ledger_leaves WHERE rid IN ({marks})", chunk))  # noqa: S608 - placeholders only
+        return found
+
+    def find_rid(self, rid: str) -> int | None:
+        rows = self._fetchall("SELECT idx FROM ledger_leaves WHERE rid = ?", (rid,))
+        return int(rows[0][0]) if rows else None
+
+    def subject_keys(self, lookup: bytes) -> list[tuple[bytes, bytes]]:
+        return [(bytes(a), bytes(b)) for a, b in
+                self._fetchall("SELECT subject_ref, wrapped_key FROM ledger_subjects WHERE lookup = ?", (lookup,))]
+
+    def subject_key_by_ref(self, ref: bytes) -> bytes | None:
+        rows = self._fetchall("SELECT wrapped_key FROM ledger_subjects WHERE subject_ref = ?", (ref,))
+        return bytes(rows[0][0]) if rows else None
+
+    def payload(self, rid: str) -> bytes | None:
+        rows = self._fetchall("SELECT sealed FROM ledger_payloads WHERE rid = ?", (rid,))
+        return bytes(rows[0][0]) if rows else None
+
+    def count_subject_records(self, refs: Sequence[bytes]) -> int:
+        return sum(int(self._fetchall("SELECT COUNT(*) FROM ledger_leaves WHERE subject_ref = ?", (r,))[0][0])
+                   for r in refs)
+
+    def count_by_kind(self) -> dict[str, int]:
+        return {k: int(n) for k, n in self._fetchall("SELECT kind, COUNT(*) FROM ledger_leaves GROUP BY kind")}
+
+    def pruned_count(self) -> int:
+        return int(self._fetchall("SELECT COUNT(*) FROM ledger_leaves WHERE body IS NULL")[0][0])
+
+    # -- mutations outside sealing (forget, prune) ------------------------------------------------
+    def delete_subject(self, lookup: bytes) -> list[bytes]:
+        def txn(cur: Any) -> list[bytes]:
+            cur.execute(self._q("SELECT subject_ref FROM ledger_subjects WHERE lookup = ?"), (lookup,))
+            refs = [bytes(r[0]) for r in cur.fetchall()]
+            for ref in refs:
+                cur.execute(self._q(
+                    "DELETE FROM ledger_payloads WHERE rid IN (SELECT rid FROM ledger_leaves WHERE subject_ref = ?)"),
+                    (ref,))
+            cur.execute(self._q("DELETE FROM ledger_subjects WHERE lookup = ?"), (lookup,))
+            return refs
+
+        refs: list[bytes] = self._write_txn(txn)
+        return refs
+
+    def prune(self, before_ts: int, kinds: Sequence[str] | None) -> int:
+        def txn(cur: Any) -> int:
+            where = "ts < ? AND body IS NOT NULL"
+            params: list[Any] = [before_ts]
+            if kinds:
+                where += " AND kind IN (" + ",".join("?" * len(kinds)) + ")"
+                params.extend(kinds)
+            # ``where`` is built from constants and placeholders only.
+            sub = f"SELECT rid FROM ledger_leaves WHERE {where}"  # noqa: S608
+            cur.execute(self._q(f"DELETE FROM ledger_payloads WHERE rid IN ({sub})"), params)  # noqa: S608
+            cur.execute(self._q(f"UPDATE ledger_leaves SET body = NULL WHERE {where}"), params)  # noqa: S608
+            return int(cur.rowcount)
+
+        n: int = self._write_txn(txn)
+        return n

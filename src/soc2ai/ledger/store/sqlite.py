@@ -1,0 +1,116 @@
+"""SQLite store (embedded default): WAL, synchronous=FULL, secure_delete, BEGIN IMMEDIATE as the sealing lock."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from soc2ai.errors import StoreError
+from soc2ai.ledger.store.sql import SqlStore, schema
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///rel/path`` or ``sqlite:////abs/path`` -> Path."""
+    parsed = urlparse(url)
+    path = unquote(parsed.netloc + parsed.path)
+    if path.startswith("/") and not url.startswith("sqlite:////"):
+        path = path[1:]
+    if not path:
+        raise StoreError(f"no database path in {url!r}")
+    return Path(path)
+
+
+class SQLiteStore(SqlStore):
+    """A ledger in one SQLite file. Safe for several processes (the write lock serialises sealing)."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        if not create and not self.path.exists():
+            raise StoreError(f"no ledger at {self.path}")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._write_lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._wconn = self._connect()
+            with self._write_lock:
+                cur = self._wconn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                for ddl in schema("BLOB", "INTEGER"):
+                    cur.execute(ddl)
+                self._init_meta(cur)
+                cur.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before it is acknowledged (NORMAL could lose it on power loss).
+        conn.execute("PRAGMA synchronous=FULL")
+        # Deleted content (subject keys on forget, pruned bodies) is overwritten, not left in free pages.
+        conn.execute("PRAGMA secure_delete=ON")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._write_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        try:
+            return super()._fetchall(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    def _write_txn(self, fn: Callable[[Any], Any]) -> Any:
+        with self._write_lock:
+            cur = self._wconn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                result = fn(cur)
+                cur.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                try:
+                    self._wconn.rollback()
+                except sqlite3.Error:
+                    pass
+                raise StoreError(f"SQLite write failed: {exc}") from exc
+            except BaseException:
+                self._wconn.rollback()
+                raise
+
+    def _insert_subjects(self, cur: Any, rows: list[tuple[bytes, bytes, bytes]]) -> None:
+        cur.executemany("INSERT OR IGNORE INTO ledger_subjects (subject_ref, lookup, wrapped_key) VALUES (?, ?, ?)",
+                        rows)
+
+    def compact(self) -> None:
+        """Make deletions physical: checkpoint and truncate the WAL, then VACUUM."""
+        with self._write_lock:
+            try:
+                self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._wconn.execute("VACUUM")
+                self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite compaction failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._write_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._wconn.close()
+        self._local = threading.local()

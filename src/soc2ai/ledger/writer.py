@@ -1,0 +1,255 @@
+"""The background sealer: batches queued records, seals them into the store with a signed checkpoint,
+and diverts to the dead-letter spool whenever the store is down, slow, or the queue is over its bound.
+
+Ordering rule: once anything is in the spool, new batches go to the spool too until it has been
+replayed, so the log keeps the order in which records were acknowledged.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from soc2ai.errors import RollbackError, Soc2AIError, SpoolError, StoreError, VerificationError
+from soc2ai.ledger.canonical import canonical_json
+from soc2ai.ledger.merkle import frontier_append, frontier_root, leaf_hash
+from soc2ai.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_checkpoint
+from soc2ai.ledger.spool import Item, Spool, read_frames
+from soc2ai.ledger.store import TILE_HEIGHT, Head, LeafRow, SealBatch, Store
+from soc2ai.ledger.tree import StoredTree
+
+logger = logging.getLogger("soc2ai.ledger")
+
+QueueEntry = tuple[Item, int] | threading.Event  # (item, enqueue time ns) or a flush marker
+
+
+class Witness:
+    """The latest checkpoint this installation signed, kept outside the store to detect rollback."""
+
+    def __init__(self, directory: Path, log_id: str) -> None:
+        self.path = directory / f"{log_id}.checkpoint"
+        self.dir = directory
+
+    def read(self) -> str | None:
+        try:
+            return self.path.read_text()
+        except FileNotFoundError:
+            return None
+
+    def write(self, note: str) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(note)
+        os.replace(tmp, self.path)
+
+
+def check_not_rolled_back(store: Store, checkpoint: Checkpoint) -> None:
+    """Raise RollbackError if the store is smaller than, or inconsistent with, ``checkpoint``."""
+    head = store.head()
+    if head.size < checkpoint.size:
+        raise RollbackError(f"store has {head.size} records but checkpoint {checkpoint.size} was signed: "
+                            "the store was truncated or restored from an older copy")
+    try:
+        root = StoredTree(store).mth(0, checkpoint.size)
+    except StoreError as exc:
+        raise RollbackError(f"cannot recompute the tree at size {checkpoint.size}: {exc}") from exc
+    if root != checkpoint.root:
+        raise RollbackError(f"store is inconsistent with the checkpoint at size {checkpoint.size}")
+
+
+class Sealer(threading.Thread):
+    """One per writing process. Never raises out of ``run``; errors are counted and kept in ``stats``."""
+
+    def __init__(self, *, store: Store, signer: Signer, verifiers: list[Verifier], origin: str,
+                 spool: Spool, witness: Witness, batch_ms: int, batch_max: int, queue_max: int,
+                 on_sealed: Callable[[SealBatch], None] | None = None) -> None:
+        super().__init__(name="soc2ai-sealer", daemon=True)
+        self.store = store
+        self.signer = signer
+        self.verifiers = verifiers
+        self.origin = origin
+        self.spool = spool
+        self.witness = witness
+        self.batch_s = batch_ms / 1000
+        self.batch_max = batch_max
+        self.queue_max = queue_max
+        self.on_sealed = on_sealed
+        self.queue: collections.deque[QueueEntry] = collections.deque()
+        self.wake = threading.Event()
+        self.stopping = False
+        self.durable_size = 0
+        self.sealed_batches = 0
+        self.sealed_records = 0
+        self.store_errors = 0
+        self.last_error = ""
+        self.degraded = False
+        self.latencies_us: collections.deque[int] = collections.deque(maxlen=200_000)
+        self._known_note: str | None = None
+        self._retry_at = 0.0
+        self._backoff = 0.05
+
+    # -- thread ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            if not self.queue:
+                self.wake.wait(timeout=self._idle_timeout())
+                self.wake.clear()
+            if self.stopping and not self.queue:
+                self._try_replay(final=True)
+                return
+            if self.queue and len(self.queue) < self.batch_max and not self.stopping:
+                time.sleep(self.batch_s)  # the batching window; the GIL is free meanwhile
+            self._step()
+
+    def _idle_timeout(self) -> float | None:
+        return 0.05 if self.spool.pending or self.degraded else 0.5
+
+    def _drain(self) -> tuple[list[Item], list[int], list[threading.Event]]:
+        items: list[Item] = []
+        times: list[int] = []
+        markers: list[threading.Event] = []
+        q = self.queue
+        # Over the bound: take a large chunk straight to the spool rather than let memory grow.
+        limit = self.batch_max if len(q) <= self.queue_max else max(self.batch_max, len(q) - self.queue_max // 2)
+        while q and len(items) < limit:
+            entry = q.popleft()
+            if isinstance(entry, threading.Event):
+                markers.append(entry)
+                break  # seal what precedes the marker, then release the flusher
+            items.append(entry[0])
+            times.append(entry[1])
+        return items, times, markers
+
+    def _step(self) -> None:
+        items, times, markers = self._drain()
+        try:
+            if items:
+                overflow = len(items) > self.batch_max
+                if self.spool.pending or self.spool.orphan_count() or self.degraded or overflow:
+                    self._to_spool(items)
+                else:
+                    try:
+                        self._seal(items, replay=False)
+                        self._note_latency(times)
+                    except (StoreError, Soc2AIError) as exc:
+                        self._store_failed(exc)
+                        self._to_spool(items)
+            self._try_replay()
+        finally:
+            for m in markers:
+                m.set()
+
+    def _note_latency(self, times: list[int]) -> None:
+        now = time.perf_counter_ns()
+        self.latencies_us.extend((now - t) // 1000 for t in times)
+
+    def _store_failed(self, exc: Exception) -> None:
+        self.store_errors += 1
+        self.last_error = str(exc)
+        if not self.degraded:
+            logger.warning("ledger store unavailable, spooling: %s", exc)
+        self.degraded = True
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, 2.0)
+
+    def _to_spool(self, items: list[Item]) -> None:
+        try:
+            self.spool.append([({k: v for k, v in b.items() if k != "idx"}, s, p) for b, s, p in items])
+        except SpoolError as exc:
+            # Both the store and the spool failed: keep the records in memory (front of the queue) and
+            # retry; they are not acknowledged, and nothing is dropped.
+            self.last_error = str(exc)
+            logger.error("ledger spool unwritable, holding %d records in memory: %s", len(items), exc)
+            self.queue.extendleft(reversed([(i, time.perf_counter_ns()) for i in items]))
+            time.sleep(0.05)
+
+    def _try_replay(self, final: bool = False) -> None:
+        if not (self.spool.pending or self.degraded or self.spool.orphan_count()):
+            return
+        if not final and time.monotonic() < self._retry_at:
+            return
+        for path in self.spool.files():
+            replayed = 0
+            try:
+                for batch in read_frames(path):
+                    existing = self.store.existing_ids([b["id"] for b, _, _ in batch])
+                    todo = [it for it in batch if it[0]["id"] not in existing]
+                    for i in range(0, len(todo), self.batch_max):
+                        self._seal(todo[i:i + self.batch_max], replay=True)
+                    replayed += len(todo)
+            except SpoolError as exc:
+                logger.error("corrupt spool file kept for inspection: %s", exc)
+                self.spool.quarantine(path, exc)
+                continue
+            except (StoreError, Soc2AIError) as exc:
+                self._store_failed(exc)
+                return
+            self.spool.done(path, replayed)
+        if self.degraded:
+            logger.warning("ledger store back; spool replayed")
+        self.degraded = False
+        self._backoff = 0.05
+
+    # -- sealing --------------------------------------------------------------------------------
+    def _check_head(self, head: Head) -> None:
+        """Refuse to extend a head whose checkpoint we cannot verify or whose frontier does not match it."""
+        note = head.checkpoint_note
+        if note is None or note == self._known_note:
+            if note is None and head.size:
+                raise VerificationError("store has records but no checkpoint", index=0)
+            return
+        cp = open_checkpoint(note, self.verifiers)
+        if cp.size != head.size or cp.root != frontier_root(head.frontier):
+            raise RollbackError(f"stored tree head does not match its checkpoint at size {cp.size}")
+        self._known_note = note
+
+    def _seal(self, items: list[Item], *, replay: bool) -> SealBatch:
+        def prepare(head: Head) -> SealBatch:
+            self._check_head(head)
+            size = head.size
+            frontier = list(head.frontier)
+            nodes: list[tuple[int, int, bytes]] = []
+
+            def emit(level: int, index: int, h: bytes) -> None:
+                if level % TILE_HEIGHT == 0:
+                    nodes.append((level, index, h))
+
+            leaves: list[LeafRow] = []
+            subjects = []
+            payloads = []
+            for body, subj, payload in items:
+                rec = {**body, "idx": size}
+                enc = canonical_json(rec)
+                lh = leaf_hash(enc)
+                frontier_append(frontier, size, lh, emit)
+                ref = rec.get("subject_ref")
+                leaves.append(LeafRow(size, lh, enc, rec["kind"], rec["ts"],
+                                      bytes.fromhex(ref) if ref else None, rec["id"]))
+                if subj is not None:
+                    subjects.append(subj)
+                if payload is not None:
+                    payloads.append((rec["id"], payload))
+                size += 1
+            cp = sign_checkpoint(self.signer, self.origin, size, frontier_root(frontier))
+            return SealBatch(leaves, nodes, cp, frontier, subjects, payloads, len(items) if replay else 0)
+
+        batch = self.store.seal(prepare)
+        self._known_note = batch.checkpoint.note
+        self.durable_size = batch.checkpoint.size
+        self.sealed_batches += 1
+        self.sealed_records += len(batch.leaves)
+        try:
+            self.witness.write(batch.checkpoint.note)
+        except OSError as exc:
+            self.last_error = f"witness not written: {exc}"
+        if self.on_sealed is not None:
+            try:
+                self.on_sealed(batch)
+            except Exception as exc:  # a listener must not break sealing
+                logger.exception("on_sealed listener failed: %s", exc)
+        return batch
