@@ -41,6 +41,12 @@ def schema(blob: str, bigint: str) -> list[str]:
     ]
 
 
+def _blob(value: Any) -> bytes:
+    # A hand-edited row may hold TEXT where we wrote a BLOB (SQLite is dynamically typed); keep the bytes
+    # so verification reports the edit instead of crashing on it.
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+
+
 class SqlStore(abc.ABC):
     """Common implementation; subclasses supply connections, locking and placeholder style."""
 
@@ -152,8 +158,8 @@ class SqlStore(abc.ABC):
             if not rows:
                 return
             for r in rows:
-                yield LeafRow(int(r[0]), bytes(r[1]), None if r[2] is None else bytes(r[2]), r[3], int(r[4]),
-                              None if r[5] is None else bytes(r[5]), r[6])
+                yield LeafRow(int(r[0]), _blob(r[1]), None if r[2] is None else _blob(r[2]), str(r[3]),
+                              int(r[4]), None if r[5] is None else _blob(r[5]), str(r[6]))
             pos = int(rows[-1][0]) + 1
 
     def checkpoints(self) -> list[tuple[int, str]]:

@@ -1,0 +1,286 @@
+"""``soc2ai log ...``: verify, prove, inspect and maintain the ledger."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from soc2ai.cli._common import (
+    EXIT_FINDING,
+    EXIT_USAGE,
+    ConfigOption,
+    JsonOption,
+    console,
+    err_console,
+    get_config,
+    handle_errors,
+    print_json,
+)
+from soc2ai.errors import VerificationError
+from soc2ai.ledger import AuditLog, Entry
+from soc2ai.ledger.keys import load_verifiers, rotate_signing_key
+from soc2ai.ledger.note import Verifier, open_checkpoint
+from soc2ai.ledger.proofs import verify_consistency_bundle, verify_inclusion_bundle
+
+app = typer.Typer(help="Verify, prove and maintain the signed ledger.", no_args_is_help=True)
+
+PubkeyOption = typer.Option(None, "--pubkey", help="Verifier key file(s) (name+id+key). Default: keys dir.")
+
+
+def _open(config_path: Path | None, *, write: bool = False) -> AuditLog:
+    return AuditLog.open(get_config(config_path), read_only=not write)
+
+
+def _verifiers(pubkeys: list[Path] | None, config_path: Path | None) -> list[Verifier]:
+    if pubkeys:
+        return [Verifier.decode(p.read_text()) for p in pubkeys]
+    config = get_config(config_path)
+    return load_verifiers(config.path(config.ledger.keys_dir))
+
+
+@app.command("verify")
+@handle_errors
+def verify(
+    against: Path | None = typer.Option(None, "--against", help="A checkpoint exported earlier: detect "
+                                        "truncation or rollback since then."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Recompute every record hash, tree node and root; check every checkpoint signature and consistency."""
+    with _open(config) as log:
+        cp = open_checkpoint(against.read_text(), log.verifiers) if against else None
+        total = log.size()
+        try:
+            if json_out:
+                report = log.verify(against=cp)
+            else:
+                with Progress(TextColumn("verifying"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                              console=err_console, transient=True) as bar:
+                    task = bar.add_task("verify", total=total)
+                    report = log.verify(against=cp, progress=lambda n: bar.update(task, completed=n))
+        except VerificationError as exc:
+            if json_out:
+                print_json({"ok": False, "index": exc.index, "error": str(exc)})
+                raise typer.Exit(EXIT_FINDING) from exc
+            raise
+    if json_out:
+        print_json(report.to_json())
+        return
+    rate = report.size / report.elapsed_s if report.elapsed_s else 0
+    console.print(f"[green]OK[/] {report.size} records, {report.checkpoints} checkpoints verified "
+                  f"({report.pruned} bodies pruned by retention) in {report.elapsed_s:.2f}s ({rate:,.0f}/s)")
+    console.print(f"root {base64.b64encode(report.root).decode()}")
+    if cp is not None:
+        console.print(f"consistent with the external checkpoint at size {cp.size}")
+
+
+@app.command("prove")
+@handle_errors
+def prove(
+    index: int = typer.Argument(..., help="Ledger index to prove."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the proof bundle here."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Export an inclusion proof an auditor can check offline with only the public key."""
+    with _open(config) as log:
+        bundle = log.prove(index).to_json()
+    data = orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if out:
+        out.write_text(data)
+        console.print(f"wrote {out}; check with: soc2ai log verify-proof {out} --pubkey signing.pub")
+    else:
+        typer.echo(data, nl=False)
+
+
+@app.command("verify-proof")
+@handle_errors
+def verify_proof(
+    proof: Path = typer.Argument(..., help="Inclusion or consistency proof bundle (JSON)."),
+    pubkey: list[Path] | None = PubkeyOption,
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Check a proof bundle offline: signature, Merkle path, and the record it proves."""
+    keys = _verifiers(pubkey, config)
+    data = orjson.loads(proof.read_bytes())
+    if str(data.get("type", "")).startswith("soc2ai.consistency"):
+        verify_consistency_bundle(data, keys)
+        result = {"ok": True, "type": "consistency", "old_size": data.get("old_size")}
+    else:
+        record = verify_inclusion_bundle(data, keys)
+        result = {"ok": True, "type": "inclusion", "index": data.get("index"), "record": record}
+    if json_out:
+        print_json(result)
+    else:
+        console.print(f"[green]OK[/] {result['type']} proof verifies")
+
+
+@app.command("consistency")
+@handle_errors
+def consistency(
+    old_size: int = typer.Argument(..., help="Size of an earlier signed checkpoint."),
+    new_size: int | None = typer.Argument(None, help="Later size (default: latest)."),
+    out: Path | None = typer.Option(None, "--out", "-o"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Export a consistency proof: the log at NEW_SIZE extends the log at OLD_SIZE."""
+    with _open(config) as log:
+        bundle = log.consistency(old_size, new_size).to_json()
+    data = orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if out:
+        out.write_text(data)
+        console.print(f"wrote {out}")
+    else:
+        typer.echo(data, nl=False)
+
+
+@app.command("checkpoint")
+@handle_errors
+def checkpoint(
+    export: Path | None = typer.Option(None, "--export", help="Write the signed checkpoint to this file "
+                                       "(keep it outside the database; use with verify --against)."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Show (or export) the latest signed checkpoint."""
+    with _open(config) as log:
+        cp = log.checkpoint()
+    if export:
+        export.write_text(cp.note)
+    if json_out:
+        print_json({"origin": cp.origin, "size": cp.size, "root": base64.b64encode(cp.root).decode(),
+                    "note": cp.note})
+    else:
+        typer.echo(cp.note, nl=False)
+
+
+@app.command("tail")
+@handle_errors
+def tail(
+    n: int = typer.Option(20, "-n", help="How many records."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this record kind."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Show the latest records (hashes and metadata; never content)."""
+    with _open(config) as log:
+        size = log.size()
+        rows: list[Entry] = []
+        start = size
+        while start > 0 and len(rows) < n:
+            start = max(0, start - max(n * 4, 256))
+            rows = list(log.entries(start, size, kind))[-n:]
+    if json_out:
+        print_json([{"idx": e.idx, **(e.body or {"kind": e.kind, "ts": e.ts, "pruned": True})} for e in rows])
+        return
+    table = Table("idx", "time (UTC)", "kind", "subject", "model / target", "detail")
+    for e in rows:
+        b = e.body or {}
+        when = datetime.fromtimestamp(e.ts / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        subject = (b.get("subject_ref") or "")[:12]
+        what = b.get("model") or b.get("target") or b.get("rule") or b.get("action") or ""
+        if e.kind == "inference":
+            detail = (f"{b.get('latency_us', 0) / 1000:.1f} ms, {b.get('input_tokens')}→{b.get('output_tokens')} tok"
+                      + (", FLAGGED" if b.get("flagged") else ""))
+        else:
+            detail = str(b.get("decision") or b.get("outcome") or b.get("summary") or b.get("message") or "")
+        table.add_row(str(e.idx), when, e.kind, subject, str(what), "(pruned)" if e.body is None else detail)
+    console.print(table)
+
+
+@app.command("stats")
+@handle_errors
+def stats(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+    """Counts by kind, pruned bodies, spool and replay state."""
+    with _open(config) as log:
+        s = log.stats()
+    if json_out:
+        print_json(s)
+        return
+    table = Table("metric", "value")
+    for k, v in s.items():
+        table.add_row(k, ", ".join(f"{a}={b}" for a, b in v.items()) if isinstance(v, dict) else str(v))
+    console.print(table)
+
+
+@app.command("prune")
+@handle_errors
+def prune(
+    days: int | None = typer.Option(None, "--days", help="Prune bodies older than this many days "
+                                    "(default: ledger.retention_days)."),
+    kind: list[str] | None = typer.Option(None, "--kind", help="Only these record kinds."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Drop record bodies past retention; leaf hashes and checkpoints stay, so verify still passes."""
+    cfg = get_config(config)
+    keep = days if days is not None else cfg.ledger.retention_days
+    cutoff = int((datetime.now(UTC) - timedelta(days=keep)).timestamp() * 1e6)
+    with AuditLog.open(cfg) as log:
+        n = log.prune(cutoff, list(kind) if kind else None, actor="cli")
+    if json_out:
+        print_json({"pruned": n, "cutoff_ts": cutoff})
+    else:
+        console.print(f"pruned {n} record bodies older than {keep} days (receipt appended)")
+
+
+@app.command("forget")
+@handle_errors
+def forget(
+    subject: str = typer.Option(..., "--subject", help="The user id to crypto-shred."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Destroy a subject's keys: their records become unlinkable; every proof still verifies."""
+    with AuditLog.open(get_config(config)) as log:
+        result = log.forget(subject, actor="cli")
+    if json_out:
+        print_json({"subject_refs": result.subject_refs, "records": result.records, "receipt": result.receipt_id})
+    elif result.subject_refs:
+        console.print(f"shredded {len(result.subject_refs)} key(s) covering {result.records} records; "
+                      f"receipt {result.receipt_id}")
+    else:
+        console.print("no such subject in the ledger (receipt appended)")
+
+
+@app.command("match")
+@handle_errors
+def match(
+    index: int = typer.Argument(..., help="Ledger index of an inference record."),
+    prompt_file: Path | None = typer.Option(None, "--prompt-file"),
+    response_file: Path | None = typer.Option(None, "--response-file"),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Say whether this exact prompt/response is what record INDEX processed (recomputes the keyed hashes)."""
+    if prompt_file is None and response_file is None:
+        err_console.print("give --prompt-file and/or --response-file")
+        raise typer.Exit(EXIT_USAGE)
+    with _open(config) as log:
+        res = log.match(index, prompt=prompt_file.read_text() if prompt_file else None,
+                        response=response_file.read_text() if response_file else None)
+    if json_out:
+        print_json({"index": index, "prompt": res.prompt, "response": res.response, "ok": res.ok})
+    else:
+        for label, val in (("prompt", res.prompt), ("response", res.response)):
+            if val is not None:
+                console.print(f"{label}: " + ("[green]MATCH[/]" if val else "[red]DIFFERENT[/]"))
+    if not res.ok:
+        raise typer.Exit(EXIT_FINDING)
+
+
+@app.command("rotate-key")
+@handle_errors
+def rotate_key(config: Path | None = ConfigOption) -> None:
+    """Start signing with a new key; the old public key stays trusted for the checkpoints it signed."""
+    cfg = get_config(config)
+    v = rotate_signing_key(cfg.path(cfg.ledger.keys_dir), cfg.project.name)
+    console.print(f"new public key: {v.encode()}")
+
+
