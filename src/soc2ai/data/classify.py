@@ -1,0 +1,233 @@
+"""Classification at ingestion: label an item by its source, raise the label by its content.
+
+``ingest(item, source=..., subject_ids=...)`` returns a :class:`LabelledItem` with the label, the
+ingestion time, the retention period and a lineage id. The source gives the starting label (from the
+data-source register, overridden by ``[data.classification.sources]``); scanner findings raise it (PII ->
+confidential, financial/health/legal identifiers -> restricted). A label is never lowered: a caller asking
+for a lower label than the rules give gets the higher one and a reason saying so.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from soc2ai.data.connectors.interface import INGESTED_FIELD, LABEL_FIELD, LINEAGE_FIELD
+from soc2ai.data.settings import LABELS, DataSettings
+from soc2ai.errors import ConfigError, PolicyViolation
+
+if TYPE_CHECKING:
+    from soc2ai.config import Config
+    from soc2ai.data.lineage import LineageStore
+
+EXPIRES_FIELD = "soc2ai_expires_at"
+CATEGORIES_FIELD = "soc2ai_categories"
+RANK: dict[str, int] = {label: n for n, label in enumerate(LABELS)}
+ContentClassifier = Callable[[str], set[str]]
+
+
+def higher(a: str, b: str) -> str:
+    """The more sensitive of two labels."""
+    return a if RANK[a] >= RANK[b] else b
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledItem:
+    """An item as ingested: its label and everything retention, lineage and DSAR need."""
+
+    item: Any
+    source: str
+    label: str
+    categories: frozenset[str]
+    ingested_at: int          # epoch seconds, UTC
+    retention_days: int
+    lineage_id: str
+    subject_ids: tuple[str, ...]
+    flags: tuple[str, ...]    # e.g. "unregistered_source"
+    reasons: tuple[str, ...]  # why the label is what it is
+
+    @property
+    def expires_at(self) -> int:
+        """Epoch seconds after which retention deletes the item."""
+        return self.ingested_at + self.retention_days * 86_400
+
+    def metadata(self, subject_field: str = "subject_id") -> dict[str, Any]:
+        """Scalar fields to store next to the item (vector metadata, dataset columns, cache values)."""
+        meta: dict[str, Any] = {
+            LABEL_FIELD: self.label,
+            INGESTED_FIELD: self.ingested_at,
+            EXPIRES_FIELD: self.expires_at,
+            LINEAGE_FIELD: self.lineage_id,
+            CATEGORIES_FIELD: ",".join(sorted(self.categories)),
+        }
+        if self.subject_ids:
+            meta[subject_field] = self.subject_ids[0]
+        return meta
+
+
+def item_text(item: Any) -> str:
+    """The text a scanner should see: strings as is, mappings/lists flattened (keys and values)."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, bytes):
+        return item.decode("utf-8", "replace")
+    if isinstance(item, Mapping):
+        return "\n".join(f"{k}: {item_text(v)}" for k, v in item.items())
+    if isinstance(item, list | tuple):
+        return "\n".join(item_text(v) for v in item)
+    return "" if item is None else str(item)
+
+
+def scanner_classifier(config: Config) -> ContentClassifier:
+    """Content categories via the scanners (``soc2ai.scan``): pipeline PRE-stage findings -> categories."""
+    try:
+        from soc2ai.scan import Stage, build_pipeline, classify_findings  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ConfigError("content classification needs soc2ai.scan.build_pipeline/classify_findings,"
+                          f" which this installation lacks ({exc})", field="scan") from exc
+    pipeline = build_pipeline(config)
+
+    def classify(text: str) -> set[str]:
+        result = pipeline.run(text, Stage.PRE)
+        findings = getattr(result, "findings", result)
+        return set(classify_findings(findings))
+
+    return classify
+
+
+def registered_sources(config: Config) -> dict[str, str] | None:
+    """Source name -> label from the governance data-source register; None when there is no register."""
+    try:
+        from soc2ai.governance import load_data_sources  # type: ignore[attr-defined]
+    except ImportError:
+        load_data_sources = None
+    path = config.path(config.data.sources_register)
+    if load_data_sources is not None:
+        register = load_data_sources(config)
+        out: dict[str, str] = {}
+        for src in getattr(register, "sources", register):
+            name = getattr(src, "name", None) or (src.get("name") if isinstance(src, Mapping) else None)
+            label = getattr(src, "classification", None) or (
+                src.get("classification") if isinstance(src, Mapping) else None)
+            if name:
+                out[str(name)] = str(label or config.data.classification.default_label)
+        return out
+    if not path.is_file():
+        return None
+    return _read_register(path, config.data.classification.default_label)
+
+
+def _read_register(path: Any, default: str) -> dict[str, str]:
+    """Minimal reader used until the governance package exposes its register API."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"cannot read data-source register: {exc}", file=str(path),
+                          line=mark.line + 1 if mark else None) from exc
+    entries = doc.get("sources", doc) if isinstance(doc, Mapping) else doc
+    if isinstance(entries, Mapping):
+        entries = [{"name": k, **(v if isinstance(v, Mapping) else {})} for k, v in entries.items()]
+    if not isinstance(entries, list):
+        raise ConfigError("expected a list of sources", file=str(path), field="sources")
+    out: dict[str, str] = {}
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or "name" not in entry:
+            raise ConfigError("each source needs a name", file=str(path), field=f"sources[{n}].name")
+        label = str(entry.get("classification", default))
+        if label not in RANK:
+            raise ConfigError(f"unknown classification {label!r}", file=str(path),
+                              field=f"sources[{n}].classification")
+        out[str(entry["name"])] = label
+    return out
+
+
+class Classifier:
+    """Labels items by source and content; build once, call :meth:`ingest` per item."""
+
+    def __init__(self, settings: DataSettings, *, sources: Mapping[str, str] | None,
+                 content: ContentClassifier | None, lineage: LineageStore | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._s = settings
+        # Config entries win over the register for the same source.
+        self._sources = {**(sources or {}), **settings.classification.sources}
+        self._content = content
+        self._lineage = lineage
+        self._clock = clock
+
+    @classmethod
+    def from_config(cls, config: Config, *, lineage: LineageStore | None = None,
+                    content: ContentClassifier | None = None,
+                    clock: Callable[[], float] = time.time) -> Classifier:
+        """Sources from the register, content categories from the configured scanners."""
+        return cls(config.data, sources=registered_sources(config),
+                   content=content if content is not None else scanner_classifier(config),
+                   lineage=lineage, clock=clock)
+
+    def retention_days(self, label: str, categories: Iterable[str]) -> int:
+        """Days an item with this label and these content categories is kept."""
+        cat_days = [self._s.retention.category_days[c] for c in categories if c in self._s.retention.category_days]
+        return max(cat_days) if cat_days else self._s.retention.label_days[label]
+
+    def ingest(self, item: Any, *, source: str, subject_ids: Iterable[str] = (), label: str | None = None,
+               kind: str = "document", parents: Iterable[str] = (), store: str = "", collection: str = "",
+               locator: str = "") -> LabelledItem:
+        """Label ``item`` (see the module doc); record it in lineage when a store is attached."""
+        cls_s = self._s.classification
+        flags: list[str] = []
+        reasons: list[str] = []
+        if source in self._sources:
+            current = self._sources[source]
+            reasons.append(f"source {source}: {current}")
+        else:
+            if cls_s.unregistered_source == "reject":
+                raise PolicyViolation(f"source {source!r} is not in the data-source register")
+            flags.append("unregistered_source")
+            current = cls_s.default_label
+            reasons.append(f"source {source} unregistered: default {current}")
+        categories: set[str] = set()
+        if self._content is not None:
+            categories = self._content(item_text(item))
+            for cat in sorted(categories):
+                raised = cls_s.content.get(cat)
+                if raised and RANK[raised] > RANK[current]:
+                    reasons.append(f"content {cat}: raised {current} -> {raised}")
+                    current = raised
+        else:
+            flags.append("content_not_scanned")
+        if label is not None:
+            if label not in RANK:
+                raise PolicyViolation(f"unknown label {label!r}; expected one of {', '.join(LABELS)}")
+            if RANK[label] < RANK[current]:
+                reasons.append(f"requested {label} is lower than the rules give; kept {current}")
+            elif RANK[label] > RANK[current]:
+                reasons.append(f"requested {label}")
+                current = label
+        subjects = tuple(s for s in subject_ids if s)
+        now = int(self._clock())
+        days = self.retention_days(current, categories)
+        lineage_id = uuid.uuid4().hex
+        if self._lineage is not None:
+            self._lineage.record(kind, id=lineage_id, parents=parents, store=store, collection=collection,
+                                 locator=locator, label=current, subjects=subjects,
+                                 attrs={"source": source, "categories": sorted(categories), "flags": flags})
+        return LabelledItem(item=item, source=source, label=current, categories=frozenset(categories),
+                            ingested_at=now, retention_days=days, lineage_id=lineage_id, subject_ids=subjects,
+                            flags=tuple(flags), reasons=tuple(reasons))
+
+
+def ingest(item: Any, *, source: str, subject_ids: Iterable[str] = (), config: Config | None = None,
+           label: str | None = None, lineage: LineageStore | None = None,
+           content: ContentClassifier | None = None) -> LabelledItem:
+    """One-shot :meth:`Classifier.ingest` with the loaded config (build a Classifier for many items)."""
+    if config is None:
+        from soc2ai.config import load_config
+
+        config = load_config()
+    return Classifier.from_config(config, lineage=lineage, content=content).ingest(
+        item, source=source, subject_ids=subject_ids, label=label)

@@ -1,0 +1,337 @@
+"""Dataset files (JSONL, CSV, Parquet): find rows of a subject, rewrite files atomically without them.
+
+A rewrite holds an exclusive lock (``<file>.lock``, flock) for the whole read-filter-write, writes a
+temporary file in the same directory, fsyncs it and renames it over the original, so two deletions at
+once (or a crash) never leave a half-written dataset. Each rewrite appends to ``<file>.manifest.json``:
+the file hash before and after, row counts, and the SHA-256 of every removed row (evidence of what went,
+without keeping it). Malformed rows are reported with file and line and kept; they are still scanned
+as text, so an identifier in a broken row is found and that row removed.
+
+Row keys (what lineage records): the row's ``id`` field when it has one, else ``sha256:<row hash>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from soc2ai.data.connectors._match import first_hit
+from soc2ai.data.connectors.interface import (
+    LABEL_FIELD,
+    Census,
+    Expiry,
+    Location,
+    Subject,
+    verify_by_find,
+)
+from soc2ai.data.settings import ConnectorSettings
+from soc2ai.errors import ConnectorError
+
+EXPIRES_FIELD = "soc2ai_expires_at"
+SUFFIXES = (".jsonl", ".csv", ".parquet")
+
+
+@dataclass(slots=True)
+class Row:
+    """One row as read: 1-based line (or row) number, parsed mapping (None if malformed), raw bytes."""
+
+    line: int
+    data: dict[str, Any] | None
+    raw: bytes
+
+    def key(self) -> str:
+        """Stable row key: the ``id`` field, else a hash of the raw row."""
+        if self.data is not None and self.data.get("id") not in (None, ""):
+            return str(self.data["id"])
+        return "sha256:" + hashlib.sha256(self.raw.strip()).hexdigest()[:32]
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``<path>.lock`` for the duration of a rewrite."""
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        with tmp_path.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp_path, path.stat().st_mode & 0o777)
+        os.replace(tmp_path, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+class DatasetConnector:
+    """JSONL/CSV/Parquet files: one file, or every such file under a directory."""
+
+    type = "dataset"
+
+    def __init__(self, settings: ConnectorSettings, *, root: Path, clock: Callable[[], float] = time.time) -> None:
+        self.name = settings.name
+        self._s = settings
+        self._path = (root / (settings.path or "")).resolve()
+        self._clock = clock
+        self.notes: list[str] = []
+
+    # -- reading --------------------------------------------------------------------------------
+    def files(self) -> list[Path]:
+        """The dataset files this connector covers."""
+        if self._path.is_file():
+            return [self._path]
+        if not self._path.is_dir():
+            raise ConnectorError(f"{self.name}: dataset path {self._path} does not exist")
+        return sorted(p for p in self._path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+
+    def rows(self, path: Path) -> Iterator[Row]:
+        """Rows of one file; malformed rows come with ``data=None`` and a note naming file and line."""
+        try:
+            if path.suffix == ".jsonl":
+                yield from self._jsonl_rows(path)
+            elif path.suffix == ".csv":
+                yield from self._csv_rows(path)
+            elif path.suffix == ".parquet":
+                yield from self._parquet_rows(path)
+        except OSError as exc:
+            raise ConnectorError(f"{self.name}: cannot read {path}: {exc}") from exc
+
+    def _jsonl_rows(self, path: Path) -> Iterator[Row]:
+        with path.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    data = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    self.notes.append(f"{path}:{n}: malformed JSON row ({exc.msg}); kept")
+                    yield Row(n, None, raw)
+                    continue
+                if not isinstance(data, dict):
+                    self.notes.append(f"{path}:{n}: row is not a JSON object; kept")
+                    yield Row(n, None, raw)
+                    continue
+                yield Row(n, data, raw)
+
+    def _csv_rows(self, path: Path) -> Iterator[Row]:
+        with path.open("r", encoding="utf-8", newline="", errors="surrogateescape") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                return
+            for values in reader:
+                line = reader.line_num
+                raw = ",".join(values).encode("utf-8", "surrogateescape")
+                if len(values) != len(header):
+                    self.notes.append(f"{path}:{line}: {len(values)} fields, header has {len(header)}; kept")
+                    yield Row(line, None, raw)
+                    continue
+                yield Row(line, dict(zip(header, values, strict=True)), raw)
+
+    def _parquet_rows(self, path: Path) -> Iterator[Row]:
+        pq = _pyarrow_parquet()
+        n = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+            for data in batch.to_pylist():
+                n += 1
+                yield Row(n, data, orjson.dumps(data, default=str))
+
+    # -- matching -------------------------------------------------------------------------------
+    def _why(self, row: Row, subject: Subject, ids: set[str], needles: list[str], known: frozenset[str]) -> str:
+        if row.data is not None and str(row.data.get(self._s.subject_field, "")) in ids:
+            return "subject"
+        if known and row.key() in known:
+            return "lineage"
+        if self._s.discovery and needles and first_hit(row.raw, needles) is not None:
+            return "discovery"
+        return ""
+
+    def find(self, subject: Subject) -> list[Location]:
+        """Rows whose subject field is the subject, whose key lineage recorded, or that mention them."""
+        self.notes = []
+        out: list[Location] = []
+        ids = {subject.id, *subject.refs}
+        needles = subject.needles()
+        # Cheap pre-filter: a row can only match by field or discovery if a needle's bytes appear in it.
+        raw_needles = [n.encode() for n in needles]
+        for path in self.files():
+            known = subject.known_ids(self.name, str(path))
+            for row in self.rows(path):
+                if not known and not any(n in row.raw for n in raw_needles):
+                    continue
+                how = self._why(row, subject, ids, needles, known)
+                if how:
+                    out.append(Location(self.name, str(path), str(row.line), how, row.key()))
+        return out
+
+    def export(self, locations: Sequence[Location]) -> Iterator[dict[str, Any]]:
+        """The rows at these locations (as found), parsed when possible."""
+        wanted: dict[str, set[int]] = {}
+        for loc in locations:
+            wanted.setdefault(loc.collection, set()).add(int(loc.item_id))
+        for file, lines in wanted.items():
+            for row in self.rows(Path(file)):
+                if row.line in lines:
+                    yield {"file": file, "line": row.line,
+                           "row": row.data if row.data is not None else row.raw.decode("utf-8", "replace")}
+
+    # -- rewriting ------------------------------------------------------------------------------
+    def _rewrite(self, path: Path, remove: Callable[[Row], bool], *, dry_run: bool = False) -> int:
+        """Drop rows for which ``remove`` is true, atomically and under the file lock; return the count."""
+        with file_lock(path):
+            if not path.exists():
+                return 0
+            rows = list(self.rows(path))
+            doomed = [r for r in rows if remove(r)]
+            if not doomed or dry_run:
+                return len(doomed)
+            before = _file_hash(path)
+            gone = {r.line for r in doomed}
+            kept = [r for r in rows if r.line not in gone]
+            if path.suffix == ".jsonl":
+                body = b"".join(r.raw if r.raw.endswith(b"\n") else r.raw + b"\n" for r in kept)
+
+                def write_jsonl(tmp: Path) -> None:
+                    tmp.write_bytes(body)
+
+                _atomic_write(path, write_jsonl)
+            elif path.suffix == ".csv":
+                _atomic_write(path, lambda tmp: self._write_csv(path, tmp, gone))
+            else:
+                _atomic_write(path, lambda tmp: self._write_parquet(path, tmp, gone))
+            self._manifest(path, before, len(rows), len(kept), doomed)
+            return len(doomed)
+
+    @staticmethod
+    def _write_csv(src: Path, tmp: Path, gone: set[int]) -> None:
+        with src.open("r", encoding="utf-8", newline="", errors="surrogateescape") as fh:
+            reader = csv.reader(fh)
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            header = next(reader, None)
+            if header is not None:
+                writer.writerow(header)
+            for values in reader:
+                if reader.line_num not in gone:
+                    writer.writerow(values)
+        tmp.write_text(buf.getvalue(), encoding="utf-8", errors="surrogateescape", newline="")
+
+    @staticmethod
+    def _write_parquet(src: Path, tmp: Path, gone: set[int]) -> None:
+        pq = _pyarrow_parquet()
+        table = pq.read_table(src)
+        keep = [i for i in range(table.num_rows) if i + 1 not in gone]
+        pq.write_table(table.take(keep), tmp)
+
+    def _manifest(self, path: Path, before: str, n_before: int, n_after: int, doomed: list[Row]) -> None:
+        mpath = path.with_name(path.name + ".manifest.json")
+        entries: list[Any] = orjson.loads(mpath.read_bytes()) if mpath.exists() else []
+        entries.append({"ts": int(self._clock()), "sha256_before": before, "sha256_after": _file_hash(path),
+                        "rows_before": n_before, "rows_after": n_after,
+                        "removed_row_sha256": [hashlib.sha256(r.raw.strip()).hexdigest() for r in doomed]})
+        def write_manifest(tmp: Path) -> None:
+            tmp.write_bytes(orjson.dumps(entries, option=orjson.OPT_INDENT_2))
+
+        _atomic_write(mpath, write_manifest)
+
+    def delete(self, subject: Subject, locations: Sequence[Location]) -> int:
+        """Remove the subject's rows. Re-matched under the lock: line numbers may have moved since find."""
+        self.notes = []
+        ids = {subject.id, *subject.refs}
+        needles = subject.needles()
+        extra: dict[str, set[str]] = {}
+        for loc in locations:
+            extra.setdefault(loc.collection, set()).add(loc.detail)
+        total = 0
+        for path in self.files():
+            known = subject.known_ids(self.name, str(path)) | frozenset(extra.get(str(path), ()))
+            def matches(row: Row, k: frozenset[str] = known) -> bool:
+                return bool(self._why(row, subject, ids, needles, k))
+
+            total += self._rewrite(path, matches)
+        return total
+
+    def verify_deleted(self, subject: Subject) -> None:
+        """Raise if a fresh find still sees rows of the subject."""
+        verify_by_find(self, subject)
+
+    def expire(self, expiry: Expiry, *, dry_run: bool) -> dict[str, int]:
+        """Remove rows whose ``soc2ai_expires_at`` has passed."""
+        self.notes = []
+        counts: dict[str, int] = {}
+
+        def past(row: Row) -> bool:
+            if row.data is None:
+                return False
+            exp = row.data.get(EXPIRES_FIELD)
+            try:
+                hit = exp is not None and exp != "" and int(exp) < expiry.now_s
+            except (TypeError, ValueError):
+                return False
+            if hit:
+                label = str(row.data.get(LABEL_FIELD) or "unlabelled")
+                counts[label] = counts.get(label, 0) + 1
+            return hit
+
+        for path in self.files():
+            self._rewrite(path, past, dry_run=dry_run)
+        return counts
+
+    def census(self) -> list[Census]:
+        """Rows and unlabelled rows per file (malformed rows count as unlabelled)."""
+        out = []
+        for path in self.files():
+            self.notes = []
+            total = unlabelled = 0
+            for row in self.rows(path):
+                total += 1
+                if row.data is None or not row.data.get(LABEL_FIELD):
+                    unlabelled += 1
+            out.append(Census(self.name, str(path), total, unlabelled, list(self.notes)))
+        return out
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _pyarrow_parquet() -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pragma: no cover - extra installed in CI
+        raise ConnectorError("Parquet datasets need the 'parquet' extra (pip install soc2ai[parquet])") from exc
+    return pq

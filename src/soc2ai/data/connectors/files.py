@@ -1,0 +1,117 @@
+"""A plain directory of files (uploads, exports, transcripts): a file belongs to a subject when its
+path names the subject (a directory or file called after them) or its text mentions an identifier.
+
+Deletion unlinks the file. Binary files are matched by path only. Files over ``MAX_BYTES`` are scanned
+in their first ``MAX_BYTES`` only, and a note says so.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from soc2ai.data.connectors._match import first_hit, token_in
+from soc2ai.data.connectors.interface import Census, Expiry, Location, Subject, verify_by_find
+from soc2ai.data.settings import ConnectorSettings
+from soc2ai.errors import ConnectorError
+
+MAX_BYTES = 16 << 20
+
+
+class FilesConnector:
+    """Files under one directory, recursively."""
+
+    type = "files"
+
+    def __init__(self, settings: ConnectorSettings, *, root: Path) -> None:
+        self.name = settings.name
+        self._s = settings
+        self._dir = (root / (settings.path or "")).resolve()
+        self.notes: list[str] = []
+
+    def _files(self) -> Iterator[Path]:
+        if not self._dir.is_dir():
+            raise ConnectorError(f"{self.name}: directory {self._dir} does not exist")
+        for p in sorted(self._dir.rglob("*")):
+            if p.is_file() and not p.is_symlink():
+                yield p
+
+    def find(self, subject: Subject) -> list[Location]:
+        """Files named after the subject, recorded by lineage, or mentioning an identifier."""
+        self.notes = []
+        out = []
+        needles = subject.needles()
+        for path in self._files():
+            rel = str(path.relative_to(self._dir))
+            if any(token_in(part, subject.id) for part in Path(rel).parts):
+                out.append(Location(self.name, str(self._dir), rel, "subject"))
+                continue
+            if rel in subject.known_ids(self.name, str(self._dir)):
+                out.append(Location(self.name, str(self._dir), rel, "lineage"))
+                continue
+            if not self._s.discovery:
+                continue
+            try:
+                with path.open("rb") as fh:
+                    data = fh.read(MAX_BYTES + 1)
+            except OSError as exc:
+                self.notes.append(f"{path}: unreadable ({exc})")
+                continue
+            if len(data) > MAX_BYTES:
+                self.notes.append(f"{path}: larger than {MAX_BYTES} bytes; only the start was scanned")
+            if b"\x00" in data[:8192]:
+                continue  # binary: matched by path only
+            hit = first_hit(data, needles)
+            if hit is not None:
+                out.append(Location(self.name, str(self._dir), rel, "discovery"))
+        return out
+
+    def export(self, locations: Sequence[Location]) -> Iterator[dict[str, Any]]:
+        """Each file's text (or a note that it is binary), by relative path."""
+        for loc in locations:
+            path = self._dir / loc.item_id
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            text = None if b"\x00" in data[:8192] else data.decode("utf-8", "replace")
+            yield {"path": loc.item_id, "bytes": len(data), "text": text}
+
+    def copy_to(self, locations: Sequence[Location], dest: Path) -> None:
+        """Copy the files themselves into an export bundle."""
+        for loc in locations:
+            src = self._dir / loc.item_id
+            if src.is_file():
+                target = dest / loc.item_id
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+
+    def delete(self, subject: Subject, locations: Sequence[Location]) -> int:
+        """Unlink the files (inside the directory only); already-gone files are fine."""
+        n = 0
+        for loc in locations:
+            path = (self._dir / loc.item_id).resolve()
+            if not path.is_relative_to(self._dir):
+                raise ConnectorError(f"{self.name}: refusing to delete outside {self._dir}: {loc.item_id}")
+            if path.is_file():
+                path.unlink()
+                n += 1
+        return n
+
+    def verify_deleted(self, subject: Subject) -> None:
+        """Raise if a fresh find still sees files of the subject."""
+        verify_by_find(self, subject)
+
+    def expire(self, expiry: Expiry, *, dry_run: bool) -> dict[str, int]:
+        """Plain files carry no label, so retention does not touch them (census reports them)."""
+        return {}
+
+    def census(self) -> list[Census]:
+        """Every plain file is unlabelled (no metadata to hold a label)."""
+        n = sum(1 for _ in self._files())
+        return [Census(self.name, str(self._dir), n, n, ["plain files carry no label"] if n else [])]
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,87 @@
+"""Wiring from a :class:`Config` to the data layer's parts: lineage store, connectors, the ledger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from soc2ai.data.connectors import open_connector
+from soc2ai.data.lineage import LineageStore, load_or_create_key
+from soc2ai.errors import ConnectorError, Soc2AIError
+
+if TYPE_CHECKING:
+    from soc2ai.config import Config
+    from soc2ai.data.connectors.interface import Connector
+    from soc2ai.ledger import AuditLog
+
+
+def lineage_url(config: Config) -> str:
+    """The configured lineage store, else next to the ledger (same directory / same PostgreSQL database)."""
+    if config.data.lineage_store:
+        url = config.data.lineage_store
+    else:
+        store = config.ledger.store
+        if not store.startswith("sqlite:///"):
+            return store
+        path = Path(store[len("sqlite:///"):])
+        url = "sqlite:///" + str(path.parent / "lineage.db")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = "sqlite:///" + str(config.path(url[len("sqlite:///"):]))
+    return url
+
+
+def open_lineage(config: Config, *, clock: Callable[[], float] = time.time) -> LineageStore:
+    """Open the lineage store with its subject key (under the ledger's keys dir)."""
+    key = load_or_create_key(config.path(config.ledger.keys_dir) / "lineage.key")
+    return LineageStore.open(lineage_url(config), key=key, clock=clock)
+
+
+@dataclass
+class Opened:
+    """Connectors that opened, and the ones that could not be reached (name -> reason)."""
+
+    connectors: list[Connector] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Close every opened connector."""
+        for c in self.connectors:
+            try:
+                c.close()
+            except Exception:  # noqa: S112 - closing is best effort; the work is already reported
+                continue
+
+
+def open_connectors(config: Config, *, log: AuditLog | None = None,
+                    factory: Callable[..., Any] = open_connector) -> Opened:
+    """Open the ledger (when given and included) and every configured connector; never raises for one."""
+    opened = Opened()
+    if log is not None and config.data.include_ledger:
+        from soc2ai.data.connectors.ledger import LedgerConnector
+
+        opened.connectors.append(LedgerConnector(log, ledger_days=config.data.retention.ledger_days))
+    for cs in config.data.connectors:
+        try:
+            opened.connectors.append(factory(cs, root=config.root))
+        except Soc2AIError as exc:
+            opened.unreachable[cs.name] = str(exc)
+        except Exception as exc:  # a third-party client failing to start is "unreachable" too
+            opened.unreachable[cs.name] = f"{cs.name}: {type(exc).__name__}: {exc}"
+    return opened
+
+
+def open_log(config: Config, *, read_only: bool = False) -> AuditLog | None:
+    """The ledger, or None when ``include_ledger`` is off."""
+    if not config.data.include_ledger:
+        return None
+    from soc2ai.ledger import AuditLog
+
+    try:
+        return AuditLog.open(config, read_only=read_only)
+    except Soc2AIError:
+        raise
+    except Exception as exc:
+        raise ConnectorError(f"ledger: cannot open ({exc})") from exc
