@@ -1,0 +1,160 @@
+"""The rules engine: compiled rules + deduplication + suppression windows, over record bodies.
+
+Pure and deterministic: the only clock is the records' ``ts``. ``RuleEngine.evaluate`` is what the
+gateway hook, ``alerts watch`` and ``alerts test`` all call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from soc2ai.errors import ConfigError
+from soc2ai.monitor.rules import US, RuleEvaluator, compile_rule
+from soc2ai.monitor.settings import SEVERITIES, MonitorSettings, RuleSettings, SuppressionSettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    """One alert that fired. ``records`` are the ids of the triggering ledger records."""
+
+    id: str
+    rule: str
+    kind: str
+    severity: str
+    response: str
+    message: str
+    ts: int
+    group: str
+    records: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
+    # Triggers of the same rule and group folded into this alert by the dedup window before it.
+    repeats: int = 0
+    incident_id: str | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (the generic sink payload and the outbox format)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+    def with_incident(self, incident_id: str | None) -> Alert:
+        """A copy linked to an incident."""
+        return replace(self, incident_id=incident_id)
+
+
+def severity_rank(severity: str) -> int:
+    """0 for LOW … 3 for CRITICAL."""
+    return SEVERITIES.index(severity.upper())
+
+
+def parse_rules(items: Iterable[dict[str, Any]], *, source: str = "<rules>") -> list[RuleSettings]:
+    """Validate rule definitions given as dicts; ConfigError names the rule and the field."""
+    out: list[RuleSettings] = []
+    for n, item in enumerate(items):
+        name = str(item.get("name") or f"#{n}") if isinstance(item, dict) else f"#{n}"
+        try:
+            out.append(RuleSettings.model_validate(item))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            # A params error carries its own "rule 'x': params.y" prefix; point the field at it.
+            if msg.startswith("rule ") and ": params." in msg:
+                loc = "params." + msg.split(": params.", 1)[1].split(":", 1)[0]
+                msg = msg.split(": ", 2)[-1]
+            raise ConfigError(msg, file=source, field=f"rules[{name}].{loc}".rstrip(".")) from exc
+    return out
+
+
+def _alert_id(rule: str, group: str, records: Sequence[str], ts: int) -> str:
+    # Deterministic, so replaying a stream (or re-evaluating after a crash) yields the same ids and the
+    # outbox deduplicates by file name.
+    seed = f"{rule}\x00{group}\x00{records[-1] if records else ''}\x00{ts}".encode()
+    return hashlib.sha256(seed).hexdigest()[:32]
+
+
+class RuleEngine:
+    """Evaluate records against rules; apply dedup windows and maintenance suppressions."""
+
+    def __init__(self, rules: Sequence[RuleSettings],
+                 suppressions: Sequence[SuppressionSettings] = ()) -> None:
+        enabled = [r for r in rules if r.enabled]
+        if not enabled:
+            # Fail closed: monitoring with nothing to monitor is a misconfiguration, not a pass.
+            raise ConfigError("no enabled alert rules", field="monitor.rules")
+        self.rules: list[RuleEvaluator] = [compile_rule(r) for r in enabled]
+        self._by_kind: dict[str, list[RuleEvaluator]] = {}
+        for ev in self.rules:
+            for kind in ev.kinds:
+                self._by_kind.setdefault(kind, []).append(ev)
+        self._suppress = [(frozenset(s.rules), int(s.start.timestamp() * US), int(s.end.timestamp() * US))
+                          for s in suppressions]
+        self._last: dict[str, int] = {}     # "rule\x1fgroup" -> ts of the last alert
+        self._folded: dict[str, int] = {}   # triggers folded since that alert
+        self.stats = {"evaluated": 0, "fired": 0, "deduplicated": 0, "suppressed": 0}
+
+    @classmethod
+    def from_settings(cls, settings: MonitorSettings) -> RuleEngine:
+        """The engine for a ``[monitor]`` section (seed rules included unless disabled)."""
+        return cls(settings.effective_rules(), settings.suppressions)
+
+    def _suppressed(self, rule: str, ts: int) -> bool:
+        return any((rule in names or "*" in names) and start <= ts < end for names, start, end in self._suppress)
+
+    def evaluate(self, body: dict[str, Any]) -> list[Alert]:
+        """Feed one record body (a dict as stored in the ledger); return the alerts it raised."""
+        self.stats["evaluated"] += 1
+        rules = self._by_kind.get(body.get("kind", "inference"))
+        if not rules:
+            return []
+        ts = body.get("ts")
+        if not isinstance(ts, int):
+            return []  # not a ledger record body; nothing to place in time
+        out: list[Alert] = []
+        for ev in rules:
+            trig = ev.evaluate(body, ts)
+            if trig is None:
+                continue
+            s = ev.settings
+            if self._suppress and self._suppressed(s.name, ts):
+                self.stats["suppressed"] += 1
+                continue
+            key = f"{s.name}\x1f{trig.group}"
+            last = self._last.get(key)
+            if last is not None and ts - last < s.dedup_s * US:
+                self._folded[key] = self._folded.get(key, 0) + 1
+                self.stats["deduplicated"] += 1
+                continue
+            self._last[key] = ts
+            repeats = self._folded.pop(key, 0)
+            self.stats["fired"] += 1
+            out.append(Alert(
+                id=_alert_id(s.name, trig.group, trig.records, ts), rule=s.name, kind=s.kind,
+                severity=s.severity, response=s.response, message=f"{s.name}: {trig.message}", ts=ts,
+                group=trig.group, records=trig.records, details=trig.details, repeats=repeats,
+                description=s.description,
+            ))
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe engine state: rule windows and baselines plus dedup bookkeeping."""
+        return {"rules": {ev.name: ev.state() for ev in self.rules},
+                "last": dict(self._last), "folded": dict(self._folded)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` (rules no longer configured are ignored)."""
+        rules = state.get("rules", {})
+        for ev in self.rules:
+            if ev.name in rules:
+                ev.restore(rules[ev.name])
+        self._last = {str(k): int(v) for k, v in state.get("last", {}).items()}
+        self._folded = {str(k): int(v) for k, v in state.get("folded", {}).items()}

@@ -1,0 +1,356 @@
+"""Compiled alert rules: one small evaluator per kind, fed ledger record bodies in order.
+
+Time comes from the records (``ts``, integer microseconds), never from a clock, so replaying the same
+stream fires the same alerts. Each evaluator keeps only O(groups) state and does O(1) work per record.
+Evaluators return a :class:`Trigger`; deduplication and suppression happen in :mod:`.engine`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from soc2ai.monitor.settings import (
+    CountParams,
+    DetectorParams,
+    ErrorRateParams,
+    RuleSettings,
+    VolumeParams,
+)
+
+US = 1_000_000
+MAX_LINKED = 20  # triggering record ids linked to one alert (evidence sample, not the population)
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def _typed(settings: RuleSettings, cls: type[P]) -> P:
+    p = settings.typed_params()
+    if not isinstance(p, cls):  # settings.kind and the evaluator class disagree: a programming error
+        raise TypeError(f"rule {settings.name!r}: expected {cls.__name__}")
+    return p
+
+
+@dataclass(slots=True)
+class Trigger:
+    """What a rule saw: the group it concerns, the records behind it, a PII-free message, details."""
+
+    group: str
+    records: list[str]
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def group_of(body: dict[str, Any], by: str) -> str:
+    """The grouping value of a record (API key, subject ref, model, tenant or provider)."""
+    if by == "none":
+        return "*"
+    if by == "key":
+        value = body.get("key_id") or body.get("subject_ref")
+    elif by == "user":
+        value = body.get("subject_ref")
+    elif by == "provider":
+        path = body.get("fallback_path")
+        value = path[0] if path else body.get("provider")
+    else:
+        value = body.get(by)
+    return str(value) if value is not None else "-"
+
+
+class RuleEvaluator:
+    """Base: the compiled form of one :class:`RuleSettings`."""
+
+    kinds: frozenset[str] = frozenset({"inference"})
+
+    def __init__(self, settings: RuleSettings) -> None:
+        self.settings = settings
+        self.name = settings.name
+
+    def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:
+        """Feed one record; return a trigger when the condition holds."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state (windows, baselines) so a restarted watcher continues where it stopped."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state` returned."""
+
+
+class DetectorRule(RuleEvaluator):
+    """A scanner finding type at a stage (record field ``scans``)."""
+
+    def __init__(self, settings: RuleSettings) -> None:
+        super().__init__(settings)
+        p = _typed(settings, DetectorParams)
+        self.stage = None if p.stage == "any" else p.stage
+        self.any_type = "*" in p.types
+        self.types = frozenset(p.types)
+        self.scanners = frozenset(p.scanners)
+        self.decisions = frozenset(p.decisions)
+        self.group_by = p.group_by
+
+    def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:
+        scans = body.get("scans")
+        if not scans:
+            return None
+        for scan in scans:
+            if self.stage is not None and scan.get("stage") != self.stage:
+                continue
+            if self.scanners and scan.get("scanner") not in self.scanners:
+                continue
+            if self.decisions and scan.get("decision") not in self.decisions:
+                continue
+            types = scan.get("types") or ()
+            hit = sorted(types) if self.any_type else sorted(self.types.intersection(types))
+            if not hit:
+                continue
+            return Trigger(
+                group=group_of(body, self.group_by),
+                records=[str(body.get("id"))],
+                message=(f"{', '.join(hit)} at stage {scan.get('stage')} "
+                         f"(scanner {scan.get('scanner')}, decision {scan.get('decision')})"),
+                details={"types": hit, "stage": scan.get("stage"), "scanner": scan.get("scanner"),
+                         "decision": scan.get("decision")},
+            )
+        return None
+
+
+class _VolumeGroup:
+    __slots__ = ("bucket", "fired", "history", "hsum", "ids", "value")
+
+    def __init__(self, bucket: int, maxlen: int) -> None:
+        self.bucket = bucket
+        self.value = 0
+        self.history: deque[int] = deque(maxlen=maxlen)
+        self.hsum = 0
+        self.fired = -1
+        self.ids: deque[str] = deque(maxlen=MAX_LINKED)
+
+
+class VolumeRule(RuleEvaluator):
+    """Tokens/requests per group per window against the mean of the trailing windows."""
+
+    def __init__(self, settings: RuleSettings) -> None:
+        super().__init__(settings)
+        p = _typed(settings, VolumeParams)
+        self.p = p
+        self.window_us = p.window_s * US
+        self.groups: dict[str, _VolumeGroup] = {}
+
+    def _amount(self, body: dict[str, Any]) -> int:
+        metric = self.p.metric
+        if metric == "requests":
+            return 1
+        if metric == "tokens":
+            return int(body.get("input_tokens") or 0) + int(body.get("output_tokens") or 0)
+        return int(body.get(metric) or 0)
+
+    def _roll(self, g: _VolumeGroup, bucket: int) -> None:
+        # Close the current window and any empty ones skipped since (they count as zero traffic).
+        closing = [g.value] + [0] * min(bucket - g.bucket - 1, self.p.baseline_windows)
+        for v in closing:
+            if len(g.history) == g.history.maxlen:
+                g.hsum -= g.history[0]
+            g.history.append(v)
+            g.hsum += v
+        g.bucket, g.value = bucket, 0
+        g.ids.clear()
+
+    def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:
+        bucket = ts // self.window_us
+        key = group_of(body, self.p.group_by)
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _VolumeGroup(bucket, self.p.baseline_windows)
+        elif bucket > g.bucket:
+            self._roll(g, bucket)
+        elif bucket < g.bucket:
+            return None  # a late record of a closed window: counted nowhere rather than in the wrong one
+        g.value += self._amount(body)
+        g.ids.append(str(body.get("id")))
+        p = self.p
+        if g.fired == bucket or g.value < p.min_volume or len(g.history) < p.min_history:
+            return None
+        baseline = g.hsum / len(g.history)
+        if g.value <= p.multiplier * baseline:
+            return None
+        g.fired = bucket
+        ratio = g.value / baseline if baseline else None
+        times = f"{ratio:.1f}x" if ratio is not None else "above zero"
+        return Trigger(
+            group=key,
+            records=list(g.ids),
+            message=(f"{p.metric} {g.value} in {p.window_s}s for {p.group_by} {key} is {times} "
+                     f"the trailing baseline {baseline:.0f} (threshold {p.multiplier}x, "
+                     f"min {p.min_volume})"),
+            details={"metric": p.metric, "value": g.value, "baseline": round(baseline),
+                     "window_start_us": bucket * self.window_us, "window_s": p.window_s},
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {k: [g.bucket, g.value, list(g.history), g.fired] for k, g in self.groups.items()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for key, (bucket, value, history, fired) in state.items():
+            g = _VolumeGroup(int(bucket), self.p.baseline_windows)
+            g.value, g.fired = int(value), int(fired)
+            for v in history:
+                g.history.append(int(v))
+            g.hsum = sum(g.history)
+            self.groups[key] = g
+
+
+class _RateGroup:
+    __slots__ = ("buckets", "errors", "ids", "total")
+
+    def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()  # [sub-bucket, calls, errors]
+        self.total = 0
+        self.errors = 0
+        self.ids: deque[tuple[int, str]] = deque(maxlen=MAX_LINKED)
+
+
+class ErrorRateRule(RuleEvaluator):
+    """Share of failing calls in a sliding window (ten sub-buckets, so O(1) per record)."""
+
+    def __init__(self, settings: RuleSettings) -> None:
+        super().__init__(settings)
+        p = _typed(settings, ErrorRateParams)
+        self.p = p
+        self.sub_us = max(p.window_s * US // 10, 1)
+        self.nsub = (p.window_s * US + self.sub_us - 1) // self.sub_us
+        self.sig_status = "status" in p.signals
+        self.sig_error = "error" in p.signals
+        self.sig_fallback = "fallback" in p.signals
+        self.sig_block = "block" in p.signals
+        self.groups: dict[str, _RateGroup] = {}
+
+    def _failed(self, body: dict[str, Any]) -> bool:
+        if self.sig_status:
+            status = body.get("status")
+            if status is not None and status >= 500:
+                return True
+        if self.sig_error and body.get("error"):
+            return True
+        if self.sig_fallback:
+            path = body.get("fallback_path")
+            if path and len(path) > 1:
+                return True
+        if self.sig_block:
+            return any(s.get("decision") == "block" for s in body.get("scans") or ())
+        return False
+
+    def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:
+        key = group_of(body, self.p.group_by)
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _RateGroup()
+        sub = ts // self.sub_us
+        buckets = g.buckets
+        while buckets and buckets[0][0] <= sub - self.nsub:
+            _, calls, errs = buckets.popleft()
+            g.total -= calls
+            g.errors -= errs
+        failed = self._failed(body)
+        if buckets and buckets[-1][0] >= sub:
+            last = buckets[-1]  # same (or, for a late record, a newer) sub-bucket
+        else:
+            last = [sub, 0, 0]
+            buckets.append(last)
+        last[1] += 1
+        g.total += 1
+        if not failed:
+            return None
+        last[2] += 1
+        g.errors += 1
+        g.ids.append((ts, str(body.get("id"))))
+        p = self.p
+        if g.total < p.min_requests or g.errors <= p.threshold * g.total:
+            return None
+        horizon = ts - p.window_s * US
+        rate = g.errors / g.total
+        return Trigger(
+            group=key,
+            records=[rid for t, rid in g.ids if t > horizon],
+            message=(f"error rate {g.errors}/{g.total} ({rate:.1%}) over {p.window_s}s for "
+                     f"{p.group_by} {key} (threshold {p.threshold:.1%})"),
+            details={"errors": g.errors, "calls": g.total, "rate_ppm": round(rate * 1_000_000),
+                     "window_s": p.window_s},
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {k: [list(map(list, g.buckets)), [list(x) for x in g.ids]] for k, g in self.groups.items()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for key, (buckets, ids) in state.items():
+            g = _RateGroup()
+            for b in buckets:
+                g.buckets.append([int(b[0]), int(b[1]), int(b[2])])
+                g.total += int(b[1])
+                g.errors += int(b[2])
+            for t, rid in ids:
+                g.ids.append((int(t), str(rid)))
+            self.groups[key] = g
+
+
+class CountRule(RuleEvaluator):
+    """``threshold`` matching records of a kind within ``window_s`` (per group)."""
+
+    def __init__(self, settings: RuleSettings) -> None:
+        super().__init__(settings)
+        p = _typed(settings, CountParams)
+        self.p = p
+        self.kinds = frozenset({p.record_kind})
+        self.match = list(p.match.items())
+        self.window_us = p.window_s * US
+        self.groups: dict[str, deque[tuple[int, str]]] = {}
+
+    def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:
+        for k, v in self.match:
+            if body.get(k) != v:
+                return None
+        key = group_of(body, self.p.group_by)
+        dq = self.groups.get(key)
+        if dq is None:
+            dq = self.groups[key] = deque(maxlen=self.p.threshold)
+        dq.append((ts, str(body.get("id"))))
+        if len(dq) < self.p.threshold or ts - dq[0][0] >= self.window_us:
+            return None
+        records = [rid for _, rid in dq][-MAX_LINKED:]
+        dq.clear()  # the next alert needs a fresh run of `threshold` records
+        return Trigger(
+            group=key,
+            records=records,
+            message=(f"{self.p.threshold} {self.p.record_kind} records matching "
+                     f"{dict(self.match)} within {self.p.window_s}s for {self.p.group_by} {key}"),
+            details={"count": self.p.threshold, "window_s": self.p.window_s},
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {k: [list(x) for x in dq] for k, dq in self.groups.items()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for key, items in state.items():
+            dq: deque[tuple[int, str]] = deque(maxlen=self.p.threshold)
+            for t, rid in items:
+                dq.append((int(t), str(rid)))
+            self.groups[key] = dq
+
+
+_BY_KIND: dict[str, type[RuleEvaluator]] = {
+    "detector": DetectorRule,
+    "volume": VolumeRule,
+    "error_rate": ErrorRateRule,
+    "count": CountRule,
+}
+
+
+def compile_rule(settings: RuleSettings) -> RuleEvaluator:
+    """The evaluator for one rule."""
+    return _BY_KIND[settings.kind](settings)
