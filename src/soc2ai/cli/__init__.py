@@ -23,6 +23,14 @@ def _register() -> None:
     init.register(app)
     demo.register(app)
     app.add_typer(log.app, name="log")
+    from soc2ai.cli import data as data_cli
+    from soc2ai.cli import dsar as dsar_cli
+    from soc2ai.cli import lineage as lineage_cli
+    from soc2ai.cli import retention as retention_cli
+    app.add_typer(data_cli.app, name="data")
+    app.add_typer(lineage_cli.app, name="lineage")
+    app.add_typer(retention_cli.app, name="retention")
+    app.add_typer(dsar_cli.app, name="dsar")
 
 
 def main() -> None:

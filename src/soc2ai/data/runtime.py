@@ -85,3 +85,41 @@ def open_log(config: Config, *, read_only: bool = False) -> AuditLog | None:
         raise
     except Exception as exc:
         raise ConnectorError(f"ledger: cannot open ({exc})") from exc
+
+
+@dataclass
+class Workspace:
+    """Everything a data command needs, opened from the config; close it when done."""
+
+    opened: Opened
+    lineage: LineageStore
+    log: AuditLog | None
+
+    def close(self) -> None:
+        """Close connectors, lineage and the ledger (which drains its writer)."""
+        self.opened.close()
+        self.lineage.close()
+        if self.log is not None:
+            self.log.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_workspace(config: Config, *, write_log: bool) -> Workspace:
+    """Open the ledger (a failure makes it an unreachable store, not a crash), lineage and connectors."""
+    log: AuditLog | None = None
+    ledger_error: str | None = None
+    if config.data.include_ledger:
+        try:
+            log = open_log(config, read_only=not write_log)
+        except Soc2AIError as exc:
+            ledger_error = str(exc)
+    lineage = open_lineage(config)
+    opened = open_connectors(config, log=log)
+    if ledger_error is not None:
+        opened.unreachable["ledger"] = ledger_error
+    return Workspace(opened, lineage, log)
