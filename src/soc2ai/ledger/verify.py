@@ -1,6 +1,6 @@
 """Full verification of a stored log: every leaf, every stored node, every checkpoint.
 
-Checks, in one streaming pass:
+Checks:
 - indexes are contiguous from 0 (a deleted row is named);
 - each body hashes to its stored leaf hash, carries its own index, and agrees with the indexed columns
   (kind, ts, subject_ref, id) — so an edit to any column of any row is named by index;
@@ -10,21 +10,35 @@ Checks, in one streaming pass:
   (so all checkpoints are mutually consistent);
 - no record lies beyond the latest checkpoint (an appended, unsigned row is named);
 - optionally, the log is consistent with an external checkpoint (``--against``).
+
+Large logs are verified in aligned chunks of 2**CHUNK_LEVEL leaves by worker processes (one per core).
+Each chunk reports its subtree root and, for every checkpoint inside it, the chunk-local frontier at that
+size; the parent folds those with the frontier of the preceding chunks, so per-record work is parallel
+and the parent only does a few hashes per chunk and per checkpoint.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from typing import Any
 
 import orjson
 
 from soc2ai.errors import VerificationError
-from soc2ai.ledger.merkle import frontier_append, frontier_root, leaf_hash
+from soc2ai.ledger.merkle import frontier_append, frontier_root
 from soc2ai.ledger.note import Checkpoint, Verifier, open_checkpoint
-from soc2ai.ledger.store import TILE_HEIGHT, Store
+from soc2ai.ledger.store import TILE_HEIGHT, Store, open_store
+
+CHUNK_LEVEL = 16
+CHUNK = 1 << CHUNK_LEVEL
+PARALLEL_MIN = 4 * CHUNK  # below this, worker start-up costs more than it saves
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +55,22 @@ class VerifyReport:
     kinds: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        import base64
-
         return {"ok": True, "size": self.size, "checkpoints": self.checkpoints, "pruned": self.pruned,
                 "root": base64.b64encode(self.root).decode(), "elapsed_s": round(self.elapsed_s, 3),
                 "against": self.against, "kinds": self.kinds,
                 "checkpoint": self.latest.note if self.latest else None}
+
+
+@dataclass(slots=True)
+class _ChunkResult:
+    start: int
+    count: int
+    frontier: list[bytes]                       # chunk-local frontier after the last leaf read
+    at_sizes: dict[int, list[bytes]]            # global size -> chunk-local frontier at that size
+    pruned: int
+    kinds: dict[str, int]
+    nodes_seen: int
+    error: tuple[int, str] | None
 
 
 def _retention_cutoffs(store: Store) -> dict[str, int]:
@@ -58,91 +82,198 @@ def _retention_cutoffs(store: Store) -> dict[str, int]:
         body = orjson.loads(row.body)
         if body.get("action") != "prune":
             continue
-        scope = body.get("scope") or "*"
-        for kind in str(scope).split(","):
+        for kind in str(body.get("scope") or "*").split(","):
             out[kind] = max(out.get(kind, 0), int(body.get("cutoff_ts", 0)))
     return out
 
 
+def _check_chunk(store: Store, start: int, end: int, sizes: list[int], cutoffs: dict[str, int]) -> _ChunkResult:
+    """Verify leaves [start, end) of one aligned chunk (runs in a worker process or inline)."""
+    frontier: list[bytes] = []
+    at_sizes: dict[int, list[bytes]] = {}
+    want = set(sizes)
+    kinds: dict[str, int] = {}
+    pruned = 0
+    any_cut = cutoffs.get("*", 0)
+    stored = store.node_map(TILE_HEIGHT, start >> TILE_HEIGHT, (end + (1 << TILE_HEIGHT) - 1) >> TILE_HEIGHT)
+    nodes_seen = 0
+    bad: list[tuple[int, str]] = []
+
+    def emit(level: int, index: int, h: bytes) -> None:
+        nonlocal nodes_seen
+        if level == TILE_HEIGHT:  # deeper stored levels are checked by the parent
+            glob = (start >> TILE_HEIGHT) + index
+            s = stored.get(glob)
+            if s is not None:
+                nodes_seen += 1
+                if s != h:
+                    bad.append((glob << TILE_HEIGHT, "stored tree node (level 8) does not match the leaves"))
+
+    loads = orjson.loads
+    sha = hashlib.sha256
+    n = start
+    local = 0
+    for rows in store.raw_leaves(start, end):
+        for idx, lh_stored, body, kind, ts, ref, rid in rows:
+            if idx != n:
+                return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen,
+                                    (n, "record missing (indexes are not contiguous)"))
+            if type(lh_stored) is not bytes:
+                lh_stored = bytes(lh_stored) if not isinstance(lh_stored, str) else lh_stored.encode()
+            if body is None:
+                pruned += 1
+                if ts >= max(any_cut, cutoffs.get(kind, 0)):
+                    return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen,
+                                        (n, "record body missing and no retention receipt covers it"))
+                h = lh_stored
+            else:
+                if type(body) is not bytes:
+                    body = bytes(body) if not isinstance(body, str) else body.encode("utf-8", "surrogateescape")
+                h = sha(b"\x00" + body).digest()
+                err = _check_body(h, lh_stored, body, idx, kind, ts, ref, rid, loads)
+                if err is not None:
+                    return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, (n, err))
+            kinds[kind] = kinds.get(kind, 0) + 1
+            # Inlined frontier_append (this loop is verify's hot path).
+            s, level = local, 0
+            while s & 1:
+                h = sha(b"\x01" + frontier.pop() + h).digest()
+                s >>= 1
+                level += 1
+                if level == TILE_HEIGHT:
+                    emit(level, s, h)
+            frontier.append(h)
+            if bad:
+                return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, bad[0])
+            n += 1
+            local += 1
+            if n in want:
+                at_sizes[n] = list(frontier)
+    return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, None)
+
+
+def _check_body(h: bytes, stored: bytes, body: bytes, idx: int, kind: str, ts: int, ref: Any, rid: str,
+                loads: Callable[[bytes], Any]) -> str | None:
+    """Why this body is not the record stored at ``idx`` (None when it is)."""
+    if h != stored:
+        return "record body does not match its leaf hash (record edited)"
+    try:
+        rec = loads(body)
+    except orjson.JSONDecodeError:
+        return "record body is not JSON"
+    if rec.get("idx") != idx:
+        return f"record carries index {rec.get('idx')} (rows moved or swapped)"
+    r = rec.get("subject_ref")
+    if (rec.get("kind") != kind or rec.get("ts") != ts or rec.get("id") != rid
+            or (bytes.fromhex(r) if r else None) != (None if ref is None else bytes(ref))):
+        return "indexed columns disagree with the signed record"
+    return None
+
+
+def _worker(url: str, start: int, end: int, sizes: list[int], cutoffs: dict[str, int]) -> _ChunkResult:
+    store = open_store(url, create=False)
+    try:
+        return _check_chunk(store, start, end, sizes, cutoffs)
+    finally:
+        store.close()
+
+
+def _fold(prefix: list[bytes], local: list[bytes]) -> bytes:
+    return frontier_root([*prefix, *local])
+
+
 def verify_store(store: Store, verifiers: list[Verifier], *, against: Checkpoint | None = None,
-                 progress: Callable[[int], None] | None = None) -> VerifyReport:
+                 progress: Callable[[int], None] | None = None, workers: int | None = None) -> VerifyReport:
     """Verify everything; raise VerificationError naming the first bad index."""
     t0 = time.perf_counter()
     cps: list[tuple[int, Checkpoint]] = []
-    prev = -1
+    prev = 0
     for size, note in store.checkpoints():
         try:
             cp = open_checkpoint(note, verifiers)
         except VerificationError as exc:
-            raise VerificationError(f"checkpoint at size {size}: {exc}", index=max(prev, 0)) from exc
+            raise VerificationError(f"checkpoint at size {size}: {exc}", index=prev) from exc
         if cp.size != size:
-            raise VerificationError(f"checkpoint row {size} holds a note for size {cp.size}", index=max(prev, 0))
+            raise VerificationError(f"checkpoint row {size} holds a note for size {cp.size}", index=prev)
         cps.append((size, cp))
         prev = size
     targets: dict[int, bytes] = {size: cp.root for size, cp in cps}
     if against is not None:
         if against.size in targets and targets[against.size] != against.root:
             raise VerificationError(f"stored checkpoint at size {against.size} differs from the external one",
-                                    index=against.size - 1 if against.size else 0)
+                                    index=max(against.size - 1, 0))
         targets.setdefault(against.size, against.root)
-    stored_nodes = store.all_nodes()
     cutoffs = _retention_cutoffs(store)
-    any_cutoff = cutoffs.get("*", 0)
+    head = store.head()
+    total = max(head.size, cps[-1][0] if cps else 0)
+    # Read a little past the head too, so rows appended behind the sealer's back are found.
+    limit = total + CHUNK
+    ranges = [(a, min(a + CHUNK, limit)) for a in range(0, limit, CHUNK)]
+    sizes_by_chunk = {a: sorted(s for s in targets if a < s <= b) for a, b in ranges}
 
-    frontier: list[bytes] = []
-    n = 0
-    pruned = 0
+    def results() -> Any:
+        nproc = workers if workers is not None else (os.cpu_count() or 1)
+        if total < PARALLEL_MIN or nproc < 2 or not hasattr(store, "url"):
+            for a, b in ranges:
+                yield _check_chunk(store, a, b, sizes_by_chunk[a], cutoffs)
+            return
+        # spawn, not fork: the caller may have live threads (the sealer) and open connections.
+        with ProcessPoolExecutor(nproc, mp_context=get_context("spawn")) as pool:
+            futs = [pool.submit(_worker, store.url, a, b, sizes_by_chunk[a], cutoffs) for a, b in ranges]
+            for f in futs:
+                yield f.result()
+
+    prefix: list[bytes] = []  # frontier of whole chunks, as level-CHUNK_LEVEL hashes
+    n = pruned = nodes_seen = 0
     kinds: dict[str, int] = {}
-    seen_nodes = 0
+    last_good = 0
+    upper = store.all_nodes() if total else {}
+    upper = {k: v for k, v in upper.items() if k[0] > TILE_HEIGHT}
 
     def emit(level: int, index: int, h: bytes) -> None:
-        nonlocal seen_nodes
-        if level % TILE_HEIGHT:
+        nonlocal nodes_seen
+        lv = level + CHUNK_LEVEL
+        if lv % TILE_HEIGHT:
             return
-        stored = stored_nodes.get((level, index))
-        if stored is not None and stored != h:
-            raise VerificationError(f"stored tree node (level {level}) does not match the leaves",
-                                    index=index << level)
-        seen_nodes += stored is not None
+        s = upper.get((lv, index))
+        if s is not None:
+            nodes_seen += 1
+            if s != h:
+                raise VerificationError(f"stored tree node (level {lv}) does not match the leaves",
+                                        index=index << lv)
 
-    range_start = 0
-    loads = orjson.loads
-    for row in store.iter_leaves():
-        i = row.idx
-        if i != n:
-            raise VerificationError("record missing (indexes are not contiguous)", index=n)
-        body = row.body
-        if body is None:
-            pruned += 1
-            if row.ts >= max(any_cutoff, cutoffs.get(row.kind, 0)):
-                raise VerificationError("record body missing and no retention receipt covers it", index=i)
-            lh = row.leaf_hash
-        else:
-            lh = leaf_hash(body)
-            if lh != row.leaf_hash:
-                raise VerificationError("record body does not match its leaf hash (record edited)", index=i)
-            try:
-                rec = loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise VerificationError("record body is not JSON", index=i) from exc
-            if rec.get("idx") != i:
-                raise VerificationError(f"record carries index {rec.get('idx')} (rows moved or swapped)", index=i)
-            ref = rec.get("subject_ref")
-            if (rec.get("kind") != row.kind or rec.get("ts") != row.ts or rec.get("id") != row.rid
-                    or (bytes.fromhex(ref) if ref else None) != row.subject_ref):
-                raise VerificationError("indexed columns disagree with the signed record", index=i)
-        kinds[row.kind] = kinds.get(row.kind, 0) + 1
-        frontier_append(frontier, i, lh, emit)
-        n += 1
-        root = targets.get(n)
-        if root is not None:
-            if frontier_root(frontier) != root:
-                raise VerificationError(
-                    f"tree root at size {n} does not match its signed checkpoint; records in "
-                    f"[{range_start}, {n}) were altered", index=range_start)
-            range_start = n
-        if progress is not None and not n % 65536:
+    for res in results():
+        for size in sorted(res.at_sizes):
+            root = _fold(prefix, res.at_sizes[size])
+            if root != targets[size]:
+                raise VerificationError(f"tree root at size {size} does not match its signed checkpoint; "
+                                        f"records in [{last_good}, {size}) were altered", index=last_good)
+            last_good = size
+        if res.error is not None:
+            raise VerificationError(res.error[1], index=res.error[0])
+        n += res.count
+        pruned += res.pruned
+        nodes_seen += res.nodes_seen
+        for k, v in res.kinds.items():
+            kinds[k] = kinds.get(k, 0) + v
+        if res.count == CHUNK:
+            chunk_root = res.frontier[0]
+            lvl16 = upper.get((CHUNK_LEVEL, res.start >> CHUNK_LEVEL))
+            if lvl16 is not None:
+                nodes_seen += 1
+                if lvl16 != chunk_root:
+                    raise VerificationError(f"stored tree node (level {CHUNK_LEVEL}) does not match the leaves",
+                                            index=res.start)
+            frontier_append(prefix, res.start >> CHUNK_LEVEL, chunk_root, emit)
+        elif res.count < CHUNK:
+            final_local = res.frontier
+            if progress is not None:
+                progress(n)
+            break
+        if progress is not None:
             progress(n)
+    else:
+        final_local = []
     latest = cps[-1][1] if cps else None
     if latest is None and n:
         raise VerificationError("records present but no checkpoint signs them", index=0)
@@ -154,12 +285,10 @@ def verify_store(store: Store, verifiers: list[Verifier], *, against: Checkpoint
     if against is not None and against.size > n:
         raise VerificationError(f"log has {n} records, fewer than the external checkpoint's {against.size} "
                                 "(truncated or rolled back)", index=n)
-    if seen_nodes != len(stored_nodes):
-        raise VerificationError("stored tree nodes beyond the leaves", index=n)
-    head = store.head()
+    if nodes_seen != store.count_nodes():
+        raise VerificationError("stored tree nodes that no leaves account for", index=n)
     if head.size != n or (latest is not None and head.checkpoint_note != latest.note):
         raise VerificationError("stored tree head does not match the log", index=min(head.size, n))
-    if progress is not None:
-        progress(n)
-    return VerifyReport(n, len(cps), pruned, frontier_root(frontier), latest, time.perf_counter() - t0,
+    root = _fold(prefix, final_local)
+    return VerifyReport(n, len(cps), pruned, root, latest, time.perf_counter() - t0,
                         against.size if against else None, kinds)

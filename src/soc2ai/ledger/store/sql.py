@@ -144,6 +144,24 @@ class SqlStore(abc.ABC):
         return {(int(lv), int(i)): bytes(h) for lv, i, h in
                 self._fetchall("SELECT level, idx, hash FROM ledger_nodes")}
 
+    def node_map(self, level: int, start: int, end: int) -> dict[int, bytes]:
+        return {int(i): _blob(h) for i, h in self._fetchall(
+            "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ?", (level, start, end))}
+
+    def count_nodes(self) -> int:
+        return int(self._fetchall("SELECT COUNT(*) FROM ledger_nodes")[0][0])
+
+    def raw_leaves(self, start: int, end: int, batch: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows (idx, leaf_hash, body, kind, ts, subject_ref, rid) in batches, unconverted (verify's fast path)."""
+        pos = start
+        while pos < end:
+            rows = self._fetchall(f"{_LEAF_COLS} WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT {int(batch)}",
+                                  (pos, end))
+            if not rows:
+                return
+            yield rows
+            pos = int(rows[-1][0]) + 1
+
     def iter_leaves(self, start: int = 0, end: int | None = None, kind: str | None = None,
                     batch: int = 20_000) -> Iterator[LeafRow]:
         stop = end if end is not None else 2**62
