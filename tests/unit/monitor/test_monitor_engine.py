@@ -1,0 +1,223 @@
+"""The rules engine on record streams: each rule kind, dedup, suppression, determinism, state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from _monitor_records import T0, inference, scan
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from soc2ai.monitor.engine import RuleEngine
+from soc2ai.monitor.settings import MonitorSettings, RuleSettings, SuppressionSettings
+
+S = 1_000_000
+
+
+def seed_engine() -> RuleEngine:
+    return RuleEngine.from_settings(MonitorSettings())
+
+
+def rules_fired(engine: RuleEngine, bodies: list[dict[str, Any]]) -> list[str]:
+    return [a.rule for b in bodies for a in engine.evaluate(b)]
+
+
+def test_injection_on_input_fires_high_block_and_log() -> None:
+    """A PROMPT_INJECTION finding at the pre stage raises the HIGH block_and_log alert with the record."""
+    body = inference(T0, scans=[scan("pre", "injection", "block", "PROMPT_INJECTION")])
+    alerts = seed_engine().evaluate(body)
+    assert [(a.rule, a.severity, a.response) for a in alerts] == [("prompt_injection", "HIGH", "block_and_log")]
+    assert alerts[0].records == [body["id"]]
+    assert "PROMPT_INJECTION" in alerts[0].message
+
+
+def test_pii_only_alerts_on_output() -> None:
+    """PII in the prompt is not the output rule's business; PII in the response is."""
+    e = seed_engine()
+    assert e.evaluate(inference(T0, scans=[scan("pre", "pii", "flag", "EMAIL_ADDRESS")])) == []
+    alerts = e.evaluate(inference(T0 + 1, scans=[scan("post", "pii", "redact", "EMAIL_ADDRESS")]))
+    assert [(a.rule, a.response) for a in alerts] == [("pii_in_output", "redact_and_alert")]
+
+
+def test_moderation_block_raises_content_policy_rule() -> None:
+    """A moderation block (either stage) raises the content-policy rule; a moderation flag does not."""
+    e = seed_engine()
+    assert e.evaluate(inference(T0, scans=[scan("post", "moderation", "flag", "violence")])) == []
+    alerts = e.evaluate(inference(T0 + 1, scans=[scan("pre", "moderation", "block", "violence")]))
+    assert [a.rule for a in alerts] == ["content_policy_violation"]
+
+
+def _hourly(engine: RuleEngine, hours: int, tokens: int, key: str = "k1") -> list[str]:
+    out = []
+    for h in range(hours):
+        out += rules_fired(engine, [inference(T0 + h * 3600 * S + 60 * S, key=key, input_tokens=0,
+                                              output_tokens=tokens)])
+    return out
+
+
+def test_token_volume_spike_against_trailing_baseline() -> None:
+    """3x the trailing hourly mean (and above min volume) fires once per window; 2.9x does not."""
+    e = seed_engine()
+    assert _hourly(e, 5, 10_000) == []
+    t = T0 + 5 * 3600 * S
+    assert rules_fired(e, [inference(t + S, input_tokens=0, output_tokens=29_000)]) == []  # 2.9x
+    fired = rules_fired(e, [inference(t + 2 * S, input_tokens=0, output_tokens=2_000)])   # 3.1x
+    assert fired == ["token_volume_spike"]
+    assert rules_fired(e, [inference(t + 3 * S, input_tokens=0, output_tokens=50_000)]) == []  # once per window
+
+
+def test_quiet_key_below_minimum_volume_never_pages() -> None:
+    """A key jumping from 100 to 5,000 tokens/hour is 50x its baseline but under min_volume."""
+    e = seed_engine()
+    assert _hourly(e, 5, 100) == []
+    assert rules_fired(e, [inference(T0 + 5 * 3600 * S, input_tokens=0, output_tokens=5_000)]) == []
+
+
+def test_new_key_without_history_does_not_alert() -> None:
+    """A group needs min_history windows of baseline before it can alert."""
+    e = seed_engine()
+    assert rules_fired(e, [inference(T0, key="new", input_tokens=0, output_tokens=90_000)]) == []
+
+
+def test_volume_groups_are_separate() -> None:
+    """One key's spike is measured against its own baseline, not another key's."""
+    e = seed_engine()
+    _hourly(e, 4, 10_000, key="a")
+    _hourly(e, 4, 100_000, key="b")
+    t = T0 + 4 * 3600 * S
+    assert rules_fired(e, [inference(t, key="a", input_tokens=0, output_tokens=40_000)]) == ["token_volume_spike"]
+    assert rules_fired(e, [inference(t, key="b", input_tokens=0, output_tokens=40_000)]) == []
+
+
+def _calls(start: int, n: int, failing: set[int], provider: str = "openai") -> list[dict[str, Any]]:
+    return [inference(start + i * S, provider=provider, status=502 if i in failing else 200) for i in range(n)]
+
+
+def test_error_rate_above_five_percent_pages() -> None:
+    """Over 5% failing calls in 5 minutes (with enough calls) fires page_oncall for that provider."""
+    e = seed_engine()
+    calls = _calls(T0, 100, failing={95, 96, 97, 98, 99})  # 5%: not above
+    assert rules_fired(e, calls) == []
+    alerts = e.evaluate(inference(T0 + 101 * S, status=503))  # 6/101
+    assert [(a.rule, a.response, a.group) for a in alerts] == [("provider_error_rate", "page_oncall", "openai")]
+    assert alerts[0].details["errors"] == 6
+
+
+def test_error_rate_counts_errors_and_fallbacks() -> None:
+    """An error field and a fallback to a second provider count against the first provider."""
+    e = seed_engine()
+    bodies = _calls(T0, 40, set())
+    bodies += [inference(T0 + 41 * S, error="timeout"),
+               inference(T0 + 42 * S, provider="anthropic", fallback=["openai", "anthropic"]),
+               inference(T0 + 43 * S, provider="anthropic", fallback=["openai", "anthropic"])]
+    fired = [a for b in bodies for a in e.evaluate(b)]
+    assert [(a.rule, a.group) for a in fired] == [("provider_error_rate", "openai")]
+
+
+def test_errors_slide_out_of_the_window() -> None:
+    """Errors older than the window no longer count."""
+    e = seed_engine()
+    assert rules_fired(e, _calls(T0, 20, {18, 19})) == ["provider_error_rate"]
+    later = T0 + 20 * 60 * S
+    assert rules_fired(e, _calls(later, 40, {39})) == []
+
+
+def test_error_rate_needs_minimum_calls() -> None:
+    """Three failures out of five calls is not enough traffic to page."""
+    assert rules_fired(seed_engine(), _calls(T0, 5, {0, 1, 2})) == []
+
+
+def count_engine(**kw: Any) -> RuleEngine:
+    rule = RuleSettings(name="denials", kind="count", severity="LOW", response="log", dedup_s=0,
+                        params={"record_kind": "access", "match": {"decision": "deny"}, "threshold": 3,
+                                "window_s": 60, **kw})
+    return RuleEngine([rule])
+
+
+def access(ts: int, decision: str = "deny") -> dict[str, Any]:
+    return {"kind": "access", "id": f"a{ts}", "ts": ts, "decision": decision, "key_id": "k"}
+
+
+def test_count_threshold_within_window() -> None:
+    """Three matching records within a minute fire; spread over more than a minute they do not."""
+    assert rules_fired(count_engine(), [access(T0), access(T0 + 70 * S), access(T0 + 140 * S)]) == []
+    e = count_engine()
+    assert rules_fired(e, [access(T0), access(T0 + S, "allow"), access(T0 + 2 * S), access(T0 + 3 * S)]) == [
+        "denials"]
+
+
+def test_dedup_folds_repeats_into_next_alert() -> None:
+    """Repeats within the dedup window are not re-alerted; the next alert says how many were folded."""
+    e = seed_engine()
+    inj = [scan("pre", "injection", "block", "PROMPT_INJECTION")]
+    fired = [a for i in range(5) for a in e.evaluate(inference(T0 + i * S, scans=inj))]
+    assert len(fired) == 1
+    later = e.evaluate(inference(T0 + 301 * S, scans=inj))
+    assert len(later) == 1 and later[0].repeats == 4
+    assert e.stats["deduplicated"] == 4
+    # Another key is another group: alerted at once.
+    assert len(e.evaluate(inference(T0 + 2 * S, key="k2", scans=inj))) == 1
+
+
+def test_suppression_window_silences_rules() -> None:
+    """Inside a maintenance window the named rule does not alert; outside it does."""
+    start = datetime.fromtimestamp(T0 / S, tz=UTC)
+    sup = SuppressionSettings(rules=["prompt_injection"], start=start, end=start + timedelta(minutes=10),
+                              reason="pen test")
+    e = RuleEngine(MonitorSettings().effective_rules(), [sup])
+    inj = [scan("pre", "injection", "block", "PROMPT_INJECTION")]
+    assert e.evaluate(inference(T0 + 60 * S, scans=inj)) == []
+    assert e.stats["suppressed"] == 1
+    assert len(e.evaluate(inference(T0 + 11 * 60 * S, scans=inj))) == 1
+
+
+def test_records_without_time_or_of_other_kinds_are_ignored() -> None:
+    """A body without integer ts, or a kind no rule watches, raises nothing."""
+    e = seed_engine()
+    assert e.evaluate({"kind": "inference", "scans": [scan("pre", "i", "block", "PROMPT_INJECTION")]}) == []
+    assert e.evaluate({"kind": "config_change", "ts": T0}) == []
+
+
+def _stream(seed_ops: list[tuple[int, int, bool, bool]]) -> list[dict[str, Any]]:
+    out = []
+    t = T0
+    for gap_s, tokens, fails, inject in seed_ops:
+        t += gap_s * S
+        out.append(inference(t, key=f"k{tokens % 3}", output_tokens=tokens, status=500 if fails else 200,
+                             scans=[scan("pre", "injection", "block", "PROMPT_INJECTION")] if inject else None,
+                             rid=f"id{len(out)}"))
+    return out
+
+
+ops = st.lists(st.tuples(st.integers(0, 900), st.integers(0, 40_000), st.booleans(), st.booleans()),
+               min_size=1, max_size=120)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops, st.integers(0, 119))
+def test_restart_from_saved_state_fires_the_same_alerts(seq: list[tuple[int, int, bool, bool]], cut: int) -> None:
+    """Evaluating a stream in one pass equals evaluating a prefix, saving state, restoring, and the rest."""
+    import orjson
+
+    bodies = _stream(seq)
+    cut = min(cut, len(bodies))
+    whole = seed_engine()
+    expected = [a.to_dict() for b in bodies for a in whole.evaluate(b)]
+    first = seed_engine()
+    got = [a.to_dict() for b in bodies[:cut] for a in first.evaluate(b)]
+    saved = orjson.loads(orjson.dumps(first.state()))
+    second = seed_engine()
+    second.restore(saved)
+    got += [a.to_dict() for b in bodies[cut:] for a in second.evaluate(b)]
+    assert got == expected
+
+
+def test_replay_is_deterministic() -> None:
+    """The same stream gives the same alerts, ids included (time comes from the records)."""
+    bodies = _stream([(30, 40_000, i % 4 == 0, i % 7 == 0) for i in range(300)])
+    e1 = seed_engine()
+    a = [x.to_dict() for b in bodies for x in e1.evaluate(b)]
+    e = seed_engine()
+    b = [x.to_dict() for body in bodies for x in e.evaluate(body)]
+    assert a == b and a
