@@ -1,6 +1,7 @@
 """``soc2ai.toml``: the one configuration file, validated with pydantic.
 
-This is the only module that reads environment variables (``SOC2AI_CONFIG``, ``SOC2AI_STORE``).
+This is the only module that reads environment variables (``SOC2AI_CONFIG``, ``SOC2AI_STORE``, and the
+secrets named in the config through :func:`secret_from_env`).
 Every validation error names the file, the line and the field.
 """
 
@@ -98,6 +99,11 @@ def parse_config(text: str, *, source: str = "<string>", root: Path | None = Non
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise ConfigError(err["msg"] + more, file=source, line=_locate_line(text, loc),
                           field=field) from exc
+
+
+def secret_from_env(name: str | None) -> str | None:
+    """The value of the environment variable a config field names (e.g. a provider's ``api_key_env``)."""
+    return os.environ.get(name) or None if name else None
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Config:

@@ -1,0 +1,315 @@
+"""The gateway's request pipeline state: keys, roles, limits, abuse, screening, templates, records.
+
+:class:`Gateway` holds everything one app instance shares (one ``httpx.AsyncClient``, the key store, the
+rate limiter, breakers, metrics). The endpoint handlers in :mod:`.handlers` call into it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from soc2ai.errors import AuthError, ConfigError, PolicyViolation
+from soc2ai.gateway.cache import CompletionCache, build_cache
+from soc2ai.gateway.errors import ApiError, bad_request
+from soc2ai.gateway.keys import ApiKey, KeyStore
+from soc2ai.gateway.metrics import Metrics
+from soc2ai.gateway.otel import Tracing
+from soc2ai.gateway.ratelimit import build_limiter
+from soc2ai.gateway.ratelimit.interface import RateLimiter
+from soc2ai.gateway.routing import Router
+from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
+from soc2ai.gateway.settings import CLASSIFICATIONS
+from soc2ai.ledger.records import AccessRecord, AlertRecord
+from soc2ai.scan.interface import Action, Stage
+
+if TYPE_CHECKING:
+    from soc2ai.config import Config
+    from soc2ai.ledger import AuditLog
+
+CLASSIFICATION_HEADER = "x-soc2ai-classification"
+
+
+def now_us() -> int:
+    """Wall-clock microseconds (the default clock)."""
+    return time.time_ns() // 1000
+
+
+@dataclass
+class Call:
+    """Everything known about one request, filled in as it moves through the pipeline."""
+
+    endpoint: str
+    t0_ns: int
+    key: ApiKey
+    alias: str = ""
+    classification: str = ""
+    flagged: bool = False
+    scans: list[dict[str, Any]] = field(default_factory=list)
+    fallback_path: list[str] = field(default_factory=list)
+    template: str | None = None
+    template_hash: str | None = None
+    prompt: Any = None
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters per token (tiktoken needs a download; this is marked as an estimate)."""
+    return len(text) // 4 + 1
+
+
+def message_text(content: Any) -> str:
+    """The text of one message's content (a string, or a list of parts of which text parts count)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+class Abuse:
+    """Counts rate-limit hits and blocks per key in a sliding window; says when to suspend."""
+
+    def __init__(self, window_us: int, max_limited: int, max_blocked: int) -> None:
+        self.window_us = window_us
+        self.max = {"rate_limited": max_limited, "blocked": max_blocked}
+        self.events: dict[tuple[str, str], deque[int]] = {}
+
+    def note(self, key_id: str, kind: str, now: int) -> bool:
+        """Record an event; True when the key crossed its threshold (and the counter is reset)."""
+        q = self.events.setdefault((key_id, kind), deque())
+        q.append(now)
+        while q and now - q[0] > self.window_us:
+            q.popleft()
+        if len(q) >= self.max[kind]:
+            q.clear()
+            return True
+        return False
+
+
+class Gateway:
+    """Shared state of one gateway app."""
+
+    def __init__(self, config: Config, *, log: AuditLog | None, transport: httpx.AsyncBaseTransport | None,
+                 clock: Callable[[], int] | None, pipeline: Pipeline | None, keys: KeyStore | None,
+                 tracer_provider: Any = None) -> None:
+        self.config = config
+        self.settings = s = config.gateway
+        self.log = log
+        self.clock = clock or now_us
+        self.transport = transport
+        self.keys = keys or KeyStore(config.path(s.keys_db), log=log, clock=self.clock)
+        self.router = Router(s, self.clock)
+        self.pipeline = pipeline
+        self.metrics = Metrics()
+        self.tracing = Tracing(s.otel, tracer_provider)
+        self.abuse = Abuse(int(s.abuse.window_s * 1e6), s.abuse.max_rate_limited, s.abuse.max_blocked)
+        self.limiter: RateLimiter = build_limiter(s.rate_limit)
+        self.cache: CompletionCache | None = build_cache(s.cache.backend, path=config.path(s.cache.path),
+                                                         redis_url=s.cache.redis_url)
+        self.timeouts = {name: httpx.Timeout(p.timeout_s, connect=p.connect_timeout_s)
+                         for name, p in s.providers.items()}
+        self.client: httpx.AsyncClient | None = None
+        self._prompts: Any = None
+        self._models: Any = None
+        self._models_loaded = False
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        """Open the shared upstream client (connection pool)."""
+        self.client = httpx.AsyncClient(transport=self.transport, trust_env=False,
+                                        limits=httpx.Limits(max_connections=2000, max_keepalive_connections=512,
+                                                            keepalive_expiry=30))
+
+    async def shutdown(self) -> None:
+        """Close the upstream client, limiter and cache."""
+        if self.client is not None:
+            await self.client.aclose()
+        await self.limiter.close()
+        if self.cache is not None:
+            await self.cache.close()
+
+    # --- auth ------------------------------------------------------------------------------------
+    def deny(self, endpoint: str, status: int, reason: str, key: ApiKey | None, model: str | None = None,
+             action: str = "request") -> None:
+        """Record a denied request (access record) and count it."""
+        self.metrics.auth_denied[(("endpoint", endpoint), ("status", str(status)))] += 1
+        if self.log is not None:
+            self.log.append(AccessRecord(action=action, decision="deny", reason=reason, endpoint=endpoint,
+                                         status=status, key_id=key.id if key else None,
+                                         role=key.role if key else None, model=model,
+                                         user_id=key.user_id if key else None))
+
+    def authenticate(self, headers: Any, endpoint: str, roles: tuple[str, ...]) -> ApiKey:
+        """The caller's key if its role is one of ``roles``; 401/403 (recorded) otherwise."""
+        auth = headers.get("authorization")
+        presented = auth[7:].strip() if auth and auth[:7].lower() == "bearer " else headers.get("x-api-key")
+        try:
+            key = self.keys.authenticate(presented)
+        except AuthError as exc:
+            self.deny(endpoint, exc.status, str(exc), None)
+            raise ApiError(exc.status, str(exc), code="invalid_api_key" if exc.status == 401 else
+                           "key_suspended") from exc
+        if key.role not in roles:
+            reason = f"role {key.role!r} may not call {endpoint}"
+            self.deny(endpoint, 403, reason, key)
+            raise ApiError(403, reason, code="permission_denied")
+        return key
+
+    def allowed_aliases(self, key: ApiKey) -> list[str]:
+        """Model aliases this key may call (role list ∩ key list)."""
+        role_models = self.settings.roles.get(key.role, [])
+        return sorted(alias for alias in self.router.chains
+                      if ("*" in role_models or alias in role_models) and (not key.models or alias in key.models))
+
+    def authorize_model(self, call: Call, alias: Any, headers: Any) -> None:
+        """Known alias, allowed for this key and role, allowed for the data classification."""
+        if not isinstance(alias, str) or not alias:
+            raise bad_request("'model' is required and must be a string", param="model")
+        call.alias = alias
+        key = call.key
+        if self.router.chain(alias) is None:
+            raise ApiError(404, f"The model {alias!r} does not exist or is not served by this gateway",
+                           param="model", code="model_not_found")
+        role_models = self.settings.roles.get(key.role, [])
+        if not ("*" in role_models or alias in role_models) or (key.models and alias not in key.models):
+            reason = f"key {key.id} (role {key.role}) may not use model {alias!r}"
+            self.deny(call.endpoint, 403, reason, key, alias)
+            raise ApiError(403, reason, param="model", code="model_not_allowed")
+        cls = headers.get(CLASSIFICATION_HEADER) or key.classification or self.settings.default_classification
+        if cls not in CLASSIFICATIONS:
+            raise bad_request(f"{CLASSIFICATION_HEADER} must be one of {', '.join(CLASSIFICATIONS)}",
+                              param=CLASSIFICATION_HEADER)
+        call.classification = cls
+        registry = self.model_registry()
+        if registry is not None and not registry.allows(alias, cls):
+            reason = f"model {alias!r} is not approved for {cls} data in the model register"
+            self.deny(call.endpoint, 403, reason, key, alias, action="classification")
+            raise ApiError(403, reason, param="model", code="classification_not_allowed")
+
+    def model_registry(self) -> Any:
+        """``registers/models.yaml`` when present (loaded once); None when there is none."""
+        if not self._models_loaded:
+            self._models_loaded = True
+            try:
+                from soc2ai.governance.models import ModelRegistry
+            except ImportError:  # pragma: no cover - governance ships with soc2ai
+                return None
+            path = self.config.path(self.config.governance.registers_dir) / "models.yaml"
+            if path.is_file():
+                self._models = ModelRegistry.load(path)
+        return self._models
+
+    # --- rate limits and abuse -------------------------------------------------------------------
+    async def rate_limit(self, call: Call, tokens: int) -> None:
+        """Count the request; 429 with Retry-After when over a limit (recorded; may suspend the key)."""
+        now = self.clock()
+        decision = await self.limiter.check(call.key.id, tokens, now)
+        if decision.allowed:
+            return
+        self.metrics.rate_limited += 1
+        reason = f"{decision.limit} per minute limit reached"
+        self.deny(call.endpoint, 429, reason, call.key, call.alias or None, action="rate_limit")
+        self.note_abuse(call.key, "rate_limited", now)
+        raise ApiError(429, f"Rate limit reached: {reason}; retry after {decision.retry_after_s}s",
+                       code="rate_limit_exceeded", headers={"retry-after": str(decision.retry_after_s)})
+
+    def note_abuse(self, key: ApiKey, kind: str, now: int) -> None:
+        """Count an abuse signal; suspend the key (recorded and alerted) when it crosses the threshold."""
+        if not self.abuse.note(key.id, kind, now):
+            return
+        a = self.settings.abuse
+        until = now + int(a.suspend_s * 1e6)
+        reason = f"abuse detection: too many {kind.replace('_', ' ')} requests within {a.window_s:g}s"
+        self.keys.suspend(key.id, until, reason=reason)
+        self.metrics.suspensions += 1
+        if self.log is not None:
+            self.log.append(AlertRecord(rule="gateway.abuse_suspension", severity="high",
+                                        message=f"API key {key.id} suspended for {a.suspend_s:g}s: {reason}",
+                                        response="key suspended automatically", user_id=key.user_id,
+                                        attrs={"key_id": key.id, "until_us": until}))
+
+    # --- screening -------------------------------------------------------------------------------
+    def screen(self, call: Call, text: str, stage: Stage) -> Any:
+        """Run the pipeline; record decisions; raise PolicyViolation on a pre-stage block."""
+        if self.pipeline is None or not text:
+            return None
+        result = self.pipeline.run(text, stage=stage, redact_key=None)
+        if result.action is not Action.ALLOW:
+            call.flagged = True
+            call.scans.extend(decisions_json(stage, result))
+        if result.action is Action.BLOCK:
+            self.metrics.blocks[(("stage", str(stage)),)] += 1
+            if stage is Stage.PRE:
+                self.note_abuse(call.key, "blocked", self.clock())
+                raise PolicyViolation("request blocked by content policy: " + ", ".join(finding_types(result)))
+        return result
+
+    def redact_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages with every text part run through the pre-stage redaction."""
+        assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
+        out = []
+        for m in messages:
+            c = m.get("content")
+            if isinstance(c, str):
+                m = {**m, "content": self.pipeline.run(c, stage=Stage.PRE).text}
+            elif isinstance(c, list):
+                m = {**m, "content": [{**p, "text": self.pipeline.run(p["text"], stage=Stage.PRE).text}
+                                      if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+                                      for p in c]}
+            out.append(m)
+        return out
+
+    # --- templates -------------------------------------------------------------------------------
+    def render_template(self, call: Call, name: Any, variables: Any) -> str:
+        """Render ``template`` from the prompt registry; record its ref and content hash."""
+        if not isinstance(name, str) or not name:
+            raise bad_request("'template' must be a non-empty string like 'name' or 'name@v2'", param="template")
+        if variables is None:
+            variables = {}
+        if not isinstance(variables, dict):
+            raise bad_request("'variables' must be an object", param="variables")
+        if self._prompts is None:
+            from soc2ai.governance.prompts import PromptRegistry
+
+            try:
+                self._prompts = PromptRegistry.load(self.config.path(self.config.governance.prompts_dir))
+            except ConfigError as exc:
+                raise ApiError(404, f"prompt registry unavailable: {exc.reason}", param="template",
+                               code="template_not_found") from exc
+        try:
+            rendered = self._prompts.render(name, variables)
+        except ConfigError as exc:
+            raise bad_request(exc.reason, param="template", code="template_error") from exc
+        call.template, call.template_hash = rendered.ref, rendered.content_hash
+        text: str = rendered.text
+        return text
+
+    # --- audit -----------------------------------------------------------------------------------
+    def record(self, call: Call, *, status: int, response: Any = None, provider: str | None = None,
+               model_served: str | None = None, usage: dict[str, Any] | None = None, output_text: str = "",
+               params: dict[str, Any] | None = None, response_id: str | None = None,
+               system_fingerprint: str | None = None, finish_reason: str | None = None,
+               error: str | None = None, prompt_text: str = "") -> None:
+        """Exactly one inference record per call (never blocks, never raises), plus metrics."""
+        latency_us = (time.perf_counter_ns() - call.t0_ns) // 1000
+        self.metrics.observe(call.endpoint, status, latency_us / 1e6)
+        if self.log is None:
+            return
+        estimated = not usage
+        in_tok = int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0) if usage \
+            else estimate_tokens(prompt_text)
+        out_tok = int(usage.get("completion_tokens") or usage.get("output_tokens") or 0) if usage \
+            else (estimate_tokens(output_text) if output_text else 0)
+        self.log.log_inference(
+            user_id=call.key.user_id, model_id=call.alias, prompt=call.prompt, response=response,
+            latency_us=latency_us, input_tokens=in_tok, output_tokens=out_tok, flagged=call.flagged,
+            tokens_estimated=estimated, model_served=model_served, provider=provider, endpoint=call.endpoint,
+            key_id=call.key.id, params=params or {}, scans=call.scans, fallback_path=call.fallback_path,
+            status=status, template=call.template, template_hash=call.template_hash,
+            classification=call.classification or None, response_id=response_id,
+            system_fingerprint=system_fingerprint, finish_reason=finish_reason, error=error)

@@ -1,0 +1,392 @@
+"""Endpoint handlers: chat completions (and streaming), Anthropic messages, embeddings.
+
+Every authenticated call ends in exactly one :meth:`Gateway.record` (the inference audit record), whatever
+the outcome; denials additionally leave an access record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from soc2ai.errors import PolicyViolation
+from soc2ai.gateway import anthropic_format as af
+from soc2ai.gateway.cache import request_hash
+from soc2ai.gateway.core import Call, Gateway, estimate_tokens, message_text
+from soc2ai.gateway.errors import ApiError, bad_request
+from soc2ai.gateway.upstream import send, sse_events, upstream_error
+from soc2ai.scan.interface import Action, Stage
+
+logger = logging.getLogger("soc2ai.gateway")
+
+_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
+_PARAMS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "n", "presence_penalty",
+           "frequency_penalty", "stop", "stream")
+_NUMBER = (int, float)
+JSON = "application/json"
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object; 413 over ``limit`` bytes, 400 for bad JSON / bad UTF-8."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body larger than {limit} bytes", code="request_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body larger than {limit} bytes", code="request_too_large")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"invalid JSON body: {exc.msg}", code="invalid_json") from exc
+    if not isinstance(data, dict):
+        raise bad_request("the request body must be a JSON object", code="invalid_json")
+    return data
+
+
+def validate_chat(body: dict[str, Any]) -> None:
+    """Types of the fields the gateway relies on; anything else is the upstream's business."""
+    msgs = body.get("messages")
+    if "template" not in body or msgs is not None:
+        if not isinstance(msgs, list) or not msgs:
+            raise bad_request("'messages' must be a non-empty array", param="messages")
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict) or not isinstance(m.get("role"), str) or m["role"] not in _ROLES:
+                raise bad_request(f"messages[{i}] must be an object with a valid 'role'", param=f"messages[{i}]")
+            c = m.get("content")
+            if c is not None and not isinstance(c, str | list):
+                raise bad_request(f"messages[{i}].content must be a string or an array", param=f"messages[{i}]")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise bad_request("'stream' must be a boolean", param="stream")
+    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        v = body.get(name)
+        if v is not None and (not isinstance(v, _NUMBER) or isinstance(v, bool)):
+            raise bad_request(f"'{name}' must be a number", param=name)
+    for name in ("max_tokens", "max_completion_tokens", "n", "seed"):
+        v = body.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or (name != "seed" and v < 1)):
+            raise bad_request(f"'{name}' must be a positive integer", param=name)
+    so = body.get("stream_options")
+    if so is not None and not isinstance(so, dict):
+        raise bad_request("'stream_options' must be an object", param="stream_options")
+
+
+def _params(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body[k] for k in _PARAMS if k in body}
+
+
+def error_response(exc: ApiError, shape: str) -> Response:
+    """The error in the client's provider shape."""
+    body = exc.anthropic_body() if shape == "anthropic" else exc.openai_body()
+    return Response(body, status_code=exc.status, media_type=JSON, headers=exc.headers)
+
+
+class ChatHandler:
+    """``/v1/chat/completions`` (shape ``openai``) and ``/v1/messages`` (shape ``anthropic``)."""
+
+    def __init__(self, gw: Gateway, shape: str) -> None:
+        self.gw = gw
+        self.shape = shape
+        self.endpoint = "messages" if shape == "anthropic" else "chat.completions"
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one request."""
+        gw = self.gw
+        t0 = time.perf_counter_ns()
+        try:
+            key = gw.authenticate(request.headers, self.endpoint, ("inference",))
+        except ApiError as exc:
+            return error_response(exc, self.shape)
+        call = Call(self.endpoint, t0, key)
+        try:
+            body = await read_json(request, gw.settings.max_body_bytes)
+            if self.shape == "anthropic":
+                body = af.messages_to_chat(body)
+            validate_chat(body)
+            gw.authorize_model(call, body.get("model"), request.headers)
+            return await self._run(call, body)
+        except ApiError as exc:
+            gw.record(call, status=exc.status, error=exc.message, params={})
+            return error_response(exc, self.shape)
+        except Exception as exc:
+            logger.exception("gateway error on %s", self.endpoint)
+            gw.record(call, status=500, error=f"internal error: {type(exc).__name__}")
+            return error_response(ApiError(500, "internal gateway error", code="internal_error"), self.shape)
+
+    async def _run(self, call: Call, body: dict[str, Any]) -> Response:
+        gw = self.gw
+        messages: list[dict[str, Any]] = list(body.get("messages") or [])
+        if "template" in body:
+            text = gw.render_template(call, body.get("template"), body.get("variables"))
+            role = "system" if messages else "user"
+            messages = [{"role": role, "content": text}, *messages]
+        call.prompt = messages
+        prompt_text = "\n".join(message_text(m.get("content")) for m in messages)
+        params = _params(body)
+        await gw.rate_limit(call, estimate_tokens(prompt_text))
+        try:
+            pre = gw.screen(call, prompt_text, Stage.PRE)
+        except PolicyViolation as exc:
+            gw.record(call, status=400, error=str(exc), params=params, prompt_text=prompt_text)
+            return error_response(ApiError(400, str(exc), code="content_policy_violation"), self.shape)
+        if pre is not None and pre.action is Action.REDACT:
+            messages = gw.redact_messages(messages)
+        upstream_body = {k: v for k, v in body.items() if k not in ("template", "variables")}
+        upstream_body["messages"] = messages
+        stream = bool(body.get("stream"))
+        ttl = gw.settings.cache.ttl_s.get(call.classification, 0)
+        cache_key = None
+        if gw.cache is not None and not stream and ttl > 0:
+            cache_key = request_hash(call.key.user_id, {**upstream_body, "model": call.alias})
+            hit = await gw.cache.get(cache_key, gw.clock())
+            if hit is not None:
+                gw.metrics.cache_hits += 1
+                call.fallback_path.append("cache=hit")
+                return self._respond(call, orjson.loads(hit), hit, params, prompt_text, provider="cache")
+        try:
+            target, resp = await send(gw, call, "chat", upstream_body, stream=stream)
+        except ApiError as exc:
+            gw.record(call, status=exc.status, error=exc.message, params=params, prompt_text=prompt_text)
+            return error_response(exc, self.shape)
+        if resp.status_code >= 400:
+            content = await resp.aread()
+            await resp.aclose()
+            uerr = upstream_error(resp.status_code, content)
+            gw.record(call, status=uerr.status, error=uerr.message, params=params, prompt_text=prompt_text,
+                      provider=target.provider)
+            return error_response(uerr, self.shape)
+        if stream:
+            synth = None if target.settings.kind != "anthropic" else orjson.loads(resp.content)
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(self._stream(call, target.provider, resp, synth, params, prompt_text,
+                                                  include_usage), media_type="text/event-stream",
+                                     headers={"cache-control": "no-cache"})
+        try:
+            data = orjson.loads(resp.content)
+        except orjson.JSONDecodeError:
+            bad = ApiError(502, "upstream returned invalid JSON", code="upstream_error")
+            gw.record(call, status=502, error=bad.message, params=params, prompt_text=prompt_text,
+                      provider=target.provider)
+            return error_response(bad, self.shape)
+        out = self._respond(call, data, resp.content, params, prompt_text, provider=target.provider)
+        if cache_key is not None and gw.cache is not None and out.status_code == 200 and not call.flagged:
+            await gw.cache.put(cache_key, orjson.dumps(data), subject_ref=self._subject_ref(call),
+                               classification=call.classification, ttl_s=ttl, now_us=gw.clock())
+        return out
+
+    def _subject_ref(self, call: Call) -> str | None:
+        log = self.gw.log
+        fn = getattr(log, "subject_ref", None)
+        if callable(fn):
+            ref = fn(call.key.user_id)
+            return str(ref) if ref else None
+        subj = getattr(log, "_subjects", {}).get(call.key.user_id)
+        return getattr(subj, "ref_hex", None)
+
+    def _respond(self, call: Call, data: dict[str, Any], raw: bytes, params: dict[str, Any], prompt_text: str,
+                 *, provider: str) -> Response:
+        gw = self.gw
+        choices = data.get("choices") if isinstance(data, dict) else None
+        choice: dict[str, Any] = choices[0] if isinstance(choices, list) and choices \
+            and isinstance(choices[0], dict) else {}
+        msg = choice.get("message")
+        message: dict[str, Any] = msg if isinstance(msg, dict) else {}
+        content = message.get("content")
+        text: str = content if isinstance(content, str) else ""
+        finish = choice.get("finish_reason")
+        post = gw.screen(call, text, Stage.POST)
+        if post is not None and post.action in (Action.REDACT, Action.BLOCK):
+            blocked = post.action is Action.BLOCK
+            message["content"] = "" if blocked else post.text
+            if blocked:
+                choice["finish_reason"] = finish = "content_filter"
+            raw = orjson.dumps(data)
+            text = message["content"]
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        gw.record(call, status=200, response=text, provider=provider, model_served=data.get("model"), usage=usage,
+                  output_text=text, params=params, response_id=data.get("id"),
+                  system_fingerprint=data.get("system_fingerprint"), finish_reason=finish, prompt_text=prompt_text)
+        out_tokens = int((usage or {}).get("completion_tokens") or estimate_tokens(text))
+        asyncio.get_running_loop().create_task(gw.limiter.add_tokens(call.key.id, out_tokens, gw.clock()))
+        if self.shape == "anthropic":
+            raw = orjson.dumps(af.chat_response_to_message(data, call.alias))
+        return Response(raw, media_type=JSON)
+
+    async def _stream(self, call: Call, provider: str, resp: httpx.Response, synth: dict[str, Any] | None,
+                      params: dict[str, Any], prompt_text: str, include_usage: bool) -> AsyncIterator[bytes]:
+        """Relay (passthrough) or collect-then-send (buffer) the upstream stream; record once at the end."""
+        gw = self.gw
+        passthrough = gw.settings.stream_mode == "passthrough"
+        anthropic = self.shape == "anthropic"
+        parts: list[str] = []
+        held: list[bytes] = []
+        meta: dict[str, Any] = {}
+        finish: str | None = None
+        usage: dict[str, Any] | None = None
+        status, error = 200, None
+        started = False
+
+        def out(payload: bytes, chunk: dict[str, Any] | None) -> list[bytes]:
+            nonlocal started
+            if not anthropic:
+                return [b"data: " + payload + b"\n\n"]
+            events: list[bytes] = []
+            if not started:
+                started = True
+                events += af.message_stream_events("msg_" + str(meta.get("id", "")).removeprefix("chatcmpl-"),
+                                                   call.alias, estimate_tokens(prompt_text))
+            if chunk is not None:
+                for ch in chunk.get("choices") or []:
+                    piece = (ch.get("delta") or {}).get("content")
+                    if piece:
+                        events.append(af.message_stream_delta(piece))
+            return events
+
+        try:
+            source: AsyncIterator[bytes] = (sse_events(resp) if synth is None else _synth_events(synth))
+            async for payload in source:
+                if payload == b"[DONE]":
+                    continue
+                chunk = orjson.loads(payload)
+                if not isinstance(chunk, dict):
+                    continue
+                for k in ("id", "model", "system_fingerprint", "created"):
+                    if chunk.get(k) is not None:
+                        meta.setdefault(k, chunk[k])
+                if isinstance(chunk.get("usage"), dict):
+                    usage = chunk["usage"]
+                    if not chunk.get("choices") and not include_usage:
+                        continue  # we asked upstream for usage; this client did not
+                for ch in chunk.get("choices") or []:
+                    delta = ch.get("delta") or {}
+                    if isinstance(delta.get("content"), str):
+                        parts.append(delta["content"])
+                    if ch.get("finish_reason"):
+                        finish = ch["finish_reason"]
+                if passthrough:
+                    for e in out(payload, chunk):
+                        yield e
+                else:
+                    held.append(payload)
+            text = "".join(parts)
+            post = gw.screen(call, text, Stage.POST)
+            if not passthrough:
+                if post is not None and post.action in (Action.REDACT, Action.BLOCK):
+                    blocked = post.action is Action.BLOCK
+                    finish = "content_filter" if blocked else finish
+                    parts = [] if blocked else [post.text]
+                    held = _rewrite(meta, "" if blocked else post.text, finish, usage if include_usage else None)
+                for payload in held:
+                    for e in out(payload, orjson.loads(payload)):
+                        yield e
+            elif post is not None and post.action in (Action.REDACT, Action.BLOCK):
+                error = f"post-scan {post.action} after pass-through streaming (output already sent)"
+            if anthropic:
+                for e in out(b"", None):  # message_start if nothing was sent yet
+                    yield e
+                yield af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0))
+            else:
+                yield b"data: [DONE]\n\n"
+        except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
+            status, error = 502, f"upstream stream failed: {type(exc).__name__}"
+            err = ApiError(502, error, code="upstream_error")
+            yield (af.sse("error", orjson.loads(err.anthropic_body())) if anthropic
+                   else b"data: " + err.openai_body() + b"\n\n")
+        except (asyncio.CancelledError, GeneratorExit):
+            status, error = 499, "client disconnected"
+            raise
+        finally:
+            await resp.aclose()
+            text = "".join(parts)
+            gw.record(call, status=status, response=text, provider=provider, model_served=meta.get("model"),
+                      usage=usage, output_text=text, params=params, response_id=meta.get("id"),
+                      system_fingerprint=meta.get("system_fingerprint"), finish_reason=finish, error=error,
+                      prompt_text=prompt_text)
+
+
+def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None) -> bytes:
+    return orjson.dumps({"id": meta.get("id"), "object": "chat.completion.chunk", "created": meta.get("created", 0),
+                         "model": meta.get("model"), "system_fingerprint": meta.get("system_fingerprint"),
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+
+
+def _rewrite(meta: dict[str, Any], text: str, finish: str | None, usage: dict[str, Any] | None) -> list[bytes]:
+    """A minimal stream carrying ``text`` (after redaction) instead of the upstream's chunks."""
+    out = [_chunk(meta, {"role": "assistant", "content": text}, None), _chunk(meta, {}, finish or "stop")]
+    if usage is not None:
+        out.append(orjson.dumps({"id": meta.get("id"), "object": "chat.completion.chunk",
+                                 "created": meta.get("created", 0), "model": meta.get("model"),
+                                 "choices": [], "usage": usage}))
+    return out
+
+
+async def _synth_events(completion: dict[str, Any]) -> AsyncIterator[bytes]:
+    """A complete chat completion replayed as stream chunks (providers streamed without SSE)."""
+    meta = {k: completion.get(k) for k in ("id", "model", "system_fingerprint", "created")}
+    choice = (completion.get("choices") or [{}])[0]
+    text = (choice.get("message") or {}).get("content") or ""
+    yield _chunk(meta, {"role": "assistant", "content": text}, None)
+    yield _chunk(meta, {}, choice.get("finish_reason") or "stop")
+    if completion.get("usage"):
+        yield orjson.dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]})
+
+
+class EmbeddingsHandler:
+    """``/v1/embeddings``: pre-scan the input (block or redact), forward with fallback, record."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one request."""
+        gw = self.gw
+        t0 = time.perf_counter_ns()
+        try:
+            key = gw.authenticate(request.headers, "embeddings", ("inference",))
+        except ApiError as exc:
+            return error_response(exc, "openai")
+        call = Call("embeddings", t0, key)
+        try:
+            body = await read_json(request, gw.settings.max_body_bytes)
+            inp = body.get("input")
+            texts = [inp] if isinstance(inp, str) else inp if isinstance(inp, list) else None
+            if not texts or not all(isinstance(t, str) for t in texts):
+                raise bad_request("'input' must be a string or a non-empty array of strings", param="input")
+            gw.authorize_model(call, body.get("model"), request.headers)
+            call.prompt = texts
+            joined = "\n".join(texts)
+            await gw.rate_limit(call, estimate_tokens(joined))
+            try:
+                pre = gw.screen(call, joined, Stage.PRE)
+            except PolicyViolation as exc:
+                raise ApiError(400, str(exc), code="content_policy_violation") from exc
+            if pre is not None and pre.action is Action.REDACT:
+                assert gw.pipeline is not None  # noqa: S101 - a redact decision needs a pipeline
+                texts = [gw.pipeline.run(t, stage=Stage.PRE).text for t in texts]
+                body = {**body, "input": texts}
+            target, resp = await send(gw, call, "embeddings", body, stream=False)
+            if resp.status_code >= 400:
+                raise upstream_error(resp.status_code, resp.content)
+            data = orjson.loads(resp.content)
+            usage = data.get("usage") if isinstance(data, dict) and isinstance(data.get("usage"), dict) else None
+            gw.record(call, status=200, provider=target.provider, model_served=data.get("model"), usage=usage,
+                      prompt_text=joined, params={})
+            return Response(resp.content, media_type=JSON)
+        except ApiError as exc:
+            gw.record(call, status=exc.status, error=exc.message, params={})
+            return error_response(exc, "openai")
+        except Exception as exc:
+            logger.exception("gateway error on embeddings")
+            gw.record(call, status=500, error=f"internal error: {type(exc).__name__}")
+            return error_response(ApiError(500, "internal gateway error", code="internal_error"), "openai")

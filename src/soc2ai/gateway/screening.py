@@ -1,0 +1,74 @@
+"""The screening contract the gateway and the SDK wrappers use, and the glue to ``soc2ai.scan``.
+
+A pipeline is anything with ``run(text, *, stage, redact_key) -> result`` where the result has
+``action`` (allow | flag | redact | block), ``findings``, ``text`` (redacted when the action is redact),
+``decisions`` and ``elapsed_us`` — what ``soc2ai.scan.build_pipeline`` returns, or
+:class:`soc2ai.testing.scanners.KeywordPipeline` in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from soc2ai.errors import ConfigError
+from soc2ai.scan.interface import Action, Stage
+
+if TYPE_CHECKING:
+    from soc2ai.config import Config
+
+
+class ScanResult(Protocol):
+    """What one pipeline run decided."""
+
+    @property
+    def action(self) -> Action: ...
+    @property
+    def findings(self) -> Sequence[Any]: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def decisions(self) -> Sequence[Any]: ...
+
+
+class Pipeline(Protocol):
+    """Runs the configured scanners on one text at one stage."""
+
+    def run(self, text: str, *, stage: Stage, redact_key: Any = None) -> ScanResult:
+        """Scan (and, per policy, redact) ``text``."""
+        ...
+
+
+def build_default_pipeline(config: Config) -> Pipeline | None:
+    """``soc2ai.scan.build_pipeline(config.scan)`` when screening is on and the scanner package has it."""
+    if not config.gateway.screening or not config.scan.enabled:
+        return None
+    try:
+        from soc2ai.scan import build_pipeline  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as exc:
+        raise ConfigError("gateway.screening is on but soc2ai.scan.build_pipeline is not available",
+                          field="gateway.screening") from exc
+    pipe: Pipeline = build_pipeline(config.scan)
+    return pipe
+
+
+def decisions_json(stage: Stage, result: ScanResult) -> list[dict[str, Any]]:
+    """The scan decisions as JSON-safe dicts for the audit record."""
+    out: list[dict[str, Any]] = []
+    for d in result.decisions:
+        if isinstance(d, dict):
+            out.append(d)
+        elif is_dataclass(d) and not isinstance(d, type):
+            out.append({k: (str(v) if hasattr(v, "value") else v) for k, v in asdict(d).items()})
+        else:
+            out.append({"stage": str(stage), "decision": str(d)})
+    if not out and result.action is not Action.ALLOW:
+        types = sorted({str(getattr(f, "entity_type", "")) for f in result.findings})
+        out.append({"stage": str(stage), "scanner": "pipeline", "decision": str(result.action), "types": types})
+    return out
+
+
+def finding_types(result: ScanResult) -> list[str]:
+    """Distinct finding types (for error messages: never the matched text)."""
+    return sorted({str(getattr(f, "entity_type", "?")) for f in result.findings})

@@ -1,0 +1,352 @@
+"""A local fake OpenAI-compatible upstream for tests, the demo and the benchmarks.
+
+A small asyncio HTTP/1.1 server (keep-alive, chunked SSE streaming) with no dependency beyond the
+standard library, so it costs little CPU under benchmark load. Its behaviour can be changed while it runs::
+
+    with FakeUpstream() as up:            # serves on 127.0.0.1:<free port> in a background thread
+        up.set(mode="status", status=503) # or "ok", "drop" (close the connection), delay_s=2.0, ...
+        client = openai.OpenAI(base_url=up.url + "/v1", api_key="x")
+
+Run it standalone (benchmarks): ``python -m soc2ai.testing.upstream --port 9100``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Literal
+
+import orjson
+
+Mode = Literal["ok", "status", "drop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """How the fake upstream answers: mode, status code, delays, reply text, streaming chunking."""
+
+    mode: Mode = "ok"
+    status: int = 500
+    delay_s: float = 0.0
+    chunk_delay_s: float = 0.0
+    reply: str = "Hello from the fake upstream."
+    echo: bool = False          # reply with the last user message instead of ``reply``
+    usage: bool = True          # include a ``usage`` object
+    retry_after: str | None = None
+
+
+@dataclass
+class _Stats:
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _reply_text(b: Behaviour, body: dict[str, Any]) -> str:
+    if not b.echo:
+        return b.reply
+    for msg in reversed(body.get("messages") or []):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            content = msg.get("content")
+            return content if isinstance(content, str) else orjson.dumps(content).decode()
+    return b.reply
+
+
+def _words(text: str) -> list[str]:
+    parts = text.split(" ")
+    return [p + (" " if i < len(parts) - 1 else "") for i, p in enumerate(parts)]
+
+
+class FakeUpstream:
+    """The fake provider. ``url`` is its base (append ``/v1``); ``calls`` lists what it received."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, name: str = "fake") -> None:
+        self.host = host
+        self.port = port
+        self.name = name
+        self.behaviour = Behaviour()
+        self._stats = _Stats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._seq = 0
+
+    # --- control ---------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (OpenAI clients want ``url + "/v1"``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """Requests received so far: ``{"path", "model", "stream"}``."""
+        return list(self._stats.calls)
+
+    def set(self, **changes: Any) -> None:
+        """Change the behaviour (fields of :class:`Behaviour`) while serving."""
+        self.behaviour = replace(self.behaviour, **changes)
+
+    def reset(self) -> None:
+        """Back to the default behaviour; forget recorded calls."""
+        self.behaviour = Behaviour()
+        self._stats.calls.clear()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def serve(self) -> asyncio.AbstractServer:
+        """Start serving on the running loop (port 0 picks a free one)."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._server = await loop.create_server(lambda: _Conn(self), self.host, self.port,
+                                                reuse_address=True, backlog=4096)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self._server
+
+    def start(self) -> FakeUpstream:
+        """Serve in a daemon thread with its own event loop; return once it accepts connections."""
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.serve())
+            self._ready.set()
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"fake-upstream-{self.name}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop the background server."""
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+
+        async def shutdown() -> None:
+            server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        fut = asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        with contextlib.suppress(Exception):
+            fut.result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- request handling ------------------------------------------------------------------------
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"chatcmpl-fake{self._seq:08d}"
+
+    async def handle(self, conn: _Conn, method: str, path: str, body: bytes) -> None:
+        b = self.behaviour
+        try:
+            req: dict[str, Any] = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            req = {}
+        if not isinstance(req, dict):
+            req = {}
+        self._stats.calls.append({"path": path, "model": req.get("model"), "stream": bool(req.get("stream")),
+                                  "upstream": self.name})
+        if b.delay_s:
+            await asyncio.sleep(b.delay_s)
+        if b.mode == "drop":
+            conn.abort()
+            return
+        if b.mode == "status":
+            extra = [(b"retry-after", b.retry_after.encode())] if b.retry_after else []
+            err = {"error": {"message": f"fake upstream error {b.status}", "type": "server_error",
+                             "param": None, "code": None}}
+            conn.respond(b.status, orjson.dumps(err), extra)
+            return
+        path = path.split("?", 1)[0]
+        if method == "GET" and path.endswith("/models"):
+            conn.respond(200, orjson.dumps({"object": "list", "data": [
+                {"id": "fake-model", "object": "model", "created": 0, "owned_by": self.name}]}))
+        elif path.endswith("/embeddings"):
+            inputs = req.get("input")
+            n = len(inputs) if isinstance(inputs, list) else 1
+            data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(n)]
+            conn.respond(200, orjson.dumps({"object": "list", "data": data, "model": req.get("model"),
+                                            "usage": {"prompt_tokens": 3 * n, "total_tokens": 3 * n}}))
+        elif path.endswith("/chat/completions"):
+            text = _reply_text(b, req)
+            if req.get("stream"):
+                await self._stream(conn, req, text, b)
+            else:
+                conn.respond(200, orjson.dumps(self._completion(req, text, b)))
+        else:
+            conn.respond(404, orjson.dumps({"error": {"message": "not found", "type": "invalid_request_error",
+                                                      "param": None, "code": None}}))
+
+    def _completion(self, req: dict[str, Any], text: str, b: Behaviour) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self._next_id(), "object": "chat.completion", "created": int(time.time()),
+            "model": req.get("model") or "fake-model", "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": text}}],
+        }
+        if b.usage:
+            prompt_tokens = max(1, len(orjson.dumps(req.get("messages"))) // 4)
+            completion = max(1, len(text) // 4)
+            out["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                            "total_tokens": prompt_tokens + completion}
+        return out
+
+    async def _stream(self, conn: _Conn, req: dict[str, Any], text: str, b: Behaviour) -> None:
+        cid, created, model = self._next_id(), int(time.time()), req.get("model") or "fake-model"
+
+        def chunk(delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None) -> bytes:
+            body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                                    "model": model, "system_fingerprint": "fp_fake",
+                                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                                 "logprobs": None}] if usage is None else []}
+            if usage is not None:
+                body["usage"] = usage
+            return b"data: " + orjson.dumps(body) + b"\n\n"
+
+        conn.start_stream()
+        conn.send_chunk(chunk({"role": "assistant", "content": ""}, None))
+        for word in _words(text):
+            if b.chunk_delay_s:
+                await asyncio.sleep(b.chunk_delay_s)
+            if conn.closed:
+                return
+            conn.send_chunk(chunk({"content": word}, None))
+        conn.send_chunk(chunk({}, "stop"))
+        opts = req.get("stream_options")
+        if b.usage and isinstance(opts, dict) and opts.get("include_usage"):
+            p, c = max(1, len(orjson.dumps(req.get("messages"))) // 4), max(1, len(text) // 4)
+            conn.send_chunk(chunk({}, None, {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}))
+        conn.send_chunk(b"data: [DONE]\n\n")
+        conn.end_stream()
+
+
+_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 429: b"Too Many Requests",
+            500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Service Unavailable"}
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: parses requests, hands each to the upstream in order."""
+
+    def __init__(self, up: FakeUpstream) -> None:
+        self.up = up
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.queue: asyncio.Queue[tuple[str, str, bytes, bool]] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+        self.keep_alive = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - create_server gives a Transport
+        self.transport = transport
+        self.worker = asyncio.get_running_loop().create_task(self._work())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buf[:head_end].decode("latin-1").split("\r\n")
+            method, path, _ = ([*head[0].split(" ", 2), "", ""])[:3]
+            length, close = 0, False
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                lname = name.strip().lower()
+                if lname == "content-length":
+                    length = int(value.strip() or 0)
+                elif lname == "connection" and value.strip().lower() == "close":
+                    close = True
+            total = head_end + 4 + length
+            if len(self.buf) < total:
+                return
+            body = self.buf[head_end + 4:total]
+            self.buf = self.buf[total:]
+            self.queue.put_nowait((method, path, body, close))
+
+    async def _work(self) -> None:
+        while not self.closed:
+            method, path, body, close = await self.queue.get()
+            self.keep_alive = not close
+            await self.up.handle(self, method, path, body)
+            if close and self.transport is not None:
+                self.transport.close()
+
+    # --- writing ---------------------------------------------------------------------------------
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self.closed = True
+
+    def respond(self, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        if self.transport is None or self.closed:
+            return
+        head = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Status")),
+                b"content-type: application/json", b"content-length: %d" % len(body)]
+        head += [k + b": " + v for k, v in extra or []]
+        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+
+    def start_stream(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                                 b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
+
+    def send_chunk(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_stream(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"0\r\n\r\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake upstream in the foreground (``--delay`` adds latency to every answer)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9100)
+    ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--chunk-delay", type=float, default=0.0)
+    args = ap.parse_args(argv)
+    up = FakeUpstream(args.host, args.port)
+    up.set(delay_s=args.delay, chunk_delay_s=args.chunk_delay)
+
+    async def run() -> None:
+        server = await up.serve()
+        print(f"fake upstream on {up.url}", flush=True)
+        await server.serve_forever()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
