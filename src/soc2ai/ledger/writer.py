@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from soc2ai.errors import RollbackError, Soc2AIError, SpoolError, StoreError, VerificationError
+from soc2ai.errors import RollbackError, SpoolError, StoreError, VerificationError
 from soc2ai.ledger.canonical import canonical_json
 from soc2ai.ledger.merkle import frontier_append, frontier_root, leaf_hash
 from soc2ai.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_checkpoint
@@ -136,7 +136,7 @@ class Sealer(threading.Thread):
                     try:
                         self._seal(items, replay=False)
                         self._note_latency(times)
-                    except (StoreError, Soc2AIError) as exc:
+                    except Exception as exc:  # any failure to seal: keep the batch (spool), never drop
                         self._store_failed(exc)
                         self._to_spool(items)
             self._try_replay()
@@ -186,7 +186,7 @@ class Sealer(threading.Thread):
                 logger.error("corrupt spool file kept for inspection: %s", exc)
                 self.spool.quarantine(path, exc)
                 continue
-            except (StoreError, Soc2AIError) as exc:
+            except Exception as exc:
                 self._store_failed(exc)
                 return
             self.spool.done(path, replayed)
