@@ -163,7 +163,7 @@ class AuditLog:
         url = target if isinstance(target, str) else s.store
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             url = "sqlite:///" + str(config.path(url[len("sqlite:///"):]))
-        store = open_store(url, create=not read_only)
+        store = open_store(url, create=not read_only, sqlite_synchronous=s.sqlite_synchronous)
         params: dict[str, Any] = {
             "keys_dir": Path(keys_dir) if keys_dir else config.path(s.keys_dir),
             "spool_dir": config.path(s.spool_dir) / store.log_id,

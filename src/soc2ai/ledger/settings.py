@@ -27,6 +27,10 @@ class LedgerSettings(BaseModel):
     batch_max: int = Field(default=512, ge=1, le=100_000)
     # Beyond this many queued records the sealer diverts to the spool instead of holding them in memory.
     queue_max: int = Field(default=50_000, ge=100)
+    # SQLite durability: "full" fsyncs the WAL on every commit (survives power loss); "normal" survives a
+    # process crash (kill -9) but may lose the last commits on power loss. PostgreSQL follows its own
+    # synchronous_commit setting.
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     retain_payloads: bool = False
     retention_days: int = Field(default=365, ge=1)
 

@@ -6,12 +6,12 @@ from soc2ai.errors import ConfigError
 from soc2ai.ledger.store.interface import TILE_HEIGHT, Head, LeafRow, SealBatch, Store
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, sqlite_synchronous: str = "full") -> Store:
     """Open the store at ``url`` (``sqlite:///path`` or ``postgresql://...``)."""
     if url.startswith("sqlite://"):
         from soc2ai.ledger.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url, create=create)
+        return SQLiteStore(url, create=create, synchronous=sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
         from soc2ai.ledger.store.postgres import PostgresStore
 

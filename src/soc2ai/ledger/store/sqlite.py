@@ -37,8 +37,11 @@ def sqlite_path(url: str) -> Path:
 class SQLiteStore(SqlStore):
     """A ledger in one SQLite file. Safe for several processes (the write lock serialises sealing)."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, synchronous: str = "full") -> None:
+        if synchronous not in ("full", "normal"):
+            raise StoreError(f"unknown SQLite synchronous mode {synchronous!r}")
         self.url = url
+        self._synchronous = synchronous.upper()
         self.path = sqlite_path(url)
         if not create and not self.path.exists():
             raise StoreError(f"no ledger at {self.path}")
@@ -61,8 +64,8 @@ class SQLiteStore(SqlStore):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before it is acknowledged (NORMAL could lose it on power loss).
-        conn.execute("PRAGMA synchronous=FULL")
+        # FULL (default): a commit is on disk before it is acknowledged; NORMAL survives process crashes only.
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
         # Deleted content (subject keys on forget, pruned bodies) is overwritten, not left in free pages.
         conn.execute("PRAGMA secure_delete=ON")
         return conn
