@@ -87,7 +87,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp_path)
         with tmp_path.open("rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp_path, path.stat().st_mode & 0o777)
+        os.chmod(tmp_path, path.stat().st_mode & 0o777 if path.exists() else 0o600)
         os.replace(tmp_path, path)
         dfd = os.open(path.parent, os.O_RDONLY)
         try:

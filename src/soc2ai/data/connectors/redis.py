@@ -1,8 +1,8 @@
 """Cached completions in Redis.
 
-Layout (the gateway's cache, docs/gateway.md): ``<prefix><hash>`` holds a JSON value with ``subject_ref``
-(the ledger's keyed subject reference) and the cached completion; the set ``<prefix>subject:<subject_ref>``
-indexes a subject's keys. Find = the subject sets of the subject's refs + lineage-recorded keys + a
+Layout (the gateway's cache, soc2ai.gateway.cache): ``<prefix><hash>`` holds a JSON value with
+``subject_ref`` (the ledger's keyed subject reference), ``classification`` and the cached completion; the
+set ``<prefix>subject:<subject_ref>`` indexes a subject's ``<hash>`` members. Find = the subject sets of the subject's refs + lineage-recorded keys + a
 discovery scan of every value under the prefix for the subject's identifiers (copies nobody indexed).
 """
 
@@ -72,8 +72,10 @@ class RedisConnector:
         found: dict[str, str] = {}
         try:
             for ref in subject.refs:
-                for key in self._r.smembers(self._subject_set(ref)):
-                    found.setdefault(key.decode(), "subject")
+                for member in self._r.smembers(self._subject_set(ref)):
+                    # The gateway indexes bare hashes; accept full keys too.
+                    key = member.decode()
+                    found.setdefault(key if key.startswith(self._prefix) else self._prefix + key, "subject")
             known = sorted(subject.known_ids(self.name, self._prefix))
             if known:
                 for key, exists in zip(known, self._r.mget(known), strict=True):
