@@ -31,6 +31,10 @@ def _register() -> None:
     app.add_typer(lineage_cli.app, name="lineage")
     app.add_typer(retention_cli.app, name="retention")
     app.add_typer(dsar_cli.app, name="dsar")
+    from soc2ai.cli import alerts as alerts_cli
+    app.add_typer(alerts_cli.app, name="alerts")
+    from soc2ai.cli import check as check_cli
+    check_cli.register(app)
 
 
 def main() -> None:
