@@ -247,12 +247,49 @@ def bench_baselines(tmp: Path, sz: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- paced and throughput runs ------------------------------------------------------------------------
+class CpuMeter:
+    """CPU seconds used by the calling thread, the sealer thread and the whole process over a phase.
+
+    Unlike wall-clock figures these barely move with other load on the machine, so they say what the
+    ledger itself costs per record even on a busy box. Involuntary context switches of the calling
+    thread show how often the OS preempted it (a sign of CPU contention, not of ledger work).
+    """
+
+    def __init__(self, sealer: Any) -> None:
+        self.sealer = sealer
+        self.start = self.read()
+
+    def read(self) -> tuple[float, float | None, float, int | None]:
+        sealer_cpu = None
+        with contextlib.suppress(AttributeError, OSError, TypeError):
+            sealer_cpu = time.clock_gettime(time.pthread_getcpuclockid(self.sealer.ident))
+        ivcsw = None
+        with contextlib.suppress(ImportError, AttributeError, OSError):
+            import resource
+
+            ivcsw = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+        return time.thread_time(), sealer_cpu, time.process_time(), ivcsw
+
+    def per_record(self, n: int) -> dict[str, Any]:
+        (c0, s0, p0, v0), (c1, s1, p1, v1) = self.start, self.read()
+        caller = (c1 - c0) / n * 1e6
+        sealer = None if s0 is None or s1 is None else (s1 - s0) / n * 1e6
+        return {"caller_thread": round(caller, 2), "sealer_thread": None if sealer is None else round(sealer, 2),
+                "process": round((p1 - p0) / n * 1e6, 2),
+                "caller_involuntary_ctx_switches": None if v0 is None or v1 is None else v1 - v0}
+
+
 def paced(log: Any, rate: float, seconds: float, start: int = 0) -> dict[str, Any]:
-    """Open-loop: call i is due at t0 + i/rate; sleep until due (spin only the last few µs)."""
-    pc = time.perf_counter_ns
+    """Open-loop: call i is due at t0 + i/rate; sleep until due (spin only the last few µs).
+
+    Each call is bracketed by perf_counter_ns (wall) and, inside that, thread_time_ns (this thread's CPU):
+    a wall tail far above the CPU tail is waiting (GIL hand-off or OS preemption), not work.
+    """
+    pc, tt = time.perf_counter_ns, time.thread_time_ns
     n = int(rate * seconds)
     interval = 1e9 / rate
     caller: list[int] = [0] * n
+    caller_cpu: list[int] = [0] * n
     late_max = 0
     t0 = pc() + 2_000_000
     for i in range(n):
@@ -264,10 +301,14 @@ def paced(log: Any, rate: float, seconds: float, start: int = 0) -> dict[str, An
             pass
         late_max = max(late_max, pc() - due)
         c0 = pc()
+        u0 = tt()
         call(log, start + i)
+        u1 = tt()
         caller[i] = pc() - c0
+        caller_cpu[i] = u1 - u0
     el = (pc() - t0) / 1e9
-    return {"n": n, "caller_ns": caller, "offered_per_s": round(n / el), "late_max_ms": round(late_max / 1e6, 2)}
+    return {"n": n, "caller_ns": caller, "caller_cpu_ns": caller_cpu, "offered_per_s": round(n / el),
+            "late_max_ms": round(late_max / 1e6, 2)}
 
 
 def seal_phase(log: Any, rate: float, seconds: float, warm_s: float) -> dict[str, Any]:
@@ -278,8 +319,10 @@ def seal_phase(log: Any, rate: float, seconds: float, warm_s: float) -> dict[str
     spooled0 = log.stats()["spooled_total"]
     sealer.latencies_us.clear()
     b0, r0 = sealer.sealed_batches, sealer.sealed_records
+    cpu = CpuMeter(sealer)
     run = paced(log, rate, seconds, start=w["n"])
     log.flush(timeout=120)
+    cpu_us = cpu.per_record(run["n"])
     lat = list(sealer.latencies_us)
     st = log.stats()
     batches = sealer.sealed_batches - b0
@@ -287,6 +330,8 @@ def seal_phase(log: Any, rate: float, seconds: float, warm_s: float) -> dict[str
         "rate_offered": rate, "seconds": seconds, "records": run["n"], "offered_per_s": run["offered_per_s"],
         "pacing_late_max_ms": run["late_max_ms"],
         "caller_us": summary(run["caller_ns"], 1e-3),
+        "caller_cpu_us": summary(run["caller_cpu_ns"], 1e-3),
+        "cpu_us_per_record": cpu_us,
         "seal_ms": summary(lat, 1e-3),
         "seal_samples": len(lat),
         "stats_seal_latency_us": st["seal_latency_us"],
@@ -300,16 +345,21 @@ def throughput(log: Any, n: int) -> dict[str, Any]:
     sealer = log._sealer
     spooled0 = log.stats()["spooled_total"]
     size0 = log.size()
+    cpu = CpuMeter(sealer)
     t0 = time.perf_counter()
     for i in range(n):
         call(log, i)
     t_offer = time.perf_counter() - t0
     durable = log.flush(timeout=600)
     el = time.perf_counter() - t0
+    cpu_us = cpu.per_record(n)
     st = log.stats()
     return {"records": n, "seconds": round(el, 3), "records_per_s": round(n / el),
             "offer_seconds": round(t_offer, 3), "offer_per_s": round(n / t_offer),
-            "durable_new": durable - size0, "spooled": st["spooled_total"] - spooled0,
+            "durable_new": durable - size0, "cpu_us_per_record": cpu_us,
+            # if all of it ran serially on one core (the GIL makes most of it serial)
+            "one_core_equivalent_per_s": round(1e6 / cpu_us["process"]) if cpu_us["process"] else None,
+            "spooled": st["spooled_total"] - spooled0,
             "sealed_batches": sealer.sealed_batches, "caller_errors": st["caller_errors"],
             "store_errors": st["store_errors"]}
 
@@ -354,55 +404,61 @@ def pg_available(base: str) -> str | None:
     return None
 
 
-def pg_worker(url: str, tmp: str, name: str, n: int, rate: float, barrier: Any, out: Any) -> None:
-    """One writer process: its own AuditLog on the shared log; offers n records (paced if rate > 0)."""
+def pg_worker(url: str, tmp: str, name: str, phases: list[tuple[int, float]], barrier: Any, out: Any) -> None:
+    """One writer process with its own AuditLog on the shared log. Each phase offers n records (paced at
+    ``rate`` if > 0, else as fast as possible) after both processes reached the barrier, then flushes."""
     log = open_log(Path(tmp), url, name)
+    sealer = log._sealer
     try:
-        barrier.wait(timeout=60)
-        t0 = time.perf_counter()
-        if rate > 0:
-            run = paced(log, rate, n / rate, start=0)
-            caller = run["caller_ns"]
-        else:
-            caller = []
-            for i in range(n):
-                call(log, i)
-        log.flush(timeout=600)
-        t1 = time.perf_counter()
-        st = log.stats()
-        out.send({"t0": t0, "t1": t1, "n": n, "lat_us": list(log._sealer.latencies_us),
-                  "caller_ns": caller, "spooled": st["spooled_total"], "caller_errors": st["caller_errors"],
-                  "store_errors": st["store_errors"], "batches": st["sealed_batches"]})
+        for n, rate in phases:
+            st0 = log.stats()
+            sealer.latencies_us.clear()
+            barrier.wait(timeout=120)
+            t0 = time.perf_counter()
+            if rate > 0:
+                caller = paced(log, rate, n / rate)["caller_ns"]
+            else:
+                caller = []
+                for i in range(n):
+                    call(log, i)
+            log.flush(timeout=600)
+            t1 = time.perf_counter()
+            st = log.stats()
+            out.send({"t0": t0, "t1": t1, "n": n, "lat_us": list(sealer.latencies_us), "caller_ns": caller,
+                      **{k: st[k] - st0[k] for k in ("spooled_total", "caller_errors", "store_errors",
+                                                     "sealed_batches")}})
     finally:
         log.close()
 
 
-def two_procs(url: str, tmp: Path, n_each: int, rate_each: float) -> dict[str, Any]:
+def two_procs(url: str, tmp: Path, phases: list[tuple[int, float]]) -> list[dict[str, Any]]:
+    """Two spawned writer processes run ``phases`` in lock step; one result per phase."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)
     pipes, procs = [], []
     for name in ("p1", "p2"):
         rx, tx = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=pg_worker, args=(url, str(tmp), name, n_each, rate_each, barrier, tx))
+        p = ctx.Process(target=pg_worker, args=(url, str(tmp), name, phases, barrier, tx))
         p.start()
         pipes.append(rx)
         procs.append(p)
-    res = [rx.recv() for rx in pipes]
+    results = []
+    for _, rate in phases:
+        res = [rx.recv() for rx in pipes]
+        t0, t1 = min(r["t0"] for r in res), max(r["t1"] for r in res)
+        total = sum(r["n"] for r in res)
+        out: dict[str, Any] = {
+            "processes": 2, "records": total, "seconds": round(t1 - t0, 3), "records_per_s": round(total / (t1 - t0)),
+            "spooled": sum(r["spooled_total"] for r in res), "caller_errors": sum(r["caller_errors"] for r in res),
+            "store_errors": sum(r["store_errors"] for r in res), "batches": sum(r["sealed_batches"] for r in res),
+            "seal_ms": summary([x for r in res for x in r["lat_us"]], 1e-3)}
+        if rate > 0:
+            out["rate_offered"] = rate * 2
+            out["caller_us"] = summary([x for r in res for x in r["caller_ns"]], 1e-3)
+        results.append(out)
     for p in procs:
         p.join(60)
-    t0, t1 = min(r["t0"] for r in res), max(r["t1"] for r in res)
-    total = sum(r["n"] for r in res)
-    lat = [x for r in res for x in r["lat_us"]]
-    out: dict[str, Any] = {"processes": 2, "records": total, "seconds": round(t1 - t0, 3),
-                           "records_per_s": round(total / (t1 - t0)),
-                           "spooled": sum(r["spooled"] for r in res),
-                           "caller_errors": sum(r["caller_errors"] for r in res),
-                           "store_errors": sum(r["store_errors"] for r in res),
-                           "batches": sum(r["batches"] for r in res), "seal_ms": summary(lat, 1e-3)}
-    if rate_each > 0:
-        out["rate_offered"] = rate_each * 2
-        out["caller_us"] = summary([x for r in res for x in r["caller_ns"]], 1e-3)
-    return out
+    return results
 
 
 def bench_pg(base: str, tmp: Path, sz: dict[str, Any], only: str | None) -> dict[str, Any]:
@@ -414,7 +470,9 @@ def bench_pg(base: str, tmp: Path, sz: dict[str, Any], only: str | None) -> dict
         with pg_schema(base) as url:
             log = open_log(tmp, url, "pg5k")
             try:
+                t0 = time.perf_counter()
                 res["pg-5k"] = seal_phase(log, 5000, sz["pg_paced_s"], sz["warm_s"])
+                res["pg-5k"]["section_s"] = round(time.perf_counter() - t0, 2)
             finally:
                 log.close()
     if want("pg-throughput"):
@@ -424,13 +482,15 @@ def bench_pg(base: str, tmp: Path, sz: dict[str, Any], only: str | None) -> dict
                 call(log, 0)
                 log.flush(timeout=30)
                 res["pg-throughput"] = throughput(log, sz["pg_tput_n"])
+                res["pg-throughput"]["section_s"] = res["pg-throughput"]["seconds"]
             finally:
                 log.close()
     if want("pg-2proc"):
         with pg_schema(base) as url:
+            t0 = time.perf_counter()
             open_log(tmp, url, "pg2init").close()  # create the tables once, before the race
-            r = two_procs(url, tmp, sz["pg2_n"], 0)
-            r["paced"] = two_procs(url, tmp, int(2500 * sz["pg2_paced_s"]), 2500)
+            r, r["paced"] = two_procs(url, tmp, [(sz["pg2_n"], 0), (int(2500 * sz["pg2_paced_s"]), 2500)])
+            r["section_s"] = round(time.perf_counter() - t0, 2)
             res["pg-2proc"] = r
     return res
 
@@ -476,12 +536,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         generate_keys(tmp / "keys", "bench")
         if want("baselines"):
+            t0 = time.perf_counter()
             results["baselines"] = bench_baselines(tmp, sz)
+            results["baselines"]["section_s"] = round(time.perf_counter() - t0, 2)
         for name, rate in (("sqlite-5k", 5000), ("sqlite-10k", 10_000)):
             if want(name):
                 log = open_log(tmp, f"sqlite:///{tmp}/{name}.db", name)
                 try:
+                    t0 = time.perf_counter()
                     results[name] = seal_phase(log, rate, sz["paced_s"], sz["warm_s"])
+                    results[name]["section_s"] = round(time.perf_counter() - t0, 2)
                     results[name]["leaf_bytes_avg"] = leaf_bytes(log)
                 finally:
                     log.close()
@@ -556,7 +620,7 @@ def print_table(doc: dict[str, Any]) -> None:
             continue
         c, s = x["caller_us"], x["seal_ms"]
         lines.append(f"| {label}: caller cost of log_inference (µs) | {c['p50']} | {c['p99']} | "
-                     f"max {c['max']} | {mark('caller p99 (SQLite, 5k/s)') if key == 'sqlite-5k' else ''} |")
+                     f"max {c['max']}; own CPU p50/p99 {x['caller_cpu_us']['p50']}/{x['caller_cpu_us']['p99']} | {mark('caller p99 (SQLite, 5k/s)') if key == 'sqlite-5k' else ''} |")
         tname = {"sqlite-5k": "call->checkpoint p99 (SQLite, 5k/s)", "sqlite-10k": "call->checkpoint p99 (SQLite, 10k/s)",
                  "pg-5k": "call->checkpoint p99 (PostgreSQL, 5k/s)"}[key]
         lines.append(f"| {label}: call -> durable checkpoint (ms) | {s.get('p50')} | {s.get('p99')} | "
@@ -570,7 +634,11 @@ def print_table(doc: dict[str, Any]) -> None:
         x = r.get(key)
         if not x:
             continue
-        extra = f" ({x['records']:,} records" + (f", spooled {x['spooled']}" if "spooled" in x else "") + ")"
+        extra = f" ({x['records']:,} records" + (f", spooled {x['spooled']}" if "spooled" in x else "")
+        cpu = x.get("cpu_us_per_record")
+        if cpu:
+            extra += f"; CPU µs/record caller {cpu['caller_thread']} + sealer {cpu['sealer_thread']}"
+        extra += ")"
         lines.append(f"| {label} | | | {fmt(x['records_per_s'], 'rec/s')}{extra} | {mark(tname)} |")
     p2 = (r.get("pg-2proc") or {}).get("paced")
     if p2:
