@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -16,6 +19,11 @@ from soc2ai.readiness.checks import CHECKS, Check, Context, utcnow
 
 if TYPE_CHECKING:
     from soc2ai.config import Config
+
+
+CRITERIA = {"logs": "CC7.2", "ledger": "PI1.5", "spool": "CC7.2", "keys": "CC6.1", "vendors": "CC9.2",
+            "prompts": "CC8.1", "models": "CC8.1", "retention": "C1.2", "alerts": "CC7.2", "sinks": "CC7.3",
+            "incidents": "CC7.4"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,20 @@ def _save_state(path: Any, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _public_keys(keys_dir: Path, dest: Path) -> Path:
+    """Copy the public verifier keys (signing.pub, trusted/*.pub) of ``keys_dir`` into ``dest``."""
+    from soc2ai.ledger.keys import SIGNING_PUB, TRUSTED_DIR
+
+    if (keys_dir / SIGNING_PUB).is_file():
+        shutil.copy(keys_dir / SIGNING_PUB, dest / SIGNING_PUB)
+    trusted = keys_dir / TRUSTED_DIR
+    if trusted.is_dir():
+        (dest / TRUSTED_DIR).mkdir()
+        for pub in trusted.glob("*.pub"):
+            shutil.copy(pub, dest / TRUSTED_DIR / pub.name)
+    return dest
+
+
 def run_checks(config: Config, *, now: datetime | None = None, sinks: list[Any] | None = None,
                checks: Sequence[tuple[str, Check]] = CHECKS, log: Any = None) -> list[CheckResult]:
     """Run ``checks``; a check that raises is reported as FAIL with the error (the rest still run).
@@ -70,9 +92,13 @@ def run_checks(config: Config, *, now: datetime | None = None, sinks: list[Any] 
     state_path = config.path(config.monitor.readiness.state_file)
     ctx = Context(config=config, now=now or utcnow(), state=_load_state(state_path), sinks=sinks)
     own_log = None
+    public = tempfile.TemporaryDirectory(prefix="soc2ai-check-")
     if log is None:
         try:
-            own_log = log = AuditLog.open(config, read_only=True)
+            # Verify as an auditor would: with the public keys only, so a problem with the secret key
+            # files shows up on the keys line alone instead of hiding every ledger line.
+            keys = _public_keys(config.path(config.ledger.keys_dir), Path(public.name))
+            own_log = log = AuditLog.open(config, read_only=True, keys_dir=keys)
         except Soc2AIError as exc:
             ctx.log_error = str(exc)
     ctx.log = log
@@ -81,12 +107,17 @@ def run_checks(config: Config, *, now: datetime | None = None, sinks: list[Any] 
         for name, check in checks:
             try:
                 results.extend(check(ctx))
+            except Soc2AIError as exc:  # the item is misconfigured: say so on its own line
+                results.append(CheckResult(f"{name}.error", CRITERIA.get(name, "CC4.1"), FAIL, str(exc),
+                                           "fix what the message names"))
             except Exception as exc:  # a crashing check must not hide the other checks' results
-                results.append(CheckResult(f"{name}.error", "CC4.1", FAIL, f"check crashed: {type(exc).__name__}: "
-                                           f"{exc}", "report this as a bug; fix the item it was checking"))
+                results.append(CheckResult(f"{name}.error", CRITERIA.get(name, "CC4.1"), FAIL,
+                                           f"check crashed: {type(exc).__name__}: {exc}",
+                                           "report this as a bug; fix the item it was checking"))
     finally:
         if own_log is not None:
             own_log.close()
+        public.cleanup()
     if ctx.new_state:
         _save_state(state_path, {**ctx.state, **ctx.new_state, "ran_at": ctx.now.isoformat()})
     return results

@@ -1,0 +1,157 @@
+"""`soc2ai check` on the demo: all OK when compliant; breaking one item fails exactly that check."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from _readiness_project import NOW, clone, sink_toml
+from _readiness_receivers import HttpReceiver, free_port
+
+from soc2ai.config import Config
+from soc2ai.governance.incidents import IncidentRegister
+from soc2ai.readiness.runner import run_checks
+
+LATER = NOW + timedelta(seconds=30)
+
+
+def not_ok(config: Config, **kw: object) -> dict[str, str]:
+    return {r.check_id: r.status for r in run_checks(config, now=kw.pop("now", LATER), **kw)  # type: ignore[arg-type]
+            if r.status != "OK"}
+
+
+def test_compliant_demo_is_all_ok(template: Path, tmp_path: Path, receiver: HttpReceiver) -> None:
+    """The compliant setup gives zero warnings, each check names its criterion, and the sink got a probe."""
+    config = clone(template, tmp_path / "p", extra_toml=sink_toml(receiver.url))
+    results = run_checks(config, now=LATER)
+    assert [r for r in results if r.status != "OK"] == []
+    ids = {r.check_id for r in results}
+    assert {"logs.flowing", "ledger.verify", "ledger.spool", "keys.files", "vendors.register", "prompts.review",
+            "prompts.changes", "models.register", "retention.inference", "retention.restricted", "alerts.rules",
+            "alerts.sink.oncall", "incidents.register"} <= ids
+    assert all(r.criterion for r in results)
+    assert receiver.wait(1)[0]["rule"] == "soc2ai.readiness.probe"
+
+
+def _old_logs(root: Path, config: Config) -> dict[str, object]:
+    return {"now": NOW + timedelta(minutes=6)}
+
+
+def _tamper_ledger(root: Path, config: Config) -> dict[str, object]:
+    with sqlite3.connect(root / ".soc2ai" / "audit.db") as db:
+        db.execute("UPDATE ledger_leaves SET body = replace(body, 'gpt-4o-mini', 'gpt-4o-maxi') WHERE idx = 0")
+    return {}
+
+
+def _spool(root: Path, config: Config) -> dict[str, object]:
+    spool = next((root / ".soc2ai" / "spool").iterdir())
+    (spool / "000001.spool").write_bytes(b"x" * 64)
+    return {}
+
+
+def _key_mode(root: Path, config: Config) -> dict[str, object]:
+    os.chmod(root / ".soc2ai" / "keys" / "master.key", 0o644)
+    return {}
+
+
+def _no_vendors(root: Path, config: Config) -> dict[str, object]:
+    (root / "registers" / "vendors.yaml").unlink()
+    return {}
+
+
+def _unreviewed_prompt(root: Path, config: Config) -> dict[str, object]:
+    import subprocess
+
+    tpl = next((root / "prompts").rglob("v1.txt"))
+    tpl.write_text(tpl.read_text() + "\nPlease be brief.\n")  # edited in place, pushed straight to main
+    for args in (["add", "-A", "prompts"], ["-c", "user.name=alice", "-c", "user.email=a@example.com", "commit",
+                                            "-q", "-m", "tweak prompt"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    return {}
+
+
+def _no_models(root: Path, config: Config) -> dict[str, object]:
+    (root / "registers" / "models.yaml").unlink()
+    return {}
+
+
+def _overdue_incident(root: Path, config: Config) -> dict[str, object]:
+    IncidentRegister(root / "registers" / "incidents").open(
+        title="leak", severity="high", source="test", description="d", detected_at=NOW - timedelta(days=4))
+    return {}
+
+
+def _sink_down(root: Path, config: Config) -> dict[str, object]:
+    return {}
+
+
+BREAKS: list[tuple[str, Callable[[Path, Config], dict[str, object]], str, set[str]]] = [
+    ("logs", _old_logs, "", {"logs.flowing"}),
+    ("ledger", _tamper_ledger, "", {"ledger.verify"}),
+    ("spool", _spool, "", {"ledger.spool"}),
+    ("keys", _key_mode, "", {"keys.files"}),
+    ("vendors", _no_vendors, "", {"vendors.register"}),
+    ("prompts", _unreviewed_prompt, "", {"prompts.review"}),
+    ("models", _no_models, "", {"models.register"}),
+    ("retention", lambda r, c: {}, "[data.retention.label_days]\npublic = 1095\ninternal = 730\n"
+     "confidential = 365\nrestricted = 180\n", {"retention.restricted"}),
+    ("retention-ledger", lambda r, c: {}, "[ledger]\nretention_days = 30\n", {"retention.inference"}),
+    ("alert-rules", lambda r, c: {}, '[[monitor.rules]]\nname = "pii_in_output"\nkind = "detector"\n'
+     'severity = "HIGH"\nresponse = "redact_and_alert"\nenabled = false\n', {"alerts.rules"}),
+    ("sinks", _sink_down, "DEAD", {"alerts.sink.oncall"}),
+    ("incidents", _overdue_incident, "", {"incidents.sla"}),
+]
+
+
+@pytest.mark.parametrize(("name", "breaker", "toml", "expected"), BREAKS, ids=[b[0] for b in BREAKS])
+def test_breaking_one_item_fails_exactly_its_check(
+        template: Path, tmp_path: Path, receiver: HttpReceiver, name: str,
+        breaker: Callable[[Path, Config], dict[str, object]], toml: str, expected: set[str]) -> None:
+    """Each item broken alone turns exactly its own check non-OK."""
+    url = f"http://127.0.0.1:{free_port()}/down" if toml == "DEAD" else receiver.url
+    extra = sink_toml(url) + ("" if toml == "DEAD" else toml)
+    if toml.startswith("[ledger]"):  # merge into the existing [ledger] table instead of redefining it
+        extra = sink_toml(url)
+    root = tmp_path / "p"
+    config = clone(template, root, extra_toml=extra)
+    if toml.startswith("[ledger]"):
+        text = (root / "soc2ai.toml").read_text().replace("retention_days = 365", "retention_days = 30")
+        (root / "soc2ai.toml").write_text(text)
+        from soc2ai.config import load_config
+
+        config = load_config(root / "soc2ai.toml")
+    kw = breaker(root, config)
+    got = not_ok(config, **kw)
+    assert set(got) == expected, got
+
+
+def test_tampered_ledger_names_the_index(template: Path, tmp_path: Path, receiver: HttpReceiver) -> None:
+    """A ledger failing verification is red, and the message names the bad index."""
+    root = tmp_path / "p"
+    config = clone(template, root, extra_toml=sink_toml(receiver.url))
+    _tamper_ledger(root, config)
+    line = next(r for r in run_checks(config, now=LATER) if r.check_id == "ledger.verify")
+    assert line.status == "FAIL" and "index 0" in line.message and line.remedy
+
+
+def test_ledger_replaced_since_last_run_is_inconsistent(template: Path, tmp_path: Path,
+                                                        receiver: HttpReceiver) -> None:
+    """The checkpoint saved by one run must be extended by the next: a swapped store fails."""
+    import shutil
+
+    from soc2ai.config import load_config
+    from soc2ai.ledger import AuditLog
+
+    root = tmp_path / "p"
+    config = clone(template, root, extra_toml=sink_toml(receiver.url))
+    assert not_ok(config) == {}
+    with AuditLog.open(config) as log:  # grow, then the store is rolled back to the older copy...
+        log.log_inference(user_id="u2", model_id="m", prompt="a", response="b")
+    assert not_ok(config) == {}
+    shutil.copy(template / ".soc2ai" / "audit.db", root / ".soc2ai" / "audit.db")
+    got = not_ok(load_config(root / "soc2ai.toml"))
+    assert set(got) == {"ledger.verify"}
