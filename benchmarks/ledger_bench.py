@@ -65,7 +65,7 @@ TARGETS: list[tuple[str, str, str, float, str]] = [
     ("call->checkpoint p99 (PostgreSQL, 2 procs, 5k/s)", "pg-2proc.paced.seal_ms.p99", "<=", 50, "ms"),
 ]
 
-SIZES = {  # full run / smoke run
+SIZES: dict[str, dict[str, Any]] = {  # full run / smoke run
     "full": {"base_s": 1.0, "sql_rows": 100_000, "paced_s": 10.0, "warm_s": 1.0, "tput_n": 200_000,
              "pg_paced_s": 10.0, "pg_tput_n": 100_000, "pg2_n": 50_000, "pg2_paced_s": 8.0},
     "smoke": {"base_s": 0.05, "sql_rows": 2048, "paced_s": 0.4, "warm_s": 0.1, "tput_n": 3_000,
@@ -473,6 +473,7 @@ def bench_pg(base: str, tmp: Path, sz: dict[str, Any], only: str | None) -> dict
                 t0 = time.perf_counter()
                 res["pg-5k"] = seal_phase(log, 5000, sz["pg_paced_s"], sz["warm_s"])
                 res["pg-5k"]["section_s"] = round(time.perf_counter() - t0, 2)
+                res["pg-5k"]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
             finally:
                 log.close()
     if want("pg-throughput"):
@@ -483,6 +484,7 @@ def bench_pg(base: str, tmp: Path, sz: dict[str, Any], only: str | None) -> dict
                 log.flush(timeout=30)
                 res["pg-throughput"] = throughput(log, sz["pg_tput_n"])
                 res["pg-throughput"]["section_s"] = res["pg-throughput"]["seconds"]
+                res["pg-throughput"]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
             finally:
                 log.close()
     if want("pg-2proc"):
@@ -491,6 +493,7 @@ def bench_pg(base: str, tmp: Path, sz: dict[str, Any], only: str | None) -> dict
             open_log(tmp, url, "pg2init").close()  # create the tables once, before the race
             r, r["paced"] = two_procs(url, tmp, [(sz["pg2_n"], 0), (int(2500 * sz["pg2_paced_s"]), 2500)])
             r["section_s"] = round(time.perf_counter() - t0, 2)
+            r["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
             res["pg-2proc"] = r
     return res
 
@@ -539,6 +542,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.perf_counter()
             results["baselines"] = bench_baselines(tmp, sz)
             results["baselines"]["section_s"] = round(time.perf_counter() - t0, 2)
+            results["baselines"]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
         for name, rate in (("sqlite-5k", 5000), ("sqlite-10k", 10_000)):
             if want(name):
                 log = open_log(tmp, f"sqlite:///{tmp}/{name}.db", name)
@@ -546,6 +550,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     results[name] = seal_phase(log, rate, sz["paced_s"], sz["warm_s"])
                     results[name]["section_s"] = round(time.perf_counter() - t0, 2)
+                    results[name]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
                     results[name]["leaf_bytes_avg"] = leaf_bytes(log)
                 finally:
                     log.close()
@@ -555,10 +560,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 call(log, 0)  # open the store, mint the first subject, outside the clock
                 log.flush(timeout=30)
                 tp = throughput(log, sz["tput_n"])
+                tp["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
                 if want("sqlite-throughput"):
                     results["sqlite-throughput"] = tp
                 if want("verify"):
                     results["verify"] = bench_verify(log)
+                    results["verify"]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
             finally:
                 log.close()
         if any(want(s) for s in SECTIONS if s.startswith("pg-")):
