@@ -43,6 +43,7 @@ class StoreResult:
     notes: list[str] = field(default_factory=list)
     deleted: int | None = None
     verified: bool | None = None
+    delete_seconds: float = 0.0
     verify_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,7 +51,7 @@ class StoreResult:
         return {"name": self.name, "type": self.type, "count": len(self.locations),
                 "locations": [loc.as_dict() for loc in self.locations], "seconds": round(self.seconds, 4),
                 "error": self.error, "notes": self.notes, "deleted": self.deleted, "verified": self.verified,
-                "verify_seconds": round(self.verify_seconds, 4)}
+                "delete_seconds": round(self.delete_seconds, 4), "verify_seconds": round(self.verify_seconds, 4)}
 
 
 @dataclass
@@ -292,6 +293,7 @@ class Dsar:
         self._progress(f"delete: {res.name}")
         journal["steps"][res.name] = "deleting"
         _write_json(jpath, journal)
+        t0 = time.perf_counter()
         try:
             res.deleted = conn.delete(subject, res.locations) if res.locations else 0
             journal["steps"][res.name] = "deleted"
@@ -301,6 +303,7 @@ class Dsar:
         except Exception as exc:
             res.error = f"delete failed: {type(exc).__name__}: {exc}"
             journal["steps"][res.name] = "failed"
+        res.delete_seconds = time.perf_counter() - t0
         _write_json(jpath, journal)
 
     def _verify(self, stores: list[StoreResult], subject: Subject) -> None:
