@@ -83,7 +83,7 @@ class FakeUpstream:
 
     @property
     def calls(self) -> list[dict[str, Any]]:
-        """Requests received so far: ``{"path", "model", "stream"}``."""
+        """Requests received so far: ``{"path", "model", "stream", "upstream", "t"}`` (t: monotonic ns)."""
         return list(self._stats.calls)
 
     def set(self, **changes: Any) -> None:
@@ -125,8 +125,9 @@ class FakeUpstream:
     def stop(self) -> None:
         """Stop the background server."""
         loop, server = self._loop, self._server
-        if loop is None or server is None:
+        if loop is None or server is None or loop.is_closed():
             return
+        self._server = None
 
         async def shutdown() -> None:
             server.close()
@@ -162,7 +163,7 @@ class FakeUpstream:
         if not isinstance(req, dict):
             req = {}
         self._stats.calls.append({"path": path, "model": req.get("model"), "stream": bool(req.get("stream")),
-                                  "upstream": self.name})
+                                  "upstream": self.name, "t": time.monotonic_ns()})
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
         if b.mode == "drop":
