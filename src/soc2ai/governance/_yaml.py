@@ -120,7 +120,8 @@ def validate(model: type[M], data: Any, node: yaml.Node | None, file: str, *,
         return model.model_validate(data, context={"today": today})
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        err = errors[0]
+        # A misspelt key also shows up as a missing field: name the misspelling first.
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         # Drop pydantic's internal loc parts (e.g. function-after[...] wrappers) that are not YAML keys.
         loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
         msg = err["msg"]

@@ -23,7 +23,8 @@ from soc2ai.governance.gitlog import Commit, Person, PullRequest
 from soc2ai.governance.settings import GovernanceSettings
 
 # Flags that make a change "unreviewed" for CC8.1.
-UNREVIEWED_FLAGS = frozenset({"direct_push", "missing_review", "self_approval", "edited_after_approval"})
+UNREVIEWED_FLAGS = frozenset({"direct_push", "missing_review", "missing_approval", "self_approval",
+                              "edited_after_approval"})
 _GH_MERGE = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 _SQUASH = re.compile(r"\s*\(#(\d+)\)\s*$")
 _BRANCH = re.compile(r"^Merge (?:remote-tracking )?branch '([^']+)'")
@@ -198,6 +199,9 @@ def evaluate(repo: Path, commit: Commit, files: Sequence[str], prs: dict[str, Pu
         flags.append("direct_push")
     if not independent:
         flags.append("missing_review")
+    elif pr is not None and not independent_approvals:
+        # The PR platform records approvals explicitly: comments alone are not an approval.
+        flags.append("missing_approval")
     if self_approvals and not independent_approvals:
         flags.append("self_approval")
     if edited_after:

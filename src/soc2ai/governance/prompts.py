@@ -98,10 +98,11 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 def _environment() -> Any:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    # Prompts are plain text: no HTML autoescaping; undefined variables are errors, not blanks.
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    # Prompts are plain text: no HTML autoescaping; undefined variables are errors, not blanks; the
+    # immutable sandbox also forbids templates from mutating the caller's lists and dicts.
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 def load_template(path: Path, name: str, version: int, env: Any) -> tuple[PromptTemplate, Any]:
@@ -228,6 +229,8 @@ class PromptRegistry:
         except SecurityError as exc:
             raise PolicyViolation(f"{tpl.ref}: template tried an unsafe operation: {exc}") from exc
         except UndefinedError as exc:
+            if "unsafe" in (exc.message or ""):
+                raise PolicyViolation(f"{tpl.ref}: template tried an unsafe operation: {exc.message}") from exc
             raise ConfigError(f"{tpl.ref}: {exc.message}", file=str(tpl.path)) from exc
         return RenderedPrompt(ref=tpl.ref, content_hash=tpl.content_hash, text=text)
 

@@ -1,0 +1,205 @@
+"""Change evidence from real git repositories: population, flags, reconciliation, sampling, PR export."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pytest
+
+from soc2ai.errors import ConfigError
+from soc2ai.governance.changes import Change, changes_population, find_tickets, path_matcher, reconcile
+from soc2ai.governance.changes import sample as draw
+from soc2ai.governance.gitlog import Person, load_pr_export
+from soc2ai.governance.settings import GovernanceSettings
+from soc2ai.governance.testing import ALICE, BOB, RepoBuilder, SampleRepo
+
+SETTINGS = GovernanceSettings(change_paths=["prompts/", "registers/", "src/", "soc2ai.toml"])
+YEAR = (date(2026, 1, 1), date(2026, 12, 31))
+
+
+def _population(sample_repo: SampleRepo, since: date = YEAR[0], until: date = YEAR[1]) -> dict[str, Change]:
+    changes = changes_population(sample_repo.root, since, until, SETTINGS, pr_export=sample_repo.pr_export)
+    by_sha = {v: k for k, v in sample_repo.shas.items()}
+    return {by_sha.get(c.id, c.id): c for c in changes}
+
+
+def test_population_is_complete_and_reconciles(sample: SampleRepo) -> None:
+    """Every first-parent change touching the paths is listed; the count matches git rev-list."""
+    pop = _population(sample)
+    assert list(pop) == ["initial", "reviewed_merge", "direct_push", "self_approved", "edited_after_trailer",
+                         "revert", "pr_merge", "squash", "pr_edited"]
+    rec = reconcile(sample.root, list(pop.values()), *YEAR, SETTINGS)
+    assert rec.matches and rec.rev_list == 9 and rec.commits_in_range == 10
+    assert "--first-parent" in rec.command and rec.command.endswith("-- prompts/ registers/ src/ soc2ai.toml")
+
+
+def test_all_paths_includes_docs_commit(sample: SampleRepo) -> None:
+    """With no path filter every first-parent commit is a change, and it still reconciles."""
+    settings = GovernanceSettings()
+    changes = changes_population(sample.root, *YEAR, settings)
+    rec = reconcile(sample.root, changes, *YEAR, settings)
+    assert len(changes) == 10 and rec.matches
+
+
+def test_period_bounds_are_inclusive_days(sample: SampleRepo) -> None:
+    """--since/--until cover whole UTC days, inclusive, on the merge (committer) time."""
+    pop = _population(sample, date(2026, 2, 2), date(2026, 3, 1))
+    assert list(pop) == ["reviewed_merge", "direct_push", "self_approved"]
+    rec = reconcile(sample.root, list(pop.values()), date(2026, 2, 2), date(2026, 3, 1), SETTINGS)
+    assert rec.matches and rec.population == 3
+
+
+def test_reviewed_merge_with_trailers(sample: SampleRepo) -> None:
+    """A merge with an independent Reviewed-by/Approved-by and a ticket branch has no flags."""
+    c = _population(sample)["reviewed_merge"]
+    assert c.kind == "merge" and c.flags == () and c.reviewed
+    assert c.ticket == "ENG-12" and c.branch == "feature/ENG-12-tone"
+    assert c.author == "bob@example.com" and c.approvals == ("carol@example.com",)
+
+
+def test_direct_push_is_flagged(sample: SampleRepo) -> None:
+    """A commit straight to main is unreviewed and, without a ticket, flagged for both."""
+    c = _population(sample)["direct_push"]
+    assert c.kind == "direct" and not c.reviewed
+    assert set(c.flags) == {"direct_push", "missing_review", "missing_ticket"}
+
+
+def test_self_approval_is_flagged(sample: SampleRepo) -> None:
+    """An Approved-by trailer naming the change's own author is self-approval."""
+    c = _population(sample)["self_approved"]
+    assert "self_approval" in c.flags and "missing_review" in c.flags
+
+
+def test_edit_after_trailer_approval(sample: SampleRepo) -> None:
+    """A branch commit approved by trailer, followed by more commits, is edited after approval."""
+    c = _population(sample)["edited_after_trailer"]
+    assert "edited_after_approval" in c.flags and c.approvals == ("erin@example.com",)
+    assert c.ticket == "ENG-30"
+
+
+def test_revert_is_recognised(sample: SampleRepo) -> None:
+    """git's standard revert message links the reverted commit."""
+    c = _population(sample)["revert"]
+    assert c.revert_of == sample.shas["direct_push"] and "revert" in c.flags and "direct_push" in c.flags
+
+
+def test_pr_export_review_and_rename(sample: SampleRepo) -> None:
+    """A PR merge approved on its head commit is reviewed; the rename lists old and new paths."""
+    c = _population(sample)["pr_merge"]
+    assert c.pr == 7 and c.pr_url.endswith("/pull/7") and c.reviewed and c.flags == ()
+    assert c.reviewers == ("carol",) and c.ticket == "ENG-40"
+    assert "prompts/support_reply/v1.txt" in c.files and "prompts/helpdesk/v1.txt" in c.files
+
+
+def test_squash_merge_from_export(sample: SampleRepo) -> None:
+    """A non-merge commit found in the PR export is a PR change; '(#8)' is its PR, not its ticket."""
+    c = _population(sample)["squash"]
+    assert c.kind == "pr" and c.pr == 8 and c.flags == ()
+    assert c.ticket == "ENG-41" and c.committer == "noreply@github.com"
+
+
+def test_approval_on_older_commit_is_edited_after(sample: SampleRepo) -> None:
+    """An approval whose commit is not the merged head means the code changed after approval."""
+    c = _population(sample)["pr_edited"]
+    assert c.flags == ("edited_after_approval",) and not c.reviewed
+
+
+def test_without_export_pr_number_comes_from_message(sample: SampleRepo) -> None:
+    """Without the export, the PR number is read from GitHub's merge message but review is missing."""
+    changes = changes_population(sample.root, date(2026, 4, 5), date(2026, 4, 5), SETTINGS)
+    assert len(changes) == 1 and changes[0].pr == 7 and "missing_review" in changes[0].flags
+
+
+def test_sample_is_reproducible(sample: SampleRepo) -> None:
+    """The same seed draws the same changes; the sample is a subset in date order."""
+    pop = list(_population(sample).values())
+    first = [c.id for c in draw(pop, 4, 42)]
+    sample_ids = first
+    assert [c.id for c in draw(list(reversed(pop)), 4, 42)] == first
+    assert len(set(sample_ids)) == 4 and set(sample_ids) <= {c.id for c in pop}
+    dates = [c.date for c in draw(pop, 4, 42)]
+    assert dates == sorted(dates)
+    draws = {tuple(c.id for c in draw(pop, 4, s)) for s in range(10)}
+    assert len(draws) > 1
+    assert len(draw(pop, 50, 1)) == len(pop)
+    with pytest.raises(ValueError):
+        draw(pop, -1, 1)
+
+
+def test_ticket_patterns() -> None:
+    """Jira/Linear keys, #refs and URLs are found; standards and model names are not tickets."""
+    s = GovernanceSettings()
+    assert find_tickets(["Fix UTF-8 handling per RFC-9162 and GPT-4 output, see ENG-42"], s) == ("ENG-42",)
+    assert find_tickets(["closes #17", "https://linear.app/acme/issue/OPS-9/x"], s) == (
+        "#17", "https://linear.app/acme/issue/OPS-9/x")
+    assert find_tickets(["https://acme.atlassian.net/browse/SEC-3 and SEC-3"], s) == (
+        "https://acme.atlassian.net/browse/SEC-3", "SEC-3")
+    assert find_tickets(["nothing here", "a&#39;s"], s) == ()
+    custom = GovernanceSettings(ticket_patterns=[r"\bT\d+\b"])
+    assert find_tickets(["T12 and ENG-1"], custom) == ("T12",)
+
+
+def test_path_matcher() -> None:
+    """Prefixes match whole path components; globs match anywhere; empty matches all."""
+    m = path_matcher(["src/", "*.toml"])
+    assert m("src/a.py") and m("soc2ai.toml") and not m("srcx/a.py") and not m("docs/a.md")
+    assert path_matcher([])("anything")
+
+
+def test_missing_branch_is_config_error(sample: SampleRepo) -> None:
+    """A main branch that does not exist names the setting."""
+    with pytest.raises(ConfigError) as exc:
+        changes_population(sample.root, *YEAR, GovernanceSettings(main_branch="trunk"))
+    assert exc.value.field == "governance.main_branch"
+
+
+def test_pr_export_errors(tmp_path: Path) -> None:
+    """A malformed PR export is rejected naming the file and the field."""
+    path = tmp_path / "prs.json"
+    path.write_bytes(b"{}")
+    with pytest.raises(ConfigError, match="JSON array"):
+        load_pr_export(path)
+    path.write_bytes(orjson.dumps([{"number": "7"}]))
+    with pytest.raises(ConfigError) as exc:
+        load_pr_export(path)
+    assert exc.value.field == "[0].number"
+    path.write_bytes(orjson.dumps([{"number": 7, "author": {"login": "a"}, "mergeCommit": {"oid": "ab"},
+                                    "reviews": [{"state": "APPROVED", "author": "carol"}]}]))
+    with pytest.raises(ConfigError) as exc:
+        load_pr_export(path)
+    assert exc.value.field == "[0].reviews[0].author"
+    path.write_bytes(b"[nope")
+    with pytest.raises(ConfigError, match="invalid JSON"):
+        load_pr_export(path)
+
+
+def test_changes_requested_after_approval_withdraws_it(tmp_path: Path) -> None:
+    """A reviewer's later CHANGES_REQUESTED replaces their earlier approval: merged without approval."""
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("init", {"src/a.py": "1\n"}, author=ALICE, when="2026-01-01T00:00:00Z")
+    repo.checkout("ENG-5-x", create=True)
+    head = repo.commit("change", {"src/a.py": "2\n"}, author=BOB, when="2026-01-02T00:00:00Z")
+    repo.checkout("main")
+    merge = repo.merge("ENG-5-x", "Merge pull request #5 from acme/ENG-5-x", committer=BOB,
+                       when="2026-01-03T00:00:00Z")
+    export = tmp_path / "prs.json"
+    export.write_bytes(orjson.dumps([{
+        "number": 5, "title": "x", "url": "u", "author": {"login": "bob"}, "mergedAt": "2026-01-03T00:00:00Z",
+        "mergeCommit": {"oid": merge}, "labels": [],
+        "reviews": [{"author": {"login": "carol"}, "state": "APPROVED", "submittedAt": "2026-01-02T01:00:00Z",
+                     "commit": {"oid": head}},
+                    {"author": {"login": "carol"}, "state": "CHANGES_REQUESTED",
+                     "submittedAt": "2026-01-02T02:00:00Z", "commit": {"oid": head}}]}]))
+    changes = changes_population(repo.root, date(2026, 1, 3), date(2026, 1, 3), GovernanceSettings(),
+                                 pr_export=export)
+    assert changes[0].approvals == () and changes[0].reviewers == ("carol",)
+    assert changes[0].flags == ("missing_approval",) and not changes[0].reviewed
+
+
+def test_person_matching() -> None:
+    """Identities match across email, local part, login and name, case-insensitively."""
+    assert Person.parse("Bob <Bob@Example.com>").same_as(Person(login="bob"))
+    assert Person.parse("@carol").same_as(Person.parse("carol@example.com"))
+    assert not Person.parse("Alice <alice@example.com>").same_as(Person(login="bob"))

@@ -1,0 +1,116 @@
+"""Incident register: lifecycle, SLA, validation of hand-edited files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from soc2ai.config import Config
+from soc2ai.errors import ConfigError
+from soc2ai.governance.checks import FAIL, OK, WARN
+from soc2ai.governance.incidents import IncidentRegister, check_incidents, overdue
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _register(tmp_path: Path, now: datetime = NOW) -> IncidentRegister:
+    return IncidentRegister(tmp_path / "incidents", clock=lambda: now)
+
+
+def test_lifecycle_from_alert_to_closure(tmp_path: Path) -> None:
+    """An alert-opened incident collects actions and closes with root cause and remediation."""
+    reg = _register(tmp_path)
+    inc = reg.open(title="Content-policy violation in output", severity="high", source="alert:moderation:a1",
+                   description="Model output contained disallowed content; redacted by the post-scan.",
+                   records=["r1"], detected_at=NOW - timedelta(hours=2), actor="monitor")
+    assert inc.id == "INC-0001" and inc.status == "open"
+    assert inc.timeline[0].actor == "monitor"
+    reg.update(inc.id, action="Blocked the prompt pattern", actor="alice@example.com", status="contained",
+               records=["r2", "r1"], at=NOW - timedelta(hours=1))
+    closed = reg.close(inc.id, root_cause="Jailbreak phrasing not covered by the injection rules",
+                       remediation="Added rule INJ-7; regression test", actor="alice@example.com", at=NOW)
+    assert closed.status == "closed" and closed.closed_at == NOW
+    assert closed.records == ["r1", "r2"]
+    assert [t.action for t in closed.timeline] == [
+        "opened (source: alert:moderation:a1)", "Blocked the prompt pattern", "closed"]
+    again = reg.get(inc.id)
+    assert again == closed
+    assert reg.list("closed") == [closed] and reg.list("open") == []
+
+
+def test_ids_increase_and_files_are_yaml(tmp_path: Path) -> None:
+    """Each incident gets the next id and its own YAML file."""
+    reg = _register(tmp_path)
+    ids = [reg.open(title=f"t{i}", severity="low", source="user report", description="d").id for i in range(3)]
+    assert ids == ["INC-0001", "INC-0002", "INC-0003"]
+    assert sorted(p.name for p in (tmp_path / "incidents").iterdir()) == [f"{i}.yaml" for i in ids]
+
+
+def test_close_requires_root_cause_and_remediation(tmp_path: Path) -> None:
+    """Closing without a root cause, or via update(status=closed), is refused; closed stays closed."""
+    reg = _register(tmp_path)
+    inc = reg.open(title="t", severity="medium", source="user report", description="d")
+    with pytest.raises(ConfigError):
+        reg.close(inc.id, root_cause=" ", remediation="fix")
+    with pytest.raises(ConfigError):
+        reg.update(inc.id, action="x", status="closed")
+    reg.close(inc.id, root_cause="rc", remediation="fix")
+    with pytest.raises(ConfigError, match="closed"):
+        reg.update(inc.id, action="late note")
+
+
+def test_overdue_per_severity_sla(tmp_path: Path) -> None:
+    """Open incidents past their severity's SLA are overdue; closed ones never are."""
+    reg = _register(tmp_path)
+    late = reg.open(title="a", severity="high", source="s", description="d", detected_at=NOW - timedelta(hours=73))
+    reg.open(title="b", severity="low", source="s", description="d", detected_at=NOW - timedelta(hours=73))
+    done = reg.open(title="c", severity="critical", source="s", description="d",
+                    detected_at=NOW - timedelta(hours=30))
+    reg.close(done.id, root_cause="rc", remediation="fix")
+    assert [i.id for i in overdue(reg, NOW)] == [late.id]
+    assert [i.id for i in overdue(reg.list(), NOW, sla_hours={"high": 100, "low": 10})] == ["INC-0002"]
+
+
+def test_hand_edited_file_errors(tmp_path: Path) -> None:
+    """A closed incident without root cause, or a future detection time, names file and line."""
+    reg = _register(tmp_path)
+    inc = reg.open(title="t", severity="low", source="s", description="d")
+    path = tmp_path / "incidents" / f"{inc.id}.yaml"
+    path.write_text(path.read_text().replace("status: open", "status: closed"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="closed incident needs") as exc:
+        reg.get(inc.id)
+    assert exc.value.file == str(path)
+    text = path.read_text().replace("status: closed", "status: open").replace("2026-06-01T12", "2027-06-01T12", 1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="future") as exc:
+        reg.get(inc.id)
+    assert exc.value.field == "detected_at" and exc.value.line is not None
+    path.write_text(text.replace("severity: low", "severity: urgent").replace("2027", "2026"), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        reg.get(inc.id)
+    assert exc.value.field == "severity"
+
+
+def test_bad_ids_rejected(tmp_path: Path) -> None:
+    """Ids that could escape the directory are rejected before touching the file system."""
+    reg = _register(tmp_path)
+    with pytest.raises(ConfigError, match="invalid incident id"):
+        reg.get("../../etc/passwd")
+    with pytest.raises(ConfigError, match="unknown incident"):
+        (tmp_path / "incidents").mkdir()
+        reg.get("INC-0042")
+
+
+def test_check_incidents(project: Config) -> None:
+    """Missing register fails; an overdue high incident fails; an overdue low one warns."""
+    reg = IncidentRegister(project.root / "registers" / "incidents", clock=lambda: NOW)
+    assert [r.status for r in check_incidents(project, now=NOW)] == [OK]
+    reg.open(title="a", severity="high", source="s", description="d", detected_at=NOW - timedelta(days=4))
+    reg.open(title="b", severity="medium", source="s", description="d", detected_at=NOW - timedelta(days=8))
+    assert [r.status for r in check_incidents(project, now=NOW)] == [OK, FAIL, WARN]
+    for p in (project.root / "registers" / "incidents").iterdir():
+        p.unlink()
+    (project.root / "registers" / "incidents").rmdir()
+    assert [r.status for r in check_incidents(project, now=NOW)] == [FAIL]

@@ -1,0 +1,167 @@
+"""Register files: syntax errors, unknown fields, wrong types, missing fields, future dates, empties."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from soc2ai.config import Config
+from soc2ai.errors import ConfigError
+from soc2ai.governance.checks import FAIL
+from soc2ai.governance.models import ModelRegistry, check_models
+from soc2ai.governance.sources import SourceRegister, check_sources
+from soc2ai.governance.vendors import check_vendors, load_vendors
+
+TODAY = date(2026, 6, 1)
+
+VENDOR = """\
+vendors:
+  - name: OpenAI
+    services: [chat]
+    subprocessor: true
+    privacy_policy_listed: true
+    soc2: {type: II, report_date: 2026-03-01, period_end: 2026-01-31, reference: x.pdf}
+    dpa: {signed: 2025-06-01}
+    review: {last: 2026-03-01, next: 2027-03-01}
+    incident_notification_sla_hours: 72
+    owner: sec@example.com
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "vendors.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_valid_vendor_file_loads(tmp_path: Path) -> None:
+    """The reference vendor entry validates and keeps its dates as dates."""
+    vendors = load_vendors(_write(tmp_path, VENDOR), today=TODAY)
+    assert vendors[0].name == "OpenAI"
+    assert vendors[0].soc2 is not None and vendors[0].soc2.report_date == date(2026, 3, 1)
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    """A YAML syntax error reports the file and the line of the problem."""
+    path = _write(tmp_path, VENDOR.replace("services: [chat]", "services: [chat"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.file == str(path)
+    assert exc.value.line is not None and 3 <= exc.value.line <= 5
+    assert "invalid YAML" in str(exc.value)
+
+
+def test_unknown_field_names_field_and_line(tmp_path: Path) -> None:
+    """A misspelt key is rejected with its dotted path and its own line."""
+    path = _write(tmp_path, VENDOR.replace("    owner: sec", "    ownr: sec"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "vendors[0].ownr"
+    assert exc.value.line == 10
+    assert "unknown field" in str(exc.value)
+
+
+def test_wrong_type_is_not_coerced(tmp_path: Path) -> None:
+    """A string where a boolean belongs is an error (no 'yes' -> True coercion)."""
+    path = _write(tmp_path, VENDOR.replace("subprocessor: true", 'subprocessor: "yes"'))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "vendors[0].subprocessor"
+    assert exc.value.line == 4
+
+
+def test_wrong_type_for_sla(tmp_path: Path) -> None:
+    """A non-integer SLA names the field and the line."""
+    path = _write(tmp_path, VENDOR.replace("sla_hours: 72", "sla_hours: soon"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "vendors[0].incident_notification_sla_hours"
+    assert exc.value.line == 9
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    """A missing required field is named; the line points at the entry."""
+    path = _write(tmp_path, VENDOR.replace("    owner: sec@example.com\n", ""))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "vendors[0].owner"
+    assert exc.value.line == 2
+    assert "required" in str(exc.value)
+
+
+def test_future_date_rejected(tmp_path: Path) -> None:
+    """A SOC 2 report dated after today is a data-entry error, not a fresh report."""
+    path = _write(tmp_path, VENDOR.replace("report_date: 2026-03-01", "report_date: 2026-09-01"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "vendors[0].soc2.report_date"
+    assert exc.value.line == 6
+    assert "future" in str(exc.value)
+
+
+def test_invalid_calendar_date(tmp_path: Path) -> None:
+    """An impossible date string is an error naming the field."""
+    path = _write(tmp_path, VENDOR.replace("signed: 2025-06-01", 'signed: "2025-02-30"'))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "vendors[0].dpa.signed"
+
+
+def test_duplicate_key_rejected(tmp_path: Path) -> None:
+    """A key given twice is an error (PyYAML would silently keep the last one)."""
+    path = _write(tmp_path, VENDOR.replace("    owner: sec@example.com\n",
+                                           "    owner: sec@example.com\n    owner: other@example.com\n"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "owner"
+    assert exc.value.line == 11
+
+
+def test_duplicate_vendor_rejected(tmp_path: Path) -> None:
+    """Two entries for the same vendor are an error."""
+    body = VENDOR.split("\n", 1)[1]
+    path = _write(tmp_path, VENDOR + body)
+    with pytest.raises(ConfigError, match="duplicate vendor"):
+        load_vendors(path, today=TODAY)
+
+
+def test_empty_and_missing_registers_fail(project: Config) -> None:
+    """An empty or missing register is a FAIL, never a pass."""
+    (project.root / "registers" / "vendors.yaml").write_text("", encoding="utf-8")
+    (project.root / "registers" / "models.yaml").write_text("models: []\n", encoding="utf-8")
+    (project.root / "registers" / "data_sources.yaml").unlink()
+    vendors = check_vendors(project, today=TODAY, providers=[])
+    models = check_models(project, gateway_models=[], today=TODAY)
+    sources = check_sources(project, today=TODAY)
+    assert [r.status for r in vendors] == [FAIL] and "empty" in vendors[0].message
+    assert [r.status for r in models] == [FAIL] and "no models" in models[0].message
+    assert [r.status for r in sources] == [FAIL] and "not found" in sources[0].message
+
+
+def test_top_level_list_instead_of_mapping(tmp_path: Path) -> None:
+    """A register that is a bare list (not `models:`) is rejected with a clear message."""
+    path = _write(tmp_path, "- alias: x\n", "models.yaml")
+    with pytest.raises(ConfigError) as exc:
+        ModelRegistry.load(path, today=TODAY)
+    assert exc.value.file == str(path)
+    assert exc.value.line == 1
+
+
+def test_source_register_wrong_enum(tmp_path: Path) -> None:
+    """An unknown origin value names the field and line."""
+    path = _write(tmp_path, """\
+sources:
+  - id: s1
+    name: S
+    origin: borrowed
+    owner: a@example.com
+    classification: internal
+    pii_expected: false
+    used_for: [rag]
+""", "data_sources.yaml")
+    with pytest.raises(ConfigError) as exc:
+        SourceRegister.load(path)
+    assert exc.value.field == "sources[0].origin"
+    assert exc.value.line == 4
