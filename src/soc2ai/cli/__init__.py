@@ -35,6 +35,18 @@ def _register() -> None:
     app.add_typer(alerts_cli.app, name="alerts")
     from soc2ai.cli import check as check_cli
     check_cli.register(app)
+    from soc2ai.cli import prompts as prompts_cli
+    app.add_typer(prompts_cli.app, name="prompts")
+    from soc2ai.cli import models as models_cli
+    app.add_typer(models_cli.app, name="models")
+    from soc2ai.cli import vendors as vendors_cli
+    app.add_typer(vendors_cli.app, name="vendors")
+    from soc2ai.cli import sources as sources_cli
+    app.add_typer(sources_cli.app, name="sources")
+    from soc2ai.cli import incidents as incidents_cli
+    app.add_typer(incidents_cli.app, name="incidents")
+    from soc2ai.cli import changes as changes_cli
+    app.add_typer(changes_cli.app, name="changes")
 
 
 def main() -> None:
