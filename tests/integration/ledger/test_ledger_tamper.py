@@ -150,8 +150,7 @@ def test_edited_column_is_named(sealed: Sealed, i: int, column: str, bit: int) -
 @EXAMPLES
 @given(i=_index)
 def test_consistent_rewrite_is_named_by_range_start(sealed: Sealed, i: int) -> None:
-    """A body rewritten together with a matching leaf hash is caught at the start of its checkpoint range
-    (or of its stored 256-leaf tree node, when that node completes before the next checkpoint)."""
+    """A body rewritten with a matching leaf hash is named at its checkpoint range (or stored node) start."""
     body = orjson.loads(bytes(sealed.rows[i][2]))
     body["tamper"] = 1
     enc = canonical_json(body)
@@ -215,8 +214,7 @@ def _cp_note(s: Sealed, size: int) -> str:
 @EXAMPLES
 @given(k=st.integers(0, 1000), how=st.sampled_from(["other_key", "wrong_root", "other_note"]))
 def test_replaced_or_resigned_checkpoint_is_named(sealed: Sealed, k: int, how: str) -> None:
-    """A checkpoint re-signed with another key, replaced with a valid signature over a wrong root, or
-    swapped for another checkpoint's note is reported at the start of the range it covers."""
+    """A checkpoint re-signed by another key, re-rooted or swapped is named at the start of its range."""
     size = sealed.sizes[k % len(sealed.sizes)]
     cp = open_checkpoint(_cp_note(sealed, size), [load_signer(sealed.base / "keys").verifier])
     if how == "other_key":
