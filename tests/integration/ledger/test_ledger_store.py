@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import psycopg
 import pytest
-from ledger_helpers import Raw, clone_store, config_for, drop_clone, fill, open_log
 
+from ledger_helpers import Raw, clone_store, config_for, drop_clone, fill, open_log
 from soc2ai.errors import RollbackError, VerificationError
 from soc2ai.ledger import AuditLog, verify_consistency_bundle, verify_inclusion_bundle
 from soc2ai.ledger.keys import rotate_signing_key
@@ -84,7 +84,7 @@ def test_offline_inclusion_proof_with_public_key_only(store_url: str, tmp_path: 
     for bad in (bad_index, bad_leaf, bad_path, {**data, "type": "x"}, {**data, "path": "zz"}):
         with pytest.raises(VerificationError):
             verify_inclusion_bundle(bad, [pub])
-    with pytest.raises(Exception):  # noqa: B017,PT011 - a malformed key is a KeyMaterialError
+    with pytest.raises(Exception):  # noqa: B017 - a malformed key is a KeyMaterialError
         verify_inclusion_bundle(data, [other_pub])
 
 
@@ -243,7 +243,7 @@ def test_forked_history_detected_against_checkpoint(store_url: str, tmp_path: Pa
     try:
         raw = Raw(url2)
         for t in ("ledger_leaves", "ledger_nodes", "ledger_checkpoints", "ledger_subjects"):
-            raw.q(f"DELETE FROM {t}")  # noqa: S608 - constant table names
+            raw.q(f"DELETE FROM {t}")
         raw.q("UPDATE ledger_head SET size = 0, frontier = ?, note = NULL WHERE id = 1", (b"",))
         raw.close()
         with open_log(url2, other) as log:
