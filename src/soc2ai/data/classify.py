@@ -98,64 +98,40 @@ def scanner_classifier(config: Config) -> ContentClassifier:
     return classify
 
 
-def registered_sources(config: Config) -> dict[str, str] | None:
-    """Source name -> label from the governance data-source register; None when there is no register."""
-    try:
-        from soc2ai.governance import load_data_sources  # type: ignore[attr-defined]
-    except ImportError:
-        load_data_sources = None
-    path = config.path(config.data.sources_register)
-    if load_data_sources is not None:
-        register = load_data_sources(config)
-        out: dict[str, str] = {}
-        for src in getattr(register, "sources", register):
-            name = getattr(src, "name", None) or (src.get("name") if isinstance(src, Mapping) else None)
-            label = getattr(src, "classification", None) or (
-                src.get("classification") if isinstance(src, Mapping) else None)
-            if name:
-                out[str(name)] = str(label or config.data.classification.default_label)
-        return out
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What the data-source register says about one source."""
+
+    label: str
+    retention_days: int | None = None
+
+
+def registered_sources(config: Config) -> dict[str, SourceInfo] | None:
+    """Source id -> label and retention from the governance register; None when there is no register file.
+
+    The register is owned by :mod:`soc2ai.governance` (``registers/data_sources.yaml``); a register that
+    exists but does not validate raises its ConfigError (file, line, field).
+    """
+    from soc2ai.governance import SourceRegister
+
+    path = config.path(config.governance.registers_dir) / "data_sources.yaml"
     if not path.is_file():
         return None
-    return _read_register(path, config.data.classification.default_label)
-
-
-def _read_register(path: Any, default: str) -> dict[str, str]:
-    """Minimal reader used until the governance package exposes its register API."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"cannot read data-source register: {exc}", file=str(path),
-                          line=mark.line + 1 if mark else None) from exc
-    entries = doc.get("sources", doc) if isinstance(doc, Mapping) else doc
-    if isinstance(entries, Mapping):
-        entries = [{"name": k, **(v if isinstance(v, Mapping) else {})} for k, v in entries.items()]
-    if not isinstance(entries, list):
-        raise ConfigError("expected a list of sources", file=str(path), field="sources")
-    out: dict[str, str] = {}
-    for n, entry in enumerate(entries):
-        if not isinstance(entry, Mapping) or "name" not in entry:
-            raise ConfigError("each source needs a name", file=str(path), field=f"sources[{n}].name")
-        label = str(entry.get("classification", default))
-        if label not in RANK:
-            raise ConfigError(f"unknown classification {label!r}", file=str(path),
-                              field=f"sources[{n}].classification")
-        out[str(entry["name"])] = label
-    return out
+    register = SourceRegister.load(path)
+    return {s.id: SourceInfo(str(s.classification), s.retention_days) for s in register.list()}
 
 
 class Classifier:
     """Labels items by source and content; build once, call :meth:`ingest` per item."""
 
-    def __init__(self, settings: DataSettings, *, sources: Mapping[str, str] | None,
+    def __init__(self, settings: DataSettings, *, sources: Mapping[str, str | SourceInfo] | None,
                  content: ContentClassifier | None, lineage: LineageStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._s = settings
-        # Config entries win over the register for the same source.
-        self._sources = {**(sources or {}), **settings.classification.sources}
+        reg = {k: v if isinstance(v, SourceInfo) else SourceInfo(v) for k, v in (sources or {}).items()}
+        # Config entries win over the register for the label; the register's retention period stays.
+        self._sources = {k: v.label for k, v in reg.items()} | dict(settings.classification.sources)
+        self._source_days = {k: v.retention_days for k, v in reg.items() if v.retention_days}
         self._content = content
         self._lineage = lineage
         self._clock = clock
@@ -169,10 +145,15 @@ class Classifier:
                    content=content if content is not None else scanner_classifier(config),
                    lineage=lineage, clock=clock)
 
-    def retention_days(self, label: str, categories: Iterable[str]) -> int:
-        """Days an item with this label and these content categories is kept."""
+    def retention_days(self, label: str, categories: Iterable[str], source: str | None = None) -> int:
+        """Days an item is kept: the content category's period (financial/health) if any, else the label's,
+        shortened to the source's registered period when that is shorter (what its terms allow)."""
         cat_days = [self._s.retention.category_days[c] for c in categories if c in self._s.retention.category_days]
-        return max(cat_days) if cat_days else self._s.retention.label_days[label]
+        if cat_days:
+            return max(cat_days)
+        days = self._s.retention.label_days[label]
+        limit = self._source_days.get(source or "")
+        return min(days, limit) if limit else days
 
     def ingest(self, item: Any, *, source: str, subject_ids: Iterable[str] = (), label: str | None = None,
                kind: str = "document", parents: Iterable[str] = (), store: str = "", collection: str = "",
@@ -210,7 +191,7 @@ class Classifier:
                 current = label
         subjects = tuple(s for s in subject_ids if s)
         now = int(self._clock())
-        days = self.retention_days(current, categories)
+        days = self.retention_days(current, categories, source)
         lineage_id = uuid.uuid4().hex
         if self._lineage is not None:
             self._lineage.record(kind, id=lineage_id, parents=parents, store=store, collection=collection,

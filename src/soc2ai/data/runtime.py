@@ -15,6 +15,7 @@ from soc2ai.errors import ConnectorError, Soc2AIError
 if TYPE_CHECKING:
     from soc2ai.config import Config
     from soc2ai.data.connectors.interface import Connector
+    from soc2ai.data.settings import ConnectorSettings
     from soc2ai.ledger import AuditLog
 
 
@@ -55,6 +56,22 @@ class Opened:
                 continue
 
 
+def gateway_cache(config: Config) -> list[ConnectorSettings]:
+    """The gateway's completion cache as a connector, when it is on (and not configured explicitly)."""
+    cache = config.gateway.cache
+    if not config.data.include_gateway_cache or cache.backend == "off":
+        return []
+    if any(c.name == "gateway-cache" for c in config.data.connectors):
+        return []
+    from soc2ai.data.settings import ConnectorSettings
+
+    if cache.backend == "sqlite":
+        if not config.path(cache.path).exists():
+            return []  # nothing cached yet
+        return [ConnectorSettings(name="gateway-cache", type="sqlite_cache", path=str(config.path(cache.path)))]
+    return [ConnectorSettings(name="gateway-cache", type="redis", url=cache.redis_url)]
+
+
 def open_connectors(config: Config, *, log: AuditLog | None = None,
                     factory: Callable[..., Any] = open_connector) -> Opened:
     """Open the ledger (when given and included) and every configured connector; never raises for one."""
@@ -63,7 +80,7 @@ def open_connectors(config: Config, *, log: AuditLog | None = None,
         from soc2ai.data.connectors.ledger import LedgerConnector
 
         opened.connectors.append(LedgerConnector(log, ledger_days=config.data.retention.ledger_days))
-    for cs in config.data.connectors:
+    for cs in [*config.data.connectors, *gateway_cache(config)]:
         try:
             opened.connectors.append(factory(cs, root=config.root))
         except Soc2AIError as exc:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Label = Literal["public", "internal", "confidential", "restricted"]
 LABELS: tuple[Label, ...] = ("public", "internal", "confidential", "restricted")
-ConnectorType = Literal["postgres", "chroma", "qdrant", "lancedb", "redis", "dataset", "files"]
+ConnectorType = Literal["postgres", "chroma", "qdrant", "lancedb", "redis", "dataset", "files", "sqlite_cache"]
 
 
 class ClassificationSettings(BaseModel):
@@ -112,7 +112,7 @@ class ConnectorSettings(BaseModel):
     def _needs(self) -> ConnectorSettings:
         if self.type in ("postgres", "redis") and not self.url:
             raise ValueError(f"connector {self.name!r} of type {self.type} needs url")
-        if self.type in ("chroma", "qdrant", "lancedb", "dataset", "files") and not self.path:
+        if self.type in ("chroma", "qdrant", "lancedb", "dataset", "files", "sqlite_cache") and not self.path:
             raise ValueError(f"connector {self.name!r} of type {self.type} needs path")
         if self.url and not self.url.startswith(("postgresql://", "postgres://", "redis://", "rediss://",
                                                  "unix://")):
@@ -130,12 +130,13 @@ class DataSettings(BaseModel):
     connectors: list[ConnectorSettings] = Field(default_factory=list)
     # The ledger is always searched and forgotten in a DSAR unless this is false.
     include_ledger: bool = True
+    # The gateway's completion cache ([gateway.cache], sqlite or redis) joins every DSAR and retention
+    # run as connector "gateway-cache" unless this is false.
+    include_gateway_cache: bool = True
     # "" = next to the ledger: sqlite:///<ledger dir>/lineage.db, or the ledger's PostgreSQL database.
     lineage_store: str = ""
     # Journals of running deletions and export bundles (relative to soc2ai.toml).
     state_dir: str = ".soc2ai/data"
-    # Data-source register (owned by governance); read through soc2ai.governance when it is available.
-    sources_register: str = "registers/data_sources.yaml"
 
     @field_validator("lineage_store")
     @classmethod

@@ -96,17 +96,42 @@ def test_ingest_records_lineage(make_config: Callable[[str], Config]) -> None:
         assert [n.id for n in lin.subject_nodes("u9")] == [item.lineage_id]
 
 
-def test_register_file_read(tmp_path: Path, make_config: Callable[[str], Config]) -> None:
-    """Without the governance API the register file is read; a bad label names the field."""
+REGISTER = """sources:
+  - id: crm
+    name: CRM notes
+    origin: internal
+    owner: sales@example.com
+    classification: confidential
+    pii_expected: true
+    used_for: [rag]
+    retention_days: 30
+  - id: wiki
+    name: Wiki
+    origin: internal
+    owner: it@example.com
+    classification: internal
+    pii_expected: false
+    used_for: [training]
+"""
+
+
+def test_register_via_governance(tmp_path: Path, make_config: Callable[[str], Config]) -> None:
+    """The governance register gives labels and a source's shorter retention; a bad entry names the field."""
     cfg = make_config("")
     (tmp_path / "registers").mkdir()
     reg = tmp_path / "registers" / "data_sources.yaml"
-    reg.write_text("sources:\n  - name: crm\n    classification: confidential\n  - name: wiki\n")
-    assert registered_sources(cfg) == {"crm": "confidential", "wiki": "internal"}
-    reg.write_text("sources:\n  - name: crm\n    classification: secretish\n")
+    reg.write_text(REGISTER)
+    sources = registered_sources(cfg)
+    assert sources is not None and sources["crm"].label == "confidential" and sources["crm"].retention_days == 30
+    c = Classifier(cfg.data, sources=sources, content=keyword_categories)
+    item = c.ingest("plain note", source="crm")
+    assert (item.label, item.retention_days) == ("confidential", 30)
+    assert c.ingest("IBAN 123", source="crm").retention_days == 365  # financial: 12 months, by law
+    assert "unregistered_source" in c.ingest("x", source="scraper").flags
+    reg.write_text(REGISTER.replace("classification: internal", "classification: secretish"))
     with pytest.raises(ConfigError) as exc:
         registered_sources(cfg)
-    assert exc.value.field == "sources[0].classification"
+    assert exc.value.line is not None and "classification" in (exc.value.field or "")
 
 
 def test_no_register_means_none(make_config: Callable[[str], Config]) -> None:

@@ -39,6 +39,10 @@ def open_connector(settings: ConnectorSettings, *, root: Path) -> Connector:
         from soc2ai.data.connectors.qdrant import QdrantConnector
 
         return QdrantConnector(settings, root=root)
+    if settings.type == "sqlite_cache":
+        from soc2ai.data.connectors.sqlite_cache import SqliteCacheConnector
+
+        return SqliteCacheConnector(settings, root=root)
     from soc2ai.data.connectors.lancedb import LanceDBConnector
 
     return LanceDBConnector(settings, root=root)
