@@ -56,7 +56,7 @@ def test_malformed_master_key_refused(tmp_path: Path, content: str) -> None:
     keys = ensure_keys(tmp_path)
     (keys / "master.key").write_text(content)
     os.chmod(keys / "master.key", 0o600)
-    with pytest.raises(KeyMaterialError, match="master.key"):
+    with pytest.raises(KeyMaterialError, match=r"master\.key"):
         AuditLog.open(config_for(sqlite_url(tmp_path), tmp_path))
 
 
