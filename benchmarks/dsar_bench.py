@@ -58,7 +58,7 @@ def scaled(size: int, smoke: bool) -> dict[str, int]:
 
 # -- building --------------------------------------------------------------------------------------
 def config_text(size: int, chroma_n: int, have_pg: bool, have_redis: bool) -> str:
-    text = f"""[project]
+    text = """[project]
 name = "dsarbench"
 [ledger]
 store = "sqlite:///ledger/audit.db"
