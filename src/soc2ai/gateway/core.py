@@ -55,6 +55,7 @@ class Call:
     template: str | None = None
     template_hash: str | None = None
     prompt: Any = None
+    wall_ns: int = field(default_factory=time.time_ns)
 
 
 def estimate_tokens(text: str) -> int:
@@ -298,13 +299,30 @@ class Gateway:
         """Exactly one inference record per call (never blocks, never raises), plus metrics."""
         latency_us = (time.perf_counter_ns() - call.t0_ns) // 1000
         self.metrics.observe(call.endpoint, status, latency_us / 1e6)
-        if self.log is None:
-            return
         estimated = not usage
         in_tok = int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0) if usage \
             else estimate_tokens(prompt_text)
         out_tok = int(usage.get("completion_tokens") or usage.get("output_tokens") or 0) if usage \
             else (estimate_tokens(output_text) if output_text else 0)
+        if self.tracing.enabled:
+            p = params or {}
+            pconf = self.settings.providers.get(provider or "")
+            attrs: dict[str, Any] = {
+                "gen_ai.request.model": call.alias, "gen_ai.response.model": model_served,
+                "provider_kind": pconf.kind if pconf else None, "gen_ai.response.id": response_id,
+                "gen_ai.usage.input_tokens": in_tok, "gen_ai.usage.output_tokens": out_tok,
+                "gen_ai.response.finish_reasons": [finish_reason] if finish_reason else None,
+                "gen_ai.request.temperature": p.get("temperature"), "gen_ai.request.top_p": p.get("top_p"),
+                "gen_ai.request.max_tokens": p.get("max_tokens"), "http.response.status_code": status,
+                "soc2ai.fallback_path": call.fallback_path or None, "soc2ai.flagged": call.flagged,
+            }
+            if self.tracing.capture_content:
+                attrs["gen_ai.input.messages"] = prompt_text
+                attrs["gen_ai.output.messages"] = output_text
+            self.tracing.span("embeddings" if call.endpoint == "embeddings" else "chat", call.wall_ns, attrs,
+                              error=str(status) if status >= 400 else None)
+        if self.log is None:
+            return
         self.log.log_inference(
             user_id=call.key.user_id, model_id=call.alias, prompt=call.prompt, response=response,
             latency_us=latency_us, input_tokens=in_tok, output_tokens=out_tok, flagged=call.flagged,

@@ -9,6 +9,7 @@ log is given. The gateway reads keys into memory and re-reads when another proce
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import os
@@ -16,7 +17,6 @@ import secrets
 import sqlite3
 import threading
 import time
-import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

@@ -33,28 +33,22 @@ class Tracing:
             tracer_provider = _otlp_provider(settings)
         self._tracer = trace.get_tracer("soc2ai.gateway", tracer_provider=tracer_provider)
 
-    def start(self, operation: str, model: str) -> Any:
-        """A started span (or None when tracing is off)."""
+    def span(self, operation: str, start_ns: int, attrs: dict[str, Any], *, error: str | None = None) -> None:
+        """Emit one finished span for a call that started at ``start_ns`` (epoch ns)."""
         if self._tracer is None:
-            return None
-        from opentelemetry.trace import SpanKind
-
-        return self._tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes={
-            "gen_ai.operation.name": operation, "gen_ai.request.model": model})
-
-    def end(self, span: Any, attrs: dict[str, Any], *, error: str | None = None) -> None:
-        """Set the response attributes and end the span."""
-        if span is None:
             return
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        model = attrs.get("gen_ai.request.model") or ""
+        span = self._tracer.start_span(f"{operation} {model}".strip(), kind=SpanKind.CLIENT, start_time=start_ns)
         kind = attrs.pop("provider_kind", None)
         if kind:
             attrs["gen_ai.provider.name"] = _PROVIDER_NAMES.get(kind, kind)
+        attrs["gen_ai.operation.name"] = operation
         for k, v in attrs.items():
             if v is not None:
                 span.set_attribute(k, v)
         if error:
-            from opentelemetry.trace import Status, StatusCode
-
             span.set_attribute("error.type", error)
             span.set_status(Status(StatusCode.ERROR, error))
         span.end()

@@ -45,8 +45,12 @@ def test_falls_back_on_failure(env: Harness, failure: dict[str, Any]) -> None:
     assert rec["provider"] == "backup" and rec["model_served"] == "model-b"
     assert rec["fallback_path"][0].startswith("up:model-a=") and rec["fallback_path"][1] == "backup:model-b=200"
     reason = rec["fallback_path"][0].split("=", 1)[1]
-    want = {"mode": "drop"} == failure and "connection-error" or "delay_s" in failure and "timeout" \
-        or str(failure["status"])
+    if failure.get("mode") == "drop":
+        want = "connection-error"
+    elif "delay_s" in failure:
+        want = "timeout"
+    else:
+        want = str(failure["status"])
     assert reason == want
 
 

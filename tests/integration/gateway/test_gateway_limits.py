@@ -125,11 +125,9 @@ def test_two_processes_share_redis_limits(env: Harness, redis_url: str, tmp_path
             urls.append(f"http://127.0.0.1:{port}")
         for url, proc in zip(urls, procs, strict=True):
             _wait_ready(url, proc)
-        codes = []
         with httpx.Client(timeout=10) as c:
-            for n in range(14):
-                codes.append(c.post(urls[n % 2] + "/v1/chat/completions", json=CHAT,
-                                    headers={"authorization": f"Bearer {secret}"}).status_code)
+            codes = [c.post(urls[n % 2] + "/v1/chat/completions", json=CHAT,
+                            headers={"authorization": f"Bearer {secret}"}).status_code for n in range(14)]
     finally:
         for p in procs:
             p.terminate()
