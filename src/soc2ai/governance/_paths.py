@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from soc2ai.config import Config
 
@@ -62,15 +64,46 @@ def gateway_names(config: Config, field: str) -> list[str]:
     return sorted(set(_names(data[field], keys)))
 
 
-def gateway_providers(config: Config) -> list[str]:
-    """Provider names configured in the gateway (table keys, names, or ``provider`` kinds)."""
+@dataclass(frozen=True, slots=True)
+class ConfiguredProvider:
+    """An upstream the gateway sends data to, and the names a vendor entry may know it by."""
+
+    name: str
+    candidates: tuple[str, ...]
+
+
+def _is_local(host: str) -> bool:
+    """Self-hosted upstreams (loopback, private networks, .local) are not third-party vendors."""
+    if host in ("localhost", "") or host.endswith((".local", ".localhost", ".internal")):
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.is_loopback or addr.is_private or addr.is_link_local or addr.is_unspecified
+
+
+def gateway_providers(config: Config) -> list[ConfiguredProvider]:
+    """Third-party providers under ``[gateway.providers]``: table name, kind and host are candidates."""
     data = config.gateway.model_dump()
-    out: set[str] = set()
-    for field in ("providers", "upstreams"):
-        value = data.get(field)
-        out.update(_names(value, ("name", "provider", "kind", "type")))
-        if isinstance(value, dict):
-            for item in value.values():
-                if isinstance(item, dict):
-                    out.update(str(item[k]) for k in ("provider", "kind", "type") if isinstance(item.get(k), str))
-    return sorted(out)
+    table = data.get("providers")
+    out: list[ConfiguredProvider] = []
+    if isinstance(table, dict):
+        for name, item in sorted(table.items()):
+            candidates = [str(name)]
+            if isinstance(item, dict):
+                host = urlsplit(str(item.get("base_url") or "")).hostname or ""
+                if item.get("base_url") and _is_local(host):
+                    continue
+                kind = item.get("kind")
+                if isinstance(kind, str) and kind != "openai_compatible":
+                    candidates.append("azure-openai" if kind == "azure" else kind)
+                if host:
+                    labels = host.split(".")
+                    candidates.append(host)
+                    if len(labels) >= 2:
+                        candidates.append(labels[-2])  # api.together.xyz -> together
+            out.append(ConfiguredProvider(str(name), tuple(candidates)))
+    else:
+        out.extend(ConfiguredProvider(n, (n,)) for n in _names(table, ("name", "provider", "kind")))
+    return out

@@ -202,25 +202,26 @@ def _vendor_findings(v: Vendor, today: date, max_age: int) -> list[CheckResult]:
 def check_vendors(config: Any, *, today: date, providers: Iterable[str] | None = None,
                   project_root: Path | None = None) -> list[CheckResult]:
     """The ``vendors check`` lines; unregistered gateway providers and AI SDKs are unmanaged vendors."""
-    from soc2ai.governance._paths import gateway_providers, paths
+    from soc2ai.governance._paths import ConfiguredProvider, gateway_providers, paths
 
-    p = paths(config)
+    where = paths(config).vendors
     try:
-        vendors = load_vendors(p.vendors, today=today)
+        vendors = load_vendors(where, today=today)
     except ConfigError as exc:
         return [CheckResult("vendors.register", "CC9.2", FAIL, str(exc), "fix the register, or run `soc2ai init`")]
     if not vendors:
-        return [CheckResult("vendors.register", "CC9.2", FAIL, f"{p.vendors}: no vendors registered",
+        return [CheckResult("vendors.register", "CC9.2", FAIL, f"{where}: no vendors registered",
                             "register every LLM provider and subprocessor")]
     results: list[CheckResult] = []
     for v in vendors:
         results.extend(_vendor_findings(v, today, config.governance.soc2_max_age_days))
     known = set().union(*(v.keys() for v in vendors))
-    configured = list(providers) if providers is not None else gateway_providers(config)
+    configured = ([ConfiguredProvider(n, (n,)) for n in providers] if providers is not None
+                  else gateway_providers(config))
     results.extend(CheckResult("vendors.unmanaged", "CC9.2", WARN,
-                               f"unmanaged vendor: gateway provider {name!r} has no register entry",
+                               f"unmanaged vendor: gateway provider {p.name!r} has no register entry",
                                "add it to vendors.yaml (or list the name under an entry's aliases)")
-                   for name in configured if _norm(name) not in known)
+                   for p in configured if not any(_norm(c) in known for c in p.candidates))
     for pkg, (vendor, file) in sorted(ai_sdks(project_root or config.root).items()):
         if _norm(vendor) not in known and _norm(pkg) not in known:
             results.append(CheckResult("vendors.unmanaged", "CC9.2", WARN,

@@ -113,3 +113,33 @@ def test_report_formats(project: Config) -> None:
     assert parsed[1]["findings"] == "no signed DPA recorded" and parsed[0]["findings"] == ""
     data = orjson.loads(render_report(rows, "json", today=TODAY))
     assert data["as_of"] == "2026-06-01" and data["vendors"][0]["soc2_type"] == "II"
+
+
+GATEWAY_TOML = """\
+[gateway.providers.openai]
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+[gateway.providers.together]
+kind = "openai_compatible"
+base_url = "https://api.together.xyz/v1"
+[gateway.providers.local]
+kind = "openai_compatible"
+base_url = "http://127.0.0.1:11434/v1"
+[gateway.models]
+"support-chat" = ["openai:gpt-4o-mini", "together:meta-llama", "local:llama3.1:8b"]
+"shadow" = ["local:llama3.1:8b"]
+"""
+
+
+def test_gateway_config_providers_and_models(project: Config) -> None:
+    """Providers in [gateway] need a vendor entry (self-hosted ones do not); its model aliases a registry entry."""
+    from soc2ai.config import parse_config
+    from soc2ai.governance.checks import FAIL
+    from soc2ai.governance.models import check_models
+
+    config = parse_config(GATEWAY_TOML, source=str(project.root / "soc2ai.toml"), root=project.root)
+    results = check_vendors(config, today=TODAY)
+    assert [r.message for r in results if r.status == WARN] == [
+        "unmanaged vendor: gateway provider 'together' has no register entry"]
+    fails = [r.message for r in check_models(config, today=TODAY) if r.status == FAIL]
+    assert fails == ["gateway model alias 'shadow' is not in models.yaml"]
