@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,41 +31,36 @@ if TYPE_CHECKING:
 logger = logging.getLogger("soc2ai.monitor")
 
 IncidentOpener = Callable[[Alert], str | None]
+_CONTENT = frozenset({"prompt", "response", "user_id", "request_id"})
 
 
 def governance_incidents(config: Config) -> IncidentOpener:
-    """Open incidents in the governance register configured in ``config``."""
+    """Open incidents in the governance incident register (``<registers_dir>/incidents``)."""
 
     def open_incident(alert: Alert) -> str | None:
-        from soc2ai.governance import IncidentRegister  # type: ignore[attr-defined,unused-ignore]
+        from soc2ai.governance.incidents import IncidentRegister
 
-        register = IncidentRegister(_incidents_dir(config))
+        register = IncidentRegister(config.path(config.governance.registers_dir) / "incidents",
+                                    sla_hours=config.governance.incident_sla_hours)
         incident = register.open(
             title=f"[{alert.severity}] {alert.rule}: {alert.description or alert.kind}",
             severity=alert.severity.lower(), source=f"soc2ai.monitor/{alert.rule}",
-            description=alert.message, records=list(alert.records))
-        return str(getattr(incident, "id", incident))
+            description=alert.message, records=list(alert.records), actor="soc2ai.monitor")
+        return incident.id
 
     return open_incident
 
 
-def _incidents_dir(config: Config) -> Any:
-    gov = config.governance
-    for attr in ("incidents_dir", "incidents"):
-        value = getattr(gov, attr, None)
-        if isinstance(value, str):
-            return config.path(value)
-    return config.path("registers/incidents")
-
-
 def _router(sinks: Sequence[SinkSettings], rules: dict[str, list[str]]) -> Callable[[dict[str, Any]], list[str]]:
-    """Send an alert to the rule's sinks (or every sink) whose ``min_severity`` it reaches."""
+    """Send an alert to the sinks its rule names, else to every sink whose ``min_severity`` it reaches."""
     floor = {s.name: severity_rank(s.min_severity) for s in sinks if s.enabled}
 
     def route(alert: dict[str, Any]) -> list[str]:
+        named = rules.get(alert["rule"])
+        if named:
+            return [n for n in named if n in floor]
         rank = severity_rank(alert["severity"])
-        names = rules.get(alert["rule"]) or list(floor)
-        return [n for n in names if n in floor and rank >= floor[n]]
+        return [n for n in floor if rank >= floor[n]]
 
     return route
 
@@ -119,6 +115,27 @@ class Monitor:
             self._failed("evaluate", exc)
             return []
         return [self.handle(a) for a in alerts] if alerts else alerts
+
+    def observe_inference(self, request_id: str, *, ts: int | None = None, **fields: Any) -> list[Alert]:
+        """Observe a model call from the keyword arguments given to ``AuditLog.log_inference``.
+
+        For the gateway, which hands the ledger keywords rather than a body: call it right after
+        ``rid = log.log_inference(**kw)`` as ``monitor.observe_inference(rid, **kw)``. Content
+        (``prompt``, ``response``) and ``user_id`` are dropped here, never kept or evaluated.
+        """
+        from soc2ai.ledger.canonical import to_jsonable
+
+        body: dict[str, Any] = {"kind": "inference", "id": request_id,
+                                "ts": ts if ts is not None else time.time_ns() // 1000}
+        for key, value in fields.items():
+            if key not in _CONTENT:
+                body["model" if key == "model_id" else key] = value
+        try:
+            body = to_jsonable(body)
+        except Exception as exc:
+            self._failed("observe_inference", exc)
+            return []
+        return self.observe(body)
 
     def handle(self, alert: Alert) -> Alert:
         """Incident, ledger record, outbox: for one alert (also used for readiness notifications)."""

@@ -90,7 +90,9 @@ class DetectorRule(RuleEvaluator):
         p = _typed(settings, DetectorParams)
         self.stage = None if p.stage == "any" else p.stage
         self.any_type = "*" in p.types
-        self.types = frozenset(p.types)
+        self.types = frozenset(t for t in p.types if not t.endswith("*"))
+        # "MODERATION*" matches every type with that prefix (scanners refine types with suffixes).
+        self.prefixes = tuple(t[:-1] for t in p.types if t.endswith("*") and t != "*")
         self.scanners = frozenset(p.scanners)
         self.decisions = frozenset(p.decisions)
         self.group_by = p.group_by
@@ -107,7 +109,10 @@ class DetectorRule(RuleEvaluator):
             if self.decisions and scan.get("decision") not in self.decisions:
                 continue
             types = scan.get("types") or ()
-            hit = sorted(types) if self.any_type else sorted(self.types.intersection(types))
+            if self.any_type:
+                hit = sorted(types)
+            else:
+                hit = sorted(t for t in types if t in self.types or (self.prefixes and t.startswith(self.prefixes)))
             if not hit:
                 continue
             return Trigger(

@@ -48,7 +48,8 @@ class DetectorParams(_Params):
     """Fire when an inference record carries a scanner result matching every given criterion."""
 
     stage: Literal["pre", "post", "any"] = "any"
-    types: list[str] = Field(default_factory=lambda: ["*"], min_length=1)  # finding types; "*" = any
+    # Finding types; "*" = any, "PREFIX*" = every type starting with PREFIX.
+    types: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     scanners: list[str] = Field(default_factory=list)   # empty = any scanner
     decisions: list[str] = Field(default_factory=list)  # empty = any decision (allow/flag/redact/block)
     group_by: Literal["key", "user", "model", "tenant", "none"] = "key"
@@ -220,9 +221,11 @@ class ReadinessSettings(BaseModel):
 
 def seed_rules() -> list[RuleSettings]:
     """The seed's four AI alerts plus the content-policy rule (a documented violation is evidence)."""
-    pii_types = ["EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
-                 "PERSON", "LOCATION", "US_PASSPORT", "US_DRIVER_LICENSE", "US_BANK_NUMBER", "UK_NHS",
-                 "MEDICAL_LICENSE", "DATE_OF_BIRTH", "ADDRESS", "NATIONAL_ID"]
+    # The scanners' personal-data finding types (soc2ai.scan.classify), financial and health ones included.
+    pii_types = ["EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "IP_ADDRESS", "PERSON", "LOCATION", "NRP", "US_ITIN",
+                 "UK_NHS", "DE_TAX_ID", "FR_NIR", "ES_NIF", "ES_NIE", "IT_FISCAL_CODE", "NL_BSN", "IN_AADHAAR",
+                 "IN_PAN", "BR_CPF", "CA_SIN", "AU_TFN", "CREDIT_CARD", "IBAN_CODE", "MEDICAL_RECORD",
+                 "HEALTH_CONDITION", "US_PASSPORT", "US_DRIVER_LICENSE", "US_BANK_NUMBER", "DATE_OF_BIRTH"]
     return [
         RuleSettings(name="prompt_injection", kind="detector", severity="HIGH", response="block_and_log",
                      description="Prompt injection attempt detected on the input",
@@ -241,7 +244,7 @@ def seed_rules() -> list[RuleSettings]:
         RuleSettings(name="content_policy_violation", kind="detector", severity="MEDIUM",
                      response="open_incident",
                      description="Content blocked by moderation (documented as an incident)",
-                     params={"stage": "any", "scanners": ["moderation"], "decisions": ["block"],
+                     params={"stage": "any", "types": ["MODERATION*"], "decisions": ["block"],
                              "group_by": "key"}),
     ]
 

@@ -43,8 +43,12 @@ def test_pii_only_alerts_on_output() -> None:
 def test_moderation_block_raises_content_policy_rule() -> None:
     """A moderation block (either stage) raises the content-policy rule; a moderation flag does not."""
     e = seed_engine()
-    assert e.evaluate(inference(T0, scans=[scan("post", "moderation", "flag", "violence")])) == []
-    alerts = e.evaluate(inference(T0 + 1, scans=[scan("pre", "moderation", "block", "violence")]))
+    assert e.evaluate(inference(T0, scans=[scan("post", "moderation", "flag", "MODERATION_VIOLENCE")])) == []
+    alerts = e.evaluate(inference(T0 + 1, scans=[scan("pre", "moderation", "block", "MODERATION_VIOLENCE")]))
+    assert [a.rule for a in alerts] == ["content_policy_violation"]
+    assert alerts[0].details["types"] == ["MODERATION_VIOLENCE"]
+    # The gateway's generic "pipeline" entry carries the same types and is matched the same way.
+    alerts = e.evaluate(inference(T0 + 2, key="k2", scans=[scan("post", "pipeline", "block", "MODERATION")]))
     assert [a.rule for a in alerts] == ["content_policy_violation"]
 
 
