@@ -206,6 +206,8 @@ def evaluate(repo: Path, commit: Commit, files: Sequence[str], prs: dict[str, Pu
         flags.append("self_approval")
     if edited_after:
         flags.append("edited_after_approval")
+    if settings.require_signed and commit.signature != "G":
+        flags.append("unsigned")
     tickets = find_tickets(texts, settings)
     if not tickets:
         flags.append("missing_ticket")

@@ -50,6 +50,8 @@ class GovernanceSettings(BaseModel):
     change_paths: list[str] = Field(default_factory=list)
     ticket_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_TICKET_PATTERNS))
     ticket_ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_TICKET_IGNORE))
+    # Flag main-branch commits without a good signature (%G? == "G") as exceptions.
+    require_signed: bool = False
     # Time to close an incident, per severity.
     incident_sla_hours: dict[str, int] = Field(
         default_factory=lambda: {"critical": 24, "high": 72, "medium": 168, "low": 720})

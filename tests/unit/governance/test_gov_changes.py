@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -203,3 +205,24 @@ def test_person_matching() -> None:
     assert Person.parse("Bob <Bob@Example.com>").same_as(Person(login="bob"))
     assert Person.parse("@carol").same_as(Person.parse("carol@example.com"))
     assert not Person.parse("Alice <alice@example.com>").same_as(Person(login="bob"))
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
+def test_signed_commits(tmp_path: Path) -> None:
+    """A good SSH signature reads as 'G'; with require_signed an unsigned main commit is flagged."""
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", str(key)], check=True)
+    allowed = tmp_path / "allowed"
+    allowed.write_text(f"alice@example.com {(tmp_path / 'id.pub').read_text().strip()}\n", encoding="utf-8")
+    repo = RepoBuilder(tmp_path / "r")
+    for k, v in (("gpg.format", "ssh"), ("user.signingkey", str(key)), ("gpg.ssh.allowedSignersFile", str(allowed))):
+        repo.run("config", k, v)
+    repo.write({"src/a.py": "1\n"})
+    repo.run("add", "-A")
+    repo.run("commit", "-q", "-S", "-m", "signed ENG-1", author=ALICE, when="2026-01-01T00:00:00Z")
+    signed = repo.head()
+    unsigned = repo.commit("unsigned ENG-2", {"src/a.py": "2\n"}, author=ALICE, when="2026-01-02T00:00:00Z")
+    changes = {c.id: c for c in changes_population(repo.root, date(2026, 1, 1), date(2026, 1, 2),
+                                                   GovernanceSettings(require_signed=True))}
+    assert changes[signed].signature == "G" and "unsigned" not in changes[signed].flags
+    assert changes[unsigned].signature == "N" and "unsigned" in changes[unsigned].flags
