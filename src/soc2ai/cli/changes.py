@@ -6,6 +6,7 @@ import csv
 import io
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -76,10 +77,19 @@ def _print_reconciliation(rec: Reconciliation, *, stderr: bool) -> None:
               f"({rec.commits_in_range} first-parent commits on the branch in the period)")
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "; ".join(map(str, value))
+    return str(value)
+
+
 def _row(c: Change) -> dict[str, str]:
     d = c.to_dict()
-    return {k: ("; ".join(map(str, d[k])) if isinstance(d[k], list | tuple) else "" if d[k] is None else str(d[k]))
-            for k in CSV_COLUMNS}
+    return {k: _cell(d[k]) for k in CSV_COLUMNS}
 
 
 def _emit(changes: Sequence[Change], rec: Reconciliation, fmt: Format, out: Path | None, extra: dict[str, object]
