@@ -8,6 +8,7 @@ from pathlib import Path
 from types import FrameType
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from soc2ai.cli._common import (
@@ -109,7 +110,7 @@ def watch(
             typer.echo(orjson.dumps(alert.to_dict()).decode())
         else:
             inc = f" incident {alert.incident_id}" if alert.incident_id else ""
-            console.print(f"[bold]{alert.severity}[/] {alert.rule}: {alert.message}{inc}")
+            console.print(f"[bold]{alert.severity}[/] {escape(alert.message)}{inc}", highlight=False)
 
     try:
         with AuditLog.open(cfg) as writer, AuditLog.open(cfg, read_only=True) as reader:
