@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from soc2ai.data.connectors.interface import INGESTED_FIELD, LABEL_FIELD, LINEAGE_FIELD
 from soc2ai.data.settings import LABELS, DataSettings
-from soc2ai.errors import ConfigError, PolicyViolation
+from soc2ai.errors import PolicyViolation
 
 if TYPE_CHECKING:
     from soc2ai.config import Config
@@ -82,18 +82,13 @@ def item_text(item: Any) -> str:
 
 
 def scanner_classifier(config: Config) -> ContentClassifier:
-    """Content categories via the scanners (``soc2ai.scan``): pipeline PRE-stage findings -> categories."""
-    try:
-        from soc2ai.scan import Stage, build_pipeline, classify_findings  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise ConfigError("content classification needs soc2ai.scan.build_pipeline/classify_findings,"
-                          f" which this installation lacks ({exc})", field="scan") from exc
-    pipeline = build_pipeline(config)
+    """Content categories via the scanners: the PRE-stage pipeline's findings -> ``classify_findings``."""
+    from soc2ai.scan import Stage, build_pipeline, classify_findings
+
+    pipeline = build_pipeline(config.scan)
 
     def classify(text: str) -> set[str]:
-        result = pipeline.run(text, Stage.PRE)
-        findings = getattr(result, "findings", result)
-        return set(classify_findings(findings))
+        return set(classify_findings(pipeline.run(text, Stage.PRE).findings))
 
     return classify
 

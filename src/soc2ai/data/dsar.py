@@ -13,12 +13,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -29,6 +31,9 @@ from soc2ai.errors import Soc2AIError, VerificationError
 if TYPE_CHECKING:
     from soc2ai.data.lineage import LineageStore
     from soc2ai.ledger import AuditLog
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -117,6 +122,14 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _each(items: Sequence[T], fn: Callable[[T], R]) -> list[R]:
+    """``fn`` over ``items`` concurrently (one thread each), results in input order; exceptions propagate."""
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="soc2ai-dsar") as pool:
+        return list(pool.map(fn, items))
+
+
 class Dsar:
     """Runs requests over opened connectors, the lineage store and (optionally) the ledger."""
 
@@ -151,23 +164,26 @@ class Dsar:
                           {k: frozenset(v) for k, v in known.items()})
         return subject, nodes
 
+    def _find_one(self, c: Connector, subject: Subject) -> StoreResult:
+        self._progress(f"find: {c.name}")
+        res = StoreResult(c.name, c.type)
+        t0 = time.perf_counter()
+        try:
+            res.locations = c.find(subject)
+        except Soc2AIError as exc:
+            res.error = str(exc)
+        except Exception as exc:  # a store failing mid-scan is reported, not fatal to the others
+            res.error = f"{type(exc).__name__}: {exc}"
+        res.seconds = time.perf_counter() - t0
+        res.notes = list(c.notes)
+        return res
+
     def _find_all(self, subject: Subject) -> list[StoreResult]:
+        """Every connector at once: most of the work happens in the stores' own processes or native code,
+        so one thread per connector turns the sum of the scans into roughly the longest one."""
         results = [StoreResult(name, "?", error=f"unreachable: {why}")
                    for name, why in self._opened.unreachable.items()]
-        for c in self._opened.connectors:
-            self._progress(f"find: {c.name}")
-            res = StoreResult(c.name, c.type)
-            t0 = time.perf_counter()
-            try:
-                res.locations = c.find(subject)
-            except Soc2AIError as exc:
-                res.error = str(exc)
-            except Exception as exc:  # a store failing mid-scan is reported, not fatal to the others
-                res.error = f"{type(exc).__name__}: {exc}"
-            res.seconds = time.perf_counter() - t0
-            res.notes = list(c.notes)
-            results.append(res)
-        return results
+        return results + _each(self._opened.connectors, lambda c: self._find_one(c, subject))
 
     def _receipt(self, action: str, outcome: str, subject: Subject, stores: list[StoreResult],
                  attrs: dict[str, Any]) -> str | None:
@@ -257,8 +273,12 @@ class Dsar:
             stores = self._find_all(subject)
             report = DsarReport("delete", stores, lineage_nodes=nodes, resumed=resumed)
             # The ledger goes last: its subject refs find the others' cache entries.
-            for res in sorted(stores, key=lambda s: s.type == "ledger"):
-                self._delete_one(res, subject, journal, jpath)
+            lock = threading.Lock()
+            _each([s for s in stores if s.type != "ledger"],
+                  lambda res: self._delete_one(res, subject, journal, jpath, lock))
+            for res in stores:
+                if res.type == "ledger":
+                    self._delete_one(res, subject, journal, jpath, lock)
             if self._lineage is not None:
                 for res in stores:
                     if res.deleted:
@@ -284,35 +304,39 @@ class Dsar:
                 jpath.unlink(missing_ok=True)
         return report
 
-    def _delete_one(self, res: StoreResult, subject: Subject, journal: dict[str, Any], jpath: Path) -> None:
+    def _delete_one(self, res: StoreResult, subject: Subject, journal: dict[str, Any], jpath: Path,
+                    lock: threading.Lock) -> None:
+        def step(state: str) -> None:
+            with lock:
+                journal["steps"][res.name] = state
+                _write_json(jpath, journal)
+
         conn = next((c for c in self._opened.connectors if c.name == res.name), None)
         if conn is None or res.error:
-            journal["steps"][res.name] = "unreachable"
-            _write_json(jpath, journal)
+            step("unreachable")
             return
         self._progress(f"delete: {res.name}")
-        journal["steps"][res.name] = "deleting"
-        _write_json(jpath, journal)
+        step("deleting")
         t0 = time.perf_counter()
+        state = "failed"
         try:
             res.deleted = conn.delete(subject, res.locations) if res.locations else 0
-            journal["steps"][res.name] = "deleted"
+            state = "deleted"
         except Soc2AIError as exc:
             res.error = f"delete failed: {exc}"
-            journal["steps"][res.name] = "failed"
         except Exception as exc:
             res.error = f"delete failed: {type(exc).__name__}: {exc}"
-            journal["steps"][res.name] = "failed"
         res.delete_seconds = time.perf_counter() - t0
-        _write_json(jpath, journal)
+        step(state)
 
     def _verify(self, stores: list[StoreResult], subject: Subject) -> None:
         by_name: dict[str, Connector] = {c.name: c for c in self._opened.connectors}
-        for res in stores:
+
+        def one(res: StoreResult) -> None:
             conn = by_name.get(res.name)
             if conn is None or res.error:
                 res.verified = False
-                continue
+                return
             self._progress(f"verify: {res.name}")
             t0 = time.perf_counter()
             try:
@@ -324,4 +348,9 @@ class Dsar:
             except Soc2AIError as exc:
                 res.verified = False
                 res.error = f"verify failed: {exc}"
+            except Exception as exc:
+                res.verified = False
+                res.error = f"verify failed: {type(exc).__name__}: {exc}"
             res.verify_seconds = time.perf_counter() - t0
+
+        _each(stores, one)

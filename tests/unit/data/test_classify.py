@@ -143,3 +143,16 @@ def test_item_text_flattens() -> None:
     """Mappings and lists are flattened so the scanner sees keys and values."""
     assert item_text({"a": ["x", 1], "b": None}) == "a: x\n1\nb: "
     assert item_text(b"raw") == "raw"
+
+
+def test_real_scanners_classify(make_config: Callable[[str], Config]) -> None:
+    """With the real scan pipeline: an e-mail makes an item confidential, an IBAN restricted for 12 months."""
+    cfg = make_config('[data.classification.sources]\nwiki = "public"\n')
+    c = Classifier.from_config(cfg)
+    assert c.ingest("release notes for v2", source="wiki").label == "public"
+    pii = c.ingest("reach me at ann.smith@example.com", source="wiki", subject_ids=["ann"])
+    assert (pii.label, "pii" in pii.categories) == ("confidential", True)
+    fin = c.ingest("pay to IBAN GB82WEST12345698765432", source="wiki")
+    assert (fin.label, fin.retention_days) == ("restricted", 365)
+    secret = c.ingest("key AKIAIOSFODNN7EXAMPLE", source="wiki")
+    assert secret.label == "restricted"

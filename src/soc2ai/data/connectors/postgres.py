@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import orjson
+
 from soc2ai.data.connectors._match import first_hit, like_escape
 from soc2ai.data.connectors.interface import LABEL_FIELD, Census, Expiry, Location, Subject, verify_by_find
 from soc2ai.data.settings import ConnectorSettings
@@ -53,27 +55,64 @@ class PostgresConnector:
             raise ConnectorError(f"{self.name}: {exc}") from exc
 
     def find(self, subject: Subject) -> list[Location]:
-        """Rows by subject column or metadata, lineage ids, and identifiers in text or metadata."""
+        """One query: subject column or metadata subject (exact), lineage ids, identifier metadata fields
+        (exact), and identifiers in the text column (``ILIKE``, confirmed as whole tokens here).
+
+        Each condition can use an index when there is one: btree on the subject column and on ``id``, GIN
+        on ``metadata`` (``@>``) and a pg_trgm GIN on the text column (``ILIKE``); without them the query
+        is still a single sequential scan. Identifiers inside other metadata keys are not searched."""
+        sql = self._sql
         self.notes = []
         ids = [subject.id, *subject.refs]
-        found: dict[str, str] = {}
-        for (rid,) in self._q("SELECT id::text FROM {t} WHERE {subj} = ANY(%s) OR metadata->>%s = ANY(%s)",
-                              (ids, self._s.subject_field, ids)):
-            found[rid] = "subject"
-        known = sorted(subject.known_ids(self.name, self._s.table))
-        if known:
-            for (rid,) in self._q("SELECT id::text FROM {t} WHERE id::text = ANY(%s)", (known,)):
-                found.setdefault(rid, "lineage")
+        exact: list[Any] = [sql.SQL("{} = ANY(%s)").format(self._subject)]
+        params: list[Any] = [ids]
+        for v in ids:
+            exact.append(sql.SQL("metadata @> %s::jsonb"))
+            params.append(orjson.dumps({self._s.subject_field: v}).decode())
+        exact_sql = sql.SQL(" OR ").join(exact)
+        meta: list[Any] = []
+        meta_params: list[Any] = []
+        text: list[Any] = []
+        text_params: list[Any] = []
         if self._s.discovery:
-            needles = subject.needles()
-            patterns = ["%" + like_escape(n) + "%" for n in needles]
-            rows = self._q("SELECT id::text, coalesce({txt}, ''), coalesce(metadata::text, '') FROM {t}"
-                           " WHERE {txt} ILIKE ANY(%s) OR metadata::text ILIKE ANY(%s)", (patterns, patterns))
-            lowered = [n.lower() for n in needles]
-            for rid, text, meta in rows:
-                if first_hit(text.lower(), lowered) or first_hit(meta.lower(), lowered):
-                    found.setdefault(rid, "discovery")
-        return [Location(self.name, self._s.table, rid, how) for rid, how in sorted(found.items())]
+            for _, v in subject.identifiers:
+                for f in self._s.identifier_fields:
+                    meta.append(sql.SQL("metadata @> %s::jsonb"))
+                    meta_params.append(orjson.dumps({f: v}).decode())
+            for n in subject.needles():
+                text.append(sql.SQL("{} ILIKE %s").format(self._text))
+                text_params.append("%" + like_escape(n) + "%")
+        meta_sql = sql.SQL(" OR ").join(meta) if meta else sql.SQL("false")
+        known = sorted(subject.known_ids(self.name, self._s.table))
+        where = [sql.SQL("({})").format(exact_sql), sql.SQL("({})").format(meta_sql)]
+        where_params = [*params, *meta_params]
+        if text:
+            where.append(sql.SQL("({})").format(sql.SQL(" OR ").join(text)))
+            where_params += text_params
+        if known:
+            where.append(sql.SQL("id::text = ANY(%s)"))
+            where_params.append(known)
+        query = sql.SQL("SELECT id::text, ({exact}) AS exact, ({meta}) AS meta, coalesce({txt}::text, '')"
+                        " FROM {t} WHERE {where}").format(
+            exact=exact_sql, meta=meta_sql, txt=self._text, t=self._table, where=sql.SQL(" OR ").join(where))
+        try:
+            rows = self._conn.execute(query, [*params, *meta_params, *where_params]).fetchall()
+        except self._errors as exc:
+            raise ConnectorError(f"{self.name}: {exc}") from exc
+        needles = [n.lower() for n in subject.needles()]
+        known_set = set(known)
+        out = []
+        for rid, is_exact, is_meta, body in rows:
+            if is_exact:
+                how = "subject"
+            elif rid in known_set:
+                how = "lineage"
+            elif is_meta or first_hit(body.lower(), needles):
+                how = "discovery"
+            else:
+                continue  # ILIKE matched inside a longer token
+            out.append(Location(self.name, self._s.table, rid, how))
+        return sorted(out, key=lambda loc: loc.item_id)
 
     def export(self, locations: Sequence[Location]) -> Iterator[dict[str, Any]]:
         """Id, text, metadata and subject of each row (not the embedding)."""

@@ -32,7 +32,8 @@ class SqliteCacheConnector:
         if not path.is_file():
             raise ConnectorError(f"{self.name}: cache file {path} does not exist")
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # Used by one thread at a time (DSAR runs each connector in its own worker thread).
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")  # noqa: S608 - constant table name
         except sqlite3.Error as exc:
             raise ConnectorError(f"{self.name}: cannot read {path} ({exc})") from exc
