@@ -1,0 +1,49 @@
+"""SDK instrumentation without a gateway: ``instrument(client, log=..., user_id=...)``.
+
+Supports ``openai.OpenAI``, ``openai.AsyncOpenAI``, ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic``:
+``chat.completions.create`` / ``messages.create`` (``stream=True`` included) get the same screening,
+template resolution and one audit record per call as the gateway. The client is changed in place and
+returned; callers use it exactly as before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from soc2ai.gateway.screening import Pipeline
+    from soc2ai.instrument.core import UserId
+    from soc2ai.ledger import AuditLog
+
+__all__ = ["instrument"]
+
+C = TypeVar("C")
+
+
+def instrument(client: C, *, log: AuditLog, user_id: UserId = None, pipeline: Pipeline | None = None,
+               prompts: Any = None, classification: str | None = None) -> C:
+    """Wrap ``client`` so every model call is screened by ``pipeline`` and recorded in ``log``.
+
+    ``user_id`` is a string or a zero-argument callable (e.g. reading the current request's user);
+    ``prompts`` a :class:`soc2ai.governance.prompts.PromptRegistry` for ``template=``/``variables=`` kwargs;
+    a blocked prompt raises :class:`soc2ai.errors.PolicyViolation` before anything is sent.
+    """
+    from soc2ai.errors import ConfigError
+    from soc2ai.instrument.core import Recorder
+
+    module = type(client).__module__.split(".", 1)[0]
+    if module == "openai" and hasattr(client, "chat"):
+        from soc2ai.instrument._openai import instrument_openai
+
+        provider = "azure" if "Azure" in type(client).__name__ else "openai"
+        instrument_openai(client, Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
+                                           classification=classification, provider=provider))
+        return client
+    if module == "anthropic" and hasattr(client, "messages"):
+        from soc2ai.instrument._anthropic import instrument_anthropic
+
+        instrument_anthropic(client, Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
+                                              classification=classification, provider="anthropic"))
+        return client
+    raise ConfigError(f"cannot instrument {type(client).__module__}.{type(client).__name__}: supported are "
+                      "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic")

@@ -1,0 +1,155 @@
+"""What an instrumented client does around each call: templates, screening, one audit record.
+
+Provider-neutral; :mod:`._openai` and :mod:`._anthropic` adapt the SDK objects to it. The same record
+fields as the gateway, except ``key_id`` and ``fallback_path`` (there is no gateway key or chain).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from soc2ai.errors import PolicyViolation
+from soc2ai.gateway.core import estimate_tokens, message_text
+from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
+from soc2ai.scan.interface import Action, Stage
+
+if TYPE_CHECKING:
+    from soc2ai.ledger import AuditLog
+
+logger = logging.getLogger("soc2ai.instrument")
+
+_PARAMS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "n", "presence_penalty",
+           "frequency_penalty", "stop", "stop_sequences", "stream", "top_k")
+
+UserId = str | Callable[[], str | None] | None
+
+
+@dataclass
+class CallState:
+    """One instrumented call in progress."""
+
+    endpoint: str
+    model: str
+    prompt: Any
+    prompt_text: str
+    params: dict[str, Any]
+    t0_ns: int = field(default_factory=time.perf_counter_ns)
+    flagged: bool = False
+    scans: list[dict[str, Any]] = field(default_factory=list)
+    template: str | None = None
+    template_hash: str | None = None
+    recorded: bool = False
+
+
+class Recorder:
+    """Holds the log, pipeline, prompt registry and user of one instrumented client."""
+
+    def __init__(self, *, log: AuditLog, user_id: UserId, pipeline: Pipeline | None, prompts: Any,
+                 classification: str | None, provider: str) -> None:
+        self.log = log
+        self.user_id = user_id
+        self.pipeline = pipeline
+        self.prompts = prompts
+        self.classification = classification
+        self.provider = provider
+
+    def _user(self) -> str | None:
+        return self.user_id() if callable(self.user_id) else self.user_id
+
+    # --- before the call -------------------------------------------------------------------------
+    def begin(self, endpoint: str, kwargs: dict[str, Any], *, system_key: str | None = None) -> CallState:
+        """Render a template (``template=``/``variables=`` kwargs), pre-scan, maybe redact ``kwargs``.
+
+        Raises :class:`PolicyViolation` (after recording) when the prompt is blocked.
+        """
+        template = kwargs.pop("template", None)
+        variables = kwargs.pop("variables", None)
+        state = CallState(endpoint, str(kwargs.get("model", "")), None, "", {})
+        messages = list(kwargs.get("messages") or [])
+        if template is not None:
+            if self.prompts is None:
+                raise PolicyViolation("template= needs instrument(..., prompts=PromptRegistry)")
+            rendered = self.prompts.render(template, variables or {})
+            state.template, state.template_hash = rendered.ref, rendered.content_hash
+            if system_key and messages:
+                kwargs[system_key] = rendered.text
+            elif messages:
+                messages = [{"role": "system", "content": rendered.text}, *messages]
+            else:
+                messages = [{"role": "user", "content": rendered.text}]
+            kwargs["messages"] = messages
+        state.prompt = messages if not (system_key and kwargs.get(system_key)) \
+            else {"system": kwargs[system_key], "messages": messages}
+        texts = [message_text(m.get("content")) for m in messages if isinstance(m, dict)]
+        if system_key and isinstance(kwargs.get(system_key), str | list):
+            texts.insert(0, message_text(kwargs[system_key]))
+        state.prompt_text = "\n".join(texts)
+        state.params = {k: kwargs[k] for k in _PARAMS if k in kwargs}
+        result = self._scan(state, state.prompt_text, Stage.PRE)
+        if result is not None and result.action is Action.BLOCK:
+            msg = "request blocked by content policy: " + ", ".join(finding_types(result))
+            self.finish(state, status=400, error=msg)
+            raise PolicyViolation(msg)
+        if result is not None and result.action is Action.REDACT and self.pipeline is not None:
+            pipe = self.pipeline
+            kwargs["messages"] = [
+                {**m, "content": pipe.run(m["content"], stage=Stage.PRE).text}
+                if isinstance(m, dict) and isinstance(m.get("content"), str) else m for m in messages]
+            if system_key and isinstance(kwargs.get(system_key), str):
+                kwargs[system_key] = pipe.run(kwargs[system_key], stage=Stage.PRE).text
+        return state
+
+    def _scan(self, state: CallState, text: str, stage: Stage) -> Any:
+        if self.pipeline is None or not text:
+            return None
+        result = self.pipeline.run(text, stage=stage, redact_key=None)
+        if result.action is not Action.ALLOW:
+            state.flagged = True
+            state.scans.extend(decisions_json(stage, result))
+        return result
+
+    # --- after the call --------------------------------------------------------------------------
+    def post_scan(self, state: CallState, text: str) -> tuple[Action, str]:
+        """Post-generation screening of the output: (action, text to show)."""
+        result = self._scan(state, text, Stage.POST)
+        if result is None:
+            return Action.ALLOW, text
+        if result.action is Action.BLOCK:
+            return Action.BLOCK, ""
+        if result.action is Action.REDACT:
+            return Action.REDACT, str(result.text)
+        return result.action, text
+
+    def finish(self, state: CallState, *, status: int, output: str | None = None, model_served: str | None = None,
+               input_tokens: int | None = None, output_tokens: int | None = None, response_id: str | None = None,
+               system_fingerprint: str | None = None, finish_reason: str | None = None,
+               error: str | None = None) -> None:
+        """The one audit record of this call (idempotent; never raises)."""
+        if state.recorded:
+            return
+        state.recorded = True
+        try:
+            estimated = input_tokens is None or (output is not None and output_tokens is None)
+            self.log.log_inference(
+                user_id=self._user(), model_id=state.model, prompt=state.prompt, response=output,
+                latency_us=(time.perf_counter_ns() - state.t0_ns) // 1000,
+                input_tokens=input_tokens if input_tokens is not None else estimate_tokens(state.prompt_text),
+                output_tokens=output_tokens if output_tokens is not None else
+                (estimate_tokens(output) if output else 0),
+                flagged=state.flagged, tokens_estimated=estimated, model_served=model_served,
+                provider=self.provider, endpoint=state.endpoint, params=state.params, scans=state.scans,
+                status=status, template=state.template, template_hash=state.template_hash,
+                classification=self.classification, response_id=response_id,
+                system_fingerprint=system_fingerprint, finish_reason=finish_reason, error=error)
+        except Exception:  # the audit path must never break the caller's call
+            logger.exception("soc2ai: could not record the call")
+
+
+def error_status(exc: BaseException) -> int:
+    """HTTP-ish status of an SDK exception (599 when there was no response)."""
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else 599

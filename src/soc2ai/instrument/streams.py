@@ -1,0 +1,117 @@
+"""Stream proxies: hand every chunk to the caller unchanged, assemble the output, record once at the end.
+
+Streamed output is pass-through: the post-scan runs on the assembled text when the stream ends and can
+flag and record, but cannot take back chunks the caller already has (docs/gateway.md, "Streaming").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from soc2ai.instrument.core import CallState, Recorder, error_status
+
+
+class Accumulator(Protocol):
+    """Collects what the record needs from the chunks of one provider's stream."""
+
+    def add(self, item: Any) -> None:
+        """Look at one chunk/event."""
+        ...
+
+    def text(self) -> str:
+        """The output so far."""
+        ...
+
+    def fields(self) -> dict[str, Any]:
+        """model_served, tokens, response_id, finish_reason, ... for :meth:`Recorder.finish`."""
+        ...
+
+
+class _Base:
+    def __init__(self, stream: Any, state: CallState, rec: Recorder, acc: Accumulator) -> None:
+        self._stream = stream
+        self._state = state
+        self._rec = rec
+        self._acc = acc
+
+    def _end(self, status: int, error: str | None) -> None:
+        if self._state.recorded:
+            return
+        text = self._acc.text()
+        action, _ = self._rec.post_scan(self._state, text)
+        if action.value in ("redact", "block") and error is None:
+            error = f"post-scan {action.value} on streamed output (already delivered)"
+        self._rec.finish(self._state, status=status, output=text, error=error, **self._acc.fields())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class StreamProxy(_Base):
+    """Wraps a sync SDK stream (iterator, context manager, ``close()``)."""
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = next(self._it)
+        except StopIteration:
+            self._end(200, None)
+            raise
+        except Exception as exc:
+            self._end(error_status(exc), f"stream failed: {type(exc).__name__}")
+            raise
+        self._acc.add(item)
+        return item
+
+    @property
+    def _it(self) -> Any:
+        it = self.__dict__.get("_iter")
+        if it is None:
+            it = self.__dict__["_iter"] = iter(self._stream)
+        return it
+
+    def close(self) -> None:
+        """Close the underlying stream; a stream closed early is recorded as status 499."""
+        self._end(499, "stream closed by the caller before the end")
+        self._stream.close()
+
+    def __enter__(self) -> StreamProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStreamProxy(_Base):
+    """Wraps an async SDK stream."""
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        it = self.__dict__.get("_iter")
+        if it is None:
+            it = self.__dict__["_iter"] = self._stream.__aiter__()
+        try:
+            item = await it.__anext__()
+        except StopAsyncIteration:
+            self._end(200, None)
+            raise
+        except Exception as exc:
+            self._end(error_status(exc), f"stream failed: {type(exc).__name__}")
+            raise
+        self._acc.add(item)
+        return item
+
+    async def close(self) -> None:
+        """Close the underlying stream (recorded as 499 when not finished)."""
+        self._end(499, "stream closed by the caller before the end")
+        await self._stream.close()
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,165 @@
+"""soc2ai.instrument around the real openai and anthropic clients: records, screening, streaming, templates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from soc2ai.errors import ConfigError, PolicyViolation
+from soc2ai.governance.prompts import PromptRegistry
+from soc2ai.instrument import instrument
+from soc2ai.ledger import AuditLog
+from soc2ai.testing.gateway import Harness, inference_records
+from soc2ai.testing.scanners import KeywordPipeline
+from soc2ai.testing.server import serve_in_thread
+from soc2ai.testing.upstream import FakeUpstream
+
+MSG = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[FakeUpstream, AuditLog, Harness]]:
+    """A fake OpenAI upstream, a real ledger, and a harness (for an Anthropic-format endpoint)."""
+    with FakeUpstream(name="up") as up, FakeUpstream(name="backup") as backup:
+        h = Harness(tmp_path, up, backup)
+        log = h.log(h.config())
+        yield up, log, h
+        for lg in h.logs:
+            lg.close()
+
+
+def test_openai_sync_non_streaming(world: Any) -> None:
+    """A wrapped OpenAI client returns the same response and leaves one full record."""
+    up, log, _h = world
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        assert instrument(client, log=log, user_id="alice") is client
+        r = client.chat.completions.create(model="gpt-x", messages=MSG, temperature=0)  # type: ignore[arg-type]
+    assert r.choices[0].message.content == "Hello from the fake upstream."
+    rec = inference_records(log)[0]
+    assert rec["endpoint"] == "chat.completions" and rec["provider"] == "openai" and rec["status"] == 200
+    assert rec["model"] == "gpt-x" and rec["response_id"] == r.id and rec["tokens_estimated"] is False
+    assert rec["input_tokens"] == r.usage.prompt_tokens  # type: ignore[union-attr]
+    assert rec["subject_ref"] is not None and rec.get("key_id") is None
+
+
+def test_openai_instrument_is_idempotent(world: Any) -> None:
+    """Instrumenting twice still records each call once."""
+    up, log, _h = world
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="a")
+        instrument(client, log=log, user_id="a")
+        client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
+    assert len(inference_records(log)) == 1
+
+
+def test_openai_sync_streaming_unchanged_for_caller(world: Any) -> None:
+    """Streaming chunks reach the caller unchanged (context manager too); one record with the output."""
+    up, log, _h = world
+    up.set(reply="a b c")
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="bob")
+        stream = client.chat.completions.create(model="m", messages=MSG, stream=True)  # type: ignore[arg-type]
+        with stream as s:
+            text = "".join(c.choices[0].delta.content or "" for c in s if c.choices)
+    assert text == "a b c"
+    recs = inference_records(log)
+    assert len(recs) == 1 and recs[0]["status"] == 200 and recs[0]["finish_reason"] == "stop"
+    assert log.match(log.find(recs[0]["id"]) or 0, response="a b c").response is True
+
+
+async def test_openai_async_streaming_and_plain(world: Any) -> None:
+    """AsyncOpenAI: plain and streaming calls are recorded."""
+    up, log, _h = world
+    client = openai.AsyncOpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0)
+    instrument(client, log=log, user_id=lambda: "carol")
+    r = await client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
+    stream = await client.chat.completions.create(model="m", messages=MSG, stream=True)  # type: ignore[arg-type]
+    parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
+    await client.close()
+    assert r.choices[0].message.content and "".join(parts) == "Hello from the fake upstream."
+    assert [x["status"] for x in inference_records(log)] == [200, 200]
+
+
+def test_openai_screening_block_redact_and_upstream_error(world: Any) -> None:
+    """Blocked prompts raise PolicyViolation before sending; output is redacted; SDK errors are recorded."""
+    up, log, _h = world
+    up.set(echo=True)
+    pipe = KeywordPipeline(block=["ignore previous"], redact=["secret"])
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="dan", pipeline=pipe)
+        with pytest.raises(PolicyViolation):
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "ignore previous"}])
+        r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "the secret"}])
+        up.set(mode="status", status=503)
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
+    assert len(up.calls) == 2  # the blocked prompt never left the process
+    assert r.choices[0].message.content == "the [REDACTED]"
+    recs = inference_records(log)
+    assert [x["status"] for x in recs] == [400, 200, 503]
+    assert recs[0]["flagged"] and recs[1]["flagged"]
+
+
+def test_openai_template(world: Any, tmp_path: Path) -> None:
+    """template=/variables= kwargs are rendered from the registry and recorded with their hash."""
+    up, log, _h = world
+    d = tmp_path / "prompts" / "greet"
+    d.mkdir(parents=True)
+    (d / "v1.txt").write_text("---\nowner: ml\nstatus: current\nvariables: [name]\n---\nSay hi to {{ name }}.\n")
+    up.set(echo=True)
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="e", prompts=PromptRegistry.load(tmp_path / "prompts"))
+        r = client.chat.completions.create(model="m", template="greet", variables={"name": "Ada"})  # type: ignore[call-overload]
+    assert r.choices[0].message.content.strip() == "Say hi to Ada."
+    rec = inference_records(log)[0]
+    assert rec["template"] == "greet@v1" and rec["template_hash"].startswith("sha256:")
+
+
+def _anthropic_endpoint(h: Harness) -> Any:
+    """The gateway's /v1/messages serves as an Anthropic-format upstream for the anthropic SDK."""
+    app, _log, keys = h.app(h.config())
+    secret, _ = keys.create(role="inference", user_id="gw")
+    return app, secret
+
+
+def test_anthropic_sync_and_stream(world: Any) -> None:
+    """anthropic.Anthropic: create and create(stream=True) are recorded with usage and stop reason."""
+    up, log, h = world
+    app, secret = _anthropic_endpoint(h)
+    up.set(reply="hej verden")
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
+        instrument(client, log=log, user_id="frank", pipeline=KeywordPipeline(redact=["verden"]))
+        msg = client.messages.create(model="m", max_tokens=20, system="short", messages=MSG)  # type: ignore[arg-type]
+        events = list(client.messages.create(model="m", max_tokens=20, messages=MSG, stream=True))  # type: ignore[arg-type]
+    assert msg.content[0].text == "hej [REDACTED]"  # type: ignore[union-attr]
+    streamed = "".join(e.delta.text for e in events if e.type == "content_block_delta")  # type: ignore[union-attr]
+    assert streamed == "hej verden"  # pass-through: already delivered, flagged in the record
+    recs = [r for r in inference_records(log) if r["provider"] == "anthropic"]
+    assert len(recs) == 2 and all(r["endpoint"] == "messages" for r in recs)
+    assert recs[0]["finish_reason"] == "end_turn" and recs[0]["output_tokens"] > 0
+    assert recs[1]["flagged"] is True and "already delivered" in recs[1]["error"]
+
+
+async def test_anthropic_async(world: Any) -> None:
+    """anthropic.AsyncAnthropic is instrumented too."""
+    _up, log, h = world
+    app, secret = _anthropic_endpoint(h)
+    with serve_in_thread(app) as url:
+        client = anthropic.AsyncAnthropic(base_url=url, api_key=secret, max_retries=0)
+        instrument(client, log=log, user_id="gina")
+        msg = await client.messages.create(model="m", max_tokens=20, messages=MSG)  # type: ignore[arg-type]
+        await client.close()
+    assert msg.content[0].text == "Hello from the fake upstream."  # type: ignore[union-attr]
+    assert any(r["provider"] == "anthropic" for r in inference_records(log))
+
+
+def test_unsupported_client(world: Any) -> None:
+    """Anything but the four supported clients is a ConfigError."""
+    _up, log, _h = world
+    with pytest.raises(ConfigError):
+        instrument(object(), log=log)
