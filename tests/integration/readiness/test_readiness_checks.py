@@ -85,47 +85,56 @@ def _overdue_incident(root: Path, config: Config) -> dict[str, object]:
     return {}
 
 
-def _sink_down(root: Path, config: Config) -> dict[str, object]:
+def _append_toml(text: str) -> Callable[[Path, Config], dict[str, object]]:
+    def breaker(root: Path, config: Config) -> dict[str, object]:
+        with (root / "soc2ai.toml").open("a") as fh:
+            fh.write("\n" + text)
+        return {}
+    return breaker
+
+
+def _short_ledger_retention(root: Path, config: Config) -> dict[str, object]:
+    path = root / "soc2ai.toml"
+    path.write_text(path.read_text().replace("retention_days = 365", "retention_days = 30"))
     return {}
 
 
-BREAKS: list[tuple[str, Callable[[Path, Config], dict[str, object]], str, set[str]]] = [
-    ("logs", _old_logs, "", {"logs.flowing"}),
-    ("ledger", _tamper_ledger, "", {"ledger.verify"}),
-    ("spool", _spool, "", {"ledger.spool"}),
-    ("keys", _key_mode, "", {"keys.files"}),
-    ("vendors", _no_vendors, "", {"vendors.register"}),
-    ("prompts", _unreviewed_prompt, "", {"prompts.review"}),
-    ("models", _no_models, "", {"models.register"}),
-    ("retention", lambda r, c: {}, "[data.retention.label_days]\npublic = 1095\ninternal = 730\n"
-     "confidential = 365\nrestricted = 180\n", {"retention.restricted"}),
-    ("retention-ledger", lambda r, c: {}, "[ledger]\nretention_days = 30\n", {"retention.inference"}),
-    ("alert-rules", lambda r, c: {}, '[[monitor.rules]]\nname = "pii_in_output"\nkind = "detector"\n'
-     'severity = "HIGH"\nresponse = "redact_and_alert"\nenabled = false\n', {"alerts.rules"}),
-    ("sinks", _sink_down, "DEAD", {"alerts.sink.oncall"}),
-    ("incidents", _overdue_incident, "", {"incidents.sla"}),
+def _sink_down(root: Path, config: Config) -> dict[str, object]:
+    path = root / "soc2ai.toml"
+    path.write_text(path.read_text().replace(str(config.monitor.sinks[0].url), f"http://127.0.0.1:{free_port()}/x"))
+    return {}
+
+
+BREAKS: list[tuple[str, Callable[[Path, Config], dict[str, object]], set[str]]] = [
+    ("logs", _old_logs, {"logs.flowing"}),
+    ("ledger", _tamper_ledger, {"ledger.verify"}),
+    ("spool", _spool, {"ledger.spool"}),
+    ("keys", _key_mode, {"keys.files"}),
+    ("vendors", _no_vendors, {"vendors.register"}),
+    ("prompts", _unreviewed_prompt, {"prompts.review"}),
+    ("models", _no_models, {"models.register"}),
+    ("retention", _append_toml("[data.retention.label_days]\npublic = 1095\ninternal = 730\n"
+                               "confidential = 365\nrestricted = 180\n"), {"retention.restricted"}),
+    ("retention-ledger", _short_ledger_retention, {"retention.inference"}),
+    ("alert-rules", _append_toml('[[monitor.rules]]\nname = "pii_in_output"\nkind = "detector"\n'
+                                 'severity = "HIGH"\nresponse = "redact_and_alert"\nenabled = false\n'),
+     {"alerts.rules"}),
+    ("sinks", _sink_down, {"alerts.sink.oncall"}),
+    ("incidents", _overdue_incident, {"incidents.sla"}),
 ]
 
 
-@pytest.mark.parametrize(("name", "breaker", "toml", "expected"), BREAKS, ids=[b[0] for b in BREAKS])
+@pytest.mark.parametrize(("name", "breaker", "expected"), BREAKS, ids=[b[0] for b in BREAKS])
 def test_breaking_one_item_fails_exactly_its_check(
         template: Path, tmp_path: Path, receiver: HttpReceiver, name: str,
-        breaker: Callable[[Path, Config], dict[str, object]], toml: str, expected: set[str]) -> None:
+        breaker: Callable[[Path, Config], dict[str, object]], expected: set[str]) -> None:
     """Each item broken alone turns exactly its own check non-OK."""
-    url = f"http://127.0.0.1:{free_port()}/down" if toml == "DEAD" else receiver.url
-    extra = sink_toml(url) + ("" if toml == "DEAD" else toml)
-    if toml.startswith("[ledger]"):  # merge into the existing [ledger] table instead of redefining it
-        extra = sink_toml(url)
-    root = tmp_path / "p"
-    config = clone(template, root, extra_toml=extra)
-    if toml.startswith("[ledger]"):
-        text = (root / "soc2ai.toml").read_text().replace("retention_days = 365", "retention_days = 30")
-        (root / "soc2ai.toml").write_text(text)
-        from soc2ai.config import load_config
+    from soc2ai.config import load_config
 
-        config = load_config(root / "soc2ai.toml")
+    root = tmp_path / "p"
+    config = clone(template, root, extra_toml=sink_toml(receiver.url))
     kw = breaker(root, config)
-    got = not_ok(config, **kw)
+    got = not_ok(load_config(root / "soc2ai.toml"), **kw)
     assert set(got) == expected, got
 
 
