@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from soc2ai.errors import ConfigError
 from soc2ai.scan.interface import Action, Stage
 
 if TYPE_CHECKING:
@@ -41,15 +40,16 @@ class Pipeline(Protocol):
 
 
 def build_default_pipeline(config: Config) -> Pipeline | None:
-    """``soc2ai.scan.build_pipeline(config.scan)`` when screening is on and the scanner package has it."""
+    """``soc2ai.scan.build_pipeline(config.scan)`` when screening is on (None when it is off)."""
     if not config.gateway.screening or not config.scan.enabled:
         return None
-    try:
-        from soc2ai.scan import build_pipeline  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise ConfigError("gateway.screening is on but soc2ai.scan.build_pipeline is not available",
-                          field="gateway.screening") from exc
-    pipe: Pipeline = build_pipeline(config.scan)
+    from soc2ai.config import secret_from_env
+    from soc2ai.scan.pipeline import build_pipeline
+
+    mod = config.scan.moderation
+    # The remote moderator's key comes from the environment, like the providers' keys.
+    key = secret_from_env(getattr(mod, "api_key_env", "OPENAI_API_KEY")) if mod.provider == "openai" else None
+    pipe: Pipeline = build_pipeline(config.scan, moderation_api_key=key)
     return pipe
 
 

@@ -147,3 +147,21 @@ def test_otel_spans_have_genai_attributes_and_no_content(env: Harness) -> None:
     assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["gen_ai.usage.output_tokens"] > 0
     assert "private" not in str(attrs) and "Hello" not in str(attrs)
     provider.shutdown()
+
+
+def test_default_pipeline_is_soc2ai_scan(env: Harness) -> None:
+    """Without a pipeline argument the gateway screens with soc2ai.scan: PII in the output is redacted."""
+    from soc2ai.gateway.app import create_app
+
+    cfg = env.config()
+    log = env.log(cfg)
+    app = create_app(cfg, log=log, keys=env.keys(cfg, log))
+    secret, _ = app.state.gateway.keys.create(role="inference", user_id="u")
+    env.up.set(reply="Write to john.doe@example.com today")
+    with TestClient(app) as client:
+        r = _chat(client, secret, {"model": "m", "messages": [{"role": "user", "content": "Write a haiku about the sea"}]})
+    assert r.status_code == 200
+    assert "john.doe@example.com" not in r.json()["choices"][0]["message"]["content"]
+    rec = inference_records(log)[0]
+    assert rec["flagged"] is True
+    assert any(s["stage"] == "post" and s["decision"] == "redact" for s in rec["scans"])
