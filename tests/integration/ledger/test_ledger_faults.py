@@ -1,0 +1,346 @@
+"""Faults: store outages (spool and replay), corrupt spool files, and physical deletion on forget."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from ledger_helpers import PG_URL, Raw, TcpProxy, config_for, new_pg_schema, open_log, sqlite_url
+from soc2ai.ledger import AuditLog
+from soc2ai.ledger.spool import Spool
+
+
+def _bodies(n: int, tag: str) -> list[tuple[dict[str, Any], None, None]]:
+    return [({"v": 1, "kind": "alert", "id": f"{tag}-{k}", "ts": 1_000 + k, "subject_ref": None, "rule": "r",
+              "severity": "low", "message": "m", "response": "", "records": [], "incident_id": None,
+              "attrs": {}}, None, None) for k in range(n)]
+
+
+def _write_spool(directory: Path, frames: list[list[tuple[dict[str, Any], None, None]]]) -> Path:
+    sp = Spool(directory)
+    for f in frames:
+        sp.append(f)  # type: ignore[arg-type]
+    sp.close()
+    return sp.path
+
+
+def _log_id(url: str, base: Path) -> str:
+    with open_log(url, base) as log:
+        return log.store.log_id
+
+
+def _stream(log: AuditLog, n: int, tag: str, pause: float = 0.0) -> list[str]:
+    ids = []
+    for k in range(n):
+        ids.append(log.log_inference(user_id=f"u{k % 3}", model_id="m", prompt=f"{tag}{k}", response="r",
+                                     request_id=f"{tag}-{k:05d}"))
+        if pause and k % 10 == 9:
+            time.sleep(pause)
+    return ids
+
+
+def _assert_all_in_order(log: AuditLog, ids: list[str]) -> None:
+    got = [e.id for e in log.entries()]
+    assert got == ids, f"{len(got)} records vs {len(ids)} expected"
+    assert log.verify().size == len(ids)
+
+
+def _assert_all_in_order_fresh(url: str, base: Path, ids: list[str]) -> None:
+    """Check through a new reader (the writer's own pooled read connection may be stale after an outage)."""
+    with AuditLog.open(config_for(url, base), read_only=True) as ro:
+        _assert_all_in_order(ro, ids)
+
+
+# -- store outages ------------------------------------------------------------------------------------
+
+
+def test_sqlite_unwritable_spools_then_replays_in_order(tmp_path: Path) -> None:
+    """While SQLite refuses writes, records go to the spool (no exception to the caller); once it is
+    writable again they are replayed in order and verify passes."""
+    url = sqlite_url(tmp_path)
+    with open_log(url, tmp_path) as log:
+        ids = _stream(log, 30, "a")
+        log.flush()
+        store: Any = log.store
+        good = store._wconn
+        # The write connection is swapped for a read-only one: every write fails exactly as it does on a
+        # read-only file ("attempt to write a readonly database"); running as root, chmod would not do.
+        ro = sqlite3.connect(f"file:/{str(store.path).lstrip('/')}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        with store._write_lock:
+            store._wconn = ro
+        ids += _stream(log, 200, "b", pause=0.005)
+        log.flush(timeout=0.5)
+        st = log.stats()
+        assert st["degraded"] and st["spool_pending"] > 0 and st["store_errors"] > 0
+        assert st["caller_errors"] == 0
+        assert log.size() == 30
+        with store._write_lock:
+            store._wconn = good
+        ro.close()
+        ids += _stream(log, 20, "c")
+        log.flush(timeout=15)
+        st = log.stats()
+        assert not st["degraded"] and st["spool_pending"] == 0
+        assert st["spooled_total"] >= 200 and st["replayed_total"] == st["spooled_total"]
+        _assert_all_in_order(log, ids)
+
+
+@pytest.fixture
+def proxied_pg() -> Iterator[tuple[str, TcpProxy]]:
+    """A fresh PostgreSQL schema reached through a TCP proxy the test can take down."""
+    url = new_pg_schema()
+    host, port = ([*PG_URL.split("@", 1)[-1].split("/", 1)[0].split(":"), "5432"])[:2]
+    proxy = TcpProxy((host, int(port)))
+    yield proxy.url_for(url), proxy
+    proxy.down()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {url.split('search_path%3D', 1)[1]} CASCADE")
+
+
+@pytest.mark.postgres
+def test_postgres_connection_refused_spools_then_replays(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
+    """PostgreSQL unreachable (connections cut, port refused): no exception reaches the caller, records
+    are spooled, and once it is back they are replayed in order and verify passes."""
+    url, proxy = proxied_pg
+    with open_log(url, tmp_path) as log:
+        ids = _stream(log, 30, "a")
+        log.flush()
+        proxy.down()
+        ids += _stream(log, 200, "b", pause=0.005)
+        log.flush(timeout=0.5)
+        # stats() itself needs the store (see the xfail below), so look at the writer's counters directly
+        s = log._sealer
+        assert s is not None and s.degraded and s.spool.pending > 0 and log.caller_errors == 0
+        proxy.up()
+        ids += _stream(log, 20, "c")
+        log.flush(timeout=20)
+        assert not s.degraded and s.spool.pending == 0
+        assert s.spool.spooled_total >= 200 and s.spool.replayed_total == s.spool.spooled_total
+    _assert_all_in_order_fresh(url, tmp_path, ids)
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(strict=True, reason="BUG: stats() reads the store first (size/kinds) and raises StoreError "
+                   "while PostgreSQL is down, so the spool/outage counters cannot be seen when they matter")
+def test_postgres_stats_available_during_outage(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
+    """`stats()` still reports the spool and the outage while the store is unreachable."""
+    url, proxy = proxied_pg
+    with open_log(url, tmp_path) as log:
+        _stream(log, 5, "a")
+        log.flush()
+        proxy.down()
+        _stream(log, 20, "b")
+        log.flush(timeout=0.5)
+        try:
+            st = log.stats()
+        finally:
+            proxy.up()
+        assert st["degraded"] and st["spool_pending"] == 20
+
+
+@pytest.mark.postgres
+def test_postgres_backend_terminated_repeatedly(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
+    """The writer's connections are cut again and again while records keep coming: nothing raises,
+    nothing is lost, order is kept, verify passes."""
+    url, proxy = proxied_pg
+    stop = threading.Event()
+
+    def cutter() -> None:
+        while not stop.wait(0.03):
+            proxy.cut()
+
+    with open_log(url, tmp_path) as log:
+        t = threading.Thread(target=cutter, daemon=True)
+        t.start()
+        try:
+            ids = _stream(log, 400, "x", pause=0.003)
+        finally:
+            stop.set()
+            t.join()
+        log.flush(timeout=20)
+        assert log.caller_errors == 0
+        assert log._sealer is not None and log._sealer.spool.pending == 0
+    _assert_all_in_order_fresh(url, tmp_path, ids)
+
+
+@pytest.mark.postgres
+def test_postgres_pg_terminate_backend(tmp_path: Path) -> None:
+    """pg_terminate_backend on the writer's own backend mid-stream: records are spooled or retried, none lost."""
+    base = new_pg_schema()
+    app = "soc2ai-test-" + uuid.uuid4().hex[:8]
+    url = f"{base}&application_name={app}"
+    admin = psycopg.connect(PG_URL, autocommit=True)
+    try:
+        with open_log(url, tmp_path) as log:
+            ids: list[str] = []
+            for round_ in range(5):
+                ids += _stream(log, 40, f"r{round_}")
+                log.flush()
+                killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE application_name = %s", (app,)).fetchone()
+                assert killed is not None and killed[0] >= 1
+            ids += _stream(log, 10, "end")
+            log.flush(timeout=20)
+            assert log.caller_errors == 0
+        _assert_all_in_order_fresh(url, tmp_path, ids)
+    finally:
+        admin.execute(f"DROP SCHEMA {base.split('search_path%3D', 1)[1]} CASCADE")
+        admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(strict=True, reason="BUG: PostgresStore keeps a thread-local read connection; after it is "
+                   "cut, the next read raises StoreError instead of reconnecting (postgres.py _fetchall)")
+def test_postgres_reads_recover_after_connection_loss(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
+    """After the database connection drops and comes back, the next read (size, entries) just works."""
+    url, proxy = proxied_pg
+    with open_log(url, tmp_path) as log:
+        _stream(log, 5, "a")
+        log.flush()
+        assert log.size() == 5
+        proxy.cut()
+        assert log.size() == 5
+
+
+# -- spool files ----------------------------------------------------------------------------------------
+
+
+def test_truncated_spool_file_is_kept_and_reported(tmp_path: Path) -> None:
+    """A spool file with a torn last frame: earlier frames are replayed, the file is kept as .corrupt and
+    listed in stats()['spool_corrupt']; the log keeps working."""
+    url = sqlite_url(tmp_path)
+    spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
+    path = _write_spool(spool_dir, [_bodies(3, "f1"), _bodies(4, "f2")])
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size - 5)
+    with open_log(url, tmp_path) as log:
+        rid = log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+        log.flush(timeout=5)
+        st = log.stats()
+        assert len(st["spool_corrupt"]) == 1 and path.name.replace(".spool", ".corrupt") in st["spool_corrupt"][0]
+        assert path.with_suffix(".corrupt").exists() and not path.exists()
+        got = [e.id for e in log.entries()]
+        assert got[:3] == ["f1-0", "f1-1", "f1-2"] and rid in got and not any(g.startswith("f2") for g in got)
+        assert log.verify().size == 4
+
+
+def test_crc_corrupt_spool_file_is_kept_and_reported(tmp_path: Path) -> None:
+    """A spool file with a flipped byte is not replayed at all, kept as .corrupt, and reported."""
+    url = sqlite_url(tmp_path)
+    spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
+    path = _write_spool(spool_dir, [_bodies(3, "f1")])
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0x40
+    path.write_bytes(bytes(data))
+    with open_log(url, tmp_path) as log:
+        log.flush(timeout=5)
+        st = log.stats()
+        assert len(st["spool_corrupt"]) == 1 and "CRC" in st["spool_corrupt"][0]
+        assert path.with_suffix(".corrupt").read_bytes() == bytes(data)
+        assert log.size() == 0
+
+
+def test_orphan_spool_from_dead_process_is_replayed(tmp_path: Path) -> None:
+    """A spool file left by a dead writer is adopted and replayed in order on the next start, exactly once."""
+    url = sqlite_url(tmp_path)
+    spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
+    _write_spool(spool_dir, [_bodies(3, "o1"), _bodies(2, "o2")])
+    with open_log(url, tmp_path) as log:
+        log.flush(timeout=5)
+        assert [e.id for e in log.entries()] == ["o1-0", "o1-1", "o1-2", "o2-0", "o2-1"]
+        assert log.stats()["replayed_total"] == 5
+    assert not list(spool_dir.glob("*.spool"))
+    with open_log(url, tmp_path) as log:
+        log.flush(timeout=2)
+        assert log.size() == 5
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a malformed record in a CRC-valid spool frame makes _seal raise "
+                   "(KeyError 'kind'); _try_replay treats it as a store outage forever, so the log stays degraded "
+                   "and every new record is spooled, never sealed (poison pill)")
+def test_malformed_spool_record_does_not_stall_the_log(tmp_path: Path) -> None:
+    """A CRC-valid spool frame holding a malformed record is quarantined; the sealer keeps sealing new records."""
+    url = sqlite_url(tmp_path)
+    spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
+    _write_spool(spool_dir, [[({"id": "broken"}, None, None)]])
+    log = open_log(url, tmp_path)
+    try:
+        time.sleep(0.7)  # let the sealer pick up the orphan
+        assert log._sealer is not None and log._sealer.is_alive()
+        rid = log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+        log.flush(timeout=3)
+        assert log.find(rid) is not None, log.stats()
+        assert log.stats()["spool_corrupt"]
+    finally:
+        log.close(timeout=1)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: log_inference puts model_id into the body unconverted; bytes (or any "
+                   "non-JSON value) makes canonical_json and then Spool.append/encode_items raise TypeError in the "
+                   "sealer thread, which dies: the batch and every later record are lost, flush() returns at once")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_non_json_value_does_not_lose_other_records(tmp_path: Path) -> None:
+    """A caller passing a non-JSON model id never costs the records around it (or the sealer thread)."""
+    log = open_log(sqlite_url(tmp_path), tmp_path)
+    try:
+        log.log_inference(user_id="u", model_id=b"gpt-4", prompt="p", response="r")  # type: ignore[arg-type]
+        rid = log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+        log.flush(timeout=3)
+        assert log._sealer is not None and log._sealer.is_alive()
+        assert log.find(rid) is not None
+    finally:
+        log.close(timeout=1)
+
+
+# -- forget: the key bytes are physically gone -----------------------------------------------------------
+
+
+def _scan(files: list[Path], needles: dict[str, bytes]) -> list[str]:
+    found = []
+    for f in files:
+        if not f.exists():
+            continue
+        data = f.read_bytes()
+        found += [f"{name} in {f.name}" for name, needle in needles.items() if needle in data]
+    return found
+
+
+def test_forget_removes_key_bytes_from_every_sqlite_file(tmp_path: Path) -> None:
+    """After forget, the subject's wrapped key, plaintext key, lookup and retained payload bytes appear in
+    no file of the store (db, -wal, -shm); verify passes and match reports the key destroyed."""
+    url = sqlite_url(tmp_path)
+    db = Path(url[len("sqlite:///"):])
+    files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+    with open_log(url, tmp_path, retain_payloads=True) as log:
+        for k in range(50):
+            log.log_inference(user_id="alice" if k % 2 else "bob", model_id="m", prompt=f"p{k}", response="r")
+        log.flush()
+        raw = Raw(url)
+        (ref, lookup, wrapped), = raw.q("SELECT subject_ref, lookup, wrapped_key FROM ledger_subjects "
+                                        "WHERE subject_ref = ?", (bytes.fromhex(log.subject_refs("alice")[0]),))
+        sealed = [bytes(r[0]) for r in raw.q("SELECT sealed FROM ledger_payloads p JOIN ledger_leaves l "
+                                             "ON p.rid = l.rid WHERE l.subject_ref = ?", (ref,))]
+        raw.close()
+        assert log._master is not None
+        plain = log._master.unwrap_key(bytes(ref), bytes(wrapped))
+        needles = {"wrapped key": bytes(wrapped), "plain key": plain, "lookup": bytes(lookup),
+                   **{f"payload {i}": s[12:44] for i, s in enumerate(sealed)}}
+        assert len(sealed) == 25 and _scan(files, needles), "the needles should be on disk before forget"
+        log.forget("alice")
+        assert _scan(files, needles) == []
+        assert log.verify().size == 51
+        idx = next(e.idx for e in log.entries() if e.body and e.body.get("subject_ref") == bytes(ref).hex())
+        with pytest.raises(Exception, match="destroyed"):
+            log.match(idx, prompt="p1")
+        last = log.entry(50)
+        assert last.kind == "dsar" and last.body and last.body["outcome"] == "shredded"
+        assert log.payload(0)["prompt"] == "p0"  # bob's retained payload is untouched
+    assert _scan(files, needles) == []
