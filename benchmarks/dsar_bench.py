@@ -156,8 +156,11 @@ def build_postgres(size: int, own: int) -> None:
                 meta = orjson.dumps({"subject_id": subj, "soc2ai_label": "internal",
                                      "soc2ai_expires_at": 10**12}).decode()
                 copy.write_row((f"v{i}", vec, doc, meta, subj))
-        # The layout a pgvector deployment would have: an index on the subject column.
+        # The indexes docs/data.md recommends: the subject column, metadata containment, trigram on text.
         conn.execute(f"CREATE INDEX ON {schema}.soc2ai_embeddings (subject_id)")
+        conn.execute(f"CREATE INDEX ON {schema}.soc2ai_embeddings USING gin (metadata jsonb_path_ops)")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        conn.execute(f"CREATE INDEX ON {schema}.soc2ai_embeddings USING gin (document gin_trgm_ops)")
         conn.execute(f"ANALYZE {schema}.soc2ai_embeddings")
 
 
