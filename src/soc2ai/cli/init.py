@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import typer
 
 from soc2ai.cli._common import EXIT_USAGE, console, err_console, handle_errors, print_json
 from soc2ai.config import DEFAULT_CONFIG_NAME, parse_config
+from soc2ai.ledger import AuditLog
 from soc2ai.ledger.keys import generate_keys
+from soc2ai.ledger.records import ConfigChangeRecord
 
 CONFIG_TEMPLATE = """\
 # soc2ai configuration. Every section is optional; the defaults are shown.
@@ -26,6 +29,18 @@ witness_dir = ".soc2ai/witness"        # latest signed checkpoint, to detect a r
 hash_mode = "hmac-sha256"              # per-subject keyed hashes; "sha256" is weaker (guessable prompts)
 retain_payloads = false                # true: keep prompts/responses encrypted per subject (PI1 reconstruction)
 retention_days = 365
+
+# Alert sinks (the four seed alert rules and the content-policy rule are on by default).
+# Add webhook (Slack / PagerDuty), syslog (RFC 5424) or OpenTelemetry sinks for your SIEM; see docs/monitoring.md.
+[[monitor.sinks]]
+name = "alerts-file"
+type = "jsonl"
+path = ".soc2ai/alerts.jsonl"
+
+[[monitor.sinks]]
+name = "siem-ocsf"
+type = "ocsf"                          # OCSF Detection Finding (2004) lines for SIEM ingestion
+path = ".soc2ai/alerts.ocsf.jsonl"
 """
 
 
@@ -60,6 +75,11 @@ def register(app: typer.Typer) -> None:
             verifier = generate_keys(keys_dir, project)
             created += [str(keys_dir / "signing.key"), str(keys_dir / "master.key")]
         created += [str(p) for p in _scaffold_registers(root)]
+        # Create the ledger now, with its first record, so every later command finds a signed log.
+        with AuditLog.open(config) as log:
+            log.append(ConfigChangeRecord(target="soc2ai.toml", action="init", actor="soc2ai init",
+                                          summary=f"project {project} initialised",
+                                          content_hash="sha256:" + hashlib.sha256(cfg_path.read_bytes()).hexdigest()))
         gitignore = root / ".gitignore"
         lines = gitignore.read_text().splitlines() if gitignore.exists() else []
         if ".soc2ai/" not in lines:

@@ -27,7 +27,9 @@ def sqlite_path(url: str) -> Path:
     """``sqlite:///rel/path`` or ``sqlite:////abs/path`` -> Path."""
     parsed = urlparse(url)
     path = unquote(parsed.netloc + parsed.path)
-    if path.startswith("/") and not url.startswith("sqlite:////"):
+    if url.startswith("sqlite:////"):
+        path = "/" + path.lstrip("/")
+    elif path.startswith("/"):
         path = path[1:]
     if not path:
         raise StoreError(f"no database path in {url!r}")
