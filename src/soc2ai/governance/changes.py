@@ -137,11 +137,18 @@ def _dedupe(people: Iterable[Person]) -> list[Person]:
 
 
 def evaluate(repo: Path, commit: Commit, files: Sequence[str], prs: dict[str, PullRequest],
-             settings: GovernanceSettings) -> Change:
-    """Derive the evidence for one first-parent commit of the main branch."""
+             settings: GovernanceSettings, *, merged: Sequence[Commit] | None = None) -> Change:
+    """Derive the evidence for one first-parent commit of the main branch.
+
+    ``merged``: the commits a merge brought in, newest (head) first, when already known.
+    """
     pr = prs.get(commit.sha)
-    branch_commits = (gitlog.log(repo, *commit.parents[1:], f"^{commit.parents[0]}")
-                      if commit.is_merge else [])
+    if not commit.is_merge:
+        branch_commits: Sequence[Commit] = []
+    elif merged is not None:
+        branch_commits = merged
+    else:
+        branch_commits = gitlog.log(repo, *commit.parents[1:], f"^{commit.parents[0]}")
     authors = _dedupe([c.author for c in branch_commits] or [commit.author])
     if pr is not None:
         authors = _dedupe([pr.author, *authors])
@@ -261,11 +268,15 @@ def changes_population(repo: Path, since: date | datetime, until: date | datetim
     match = path_matcher(settings.change_paths)
     commits = [c for c in gitlog.log(repo, "--first-parent", settings.main_branch)
                if lo <= c.committed_at <= hi]
+    all_files = gitlog.first_parent_files(repo, settings.main_branch)
+    merged = gitlog.branch_commits(repo, settings.main_branch) if any(c.is_merge for c in commits) else {}
     out: list[Change] = []
     for i, commit in enumerate(commits):
-        files = gitlog.changed_files(repo, commit)
+        files = all_files.get(commit.sha)
+        if files is None:  # not expected: git log lists every first-parent commit
+            files = gitlog.changed_files(repo, commit)
         if any(match(f) for f in files):
-            change = evaluate(repo, commit, files, prs, settings)
+            change = evaluate(repo, commit, files, prs, settings, merged=merged.get(commit.sha))
             if config_changes:
                 change = _link_config_change(repo, change, config_changes, settings)
             out.append(change)

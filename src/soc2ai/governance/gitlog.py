@@ -181,6 +181,63 @@ def _name_status(repo: Path, commit: Commit) -> list[tuple[str, list[str]]]:
     return entries
 
 
+def first_parent_files(repo: Path, branch: str) -> dict[str, list[str]]:
+    """Changed paths of every first-parent commit of ``branch`` (vs its first parent), in one git call."""
+    out = git(repo, "log", "--first-parent", "--diff-merges=first-parent", "-M", "--name-status", "-z",
+              "--format=%x1e%H", branch)
+    files: dict[str, list[str]] = {}
+    for chunk in out.split("\x1e"):
+        if not chunk:
+            continue
+        tokens = chunk.split("\0")
+        sha, rest = tokens[0].strip(), [t.lstrip("\n") for t in tokens[1:]]
+        paths: set[str] = set()
+        i = 0
+        while i < len(rest):
+            status = rest[i]
+            if not status:
+                i += 1
+                continue
+            n = 2 if status[0] in "RC" else 1
+            paths.update(t for t in rest[i + 1:i + 1 + n] if t)
+            i += 1 + n
+        files[sha] = sorted(paths)
+    return files
+
+
+def branch_commits(repo: Path, branch: str) -> dict[str, list[Commit]]:
+    """For each merge on ``branch``'s first-parent chain: the commits it brought in, newest first.
+
+    One ``git log`` of the whole history, then a walk of the chain oldest first: everything seen so far
+    is exactly the ancestry of the merge's first parent, so what is reachable from its other parents and
+    not yet seen is ``git log M^1..M^2`` — without one git call per merge.
+    """
+    every = {c.sha: c for c in log(repo, branch)}
+    chain: list[str] = []
+    head = every.get(verify_branch(repo, branch))
+    while head is not None:
+        chain.append(head.sha)
+        head = every.get(head.parents[0]) if head.parents else None
+    seen: set[str] = set()
+    out: dict[str, list[Commit]] = {}
+    for sha in reversed(chain):
+        commit = every[sha]
+        if commit.is_merge:
+            found: list[Commit] = []
+            stack = [p for p in commit.parents[1:] if p not in seen]
+            while stack:
+                current = stack.pop()
+                if current in seen or current not in every:
+                    continue
+                seen.add(current)
+                found.append(every[current])
+                stack.extend(p for p in every[current].parents if p not in seen)
+            found.sort(key=lambda c: (c.sha != commit.parents[-1], -c.committed_at.timestamp()))
+            out[sha] = found
+        seen.add(sha)
+    return out
+
+
 def file_history(repo: Path, branch: str, path: str) -> list[Commit]:
     """First-parent commits of ``branch`` that changed ``path``, newest first, following true renames.
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from soc2ai.errors import ConfigError
 from soc2ai.governance.changes import Change, changes_population, find_tickets, path_matcher, reconcile
@@ -226,3 +228,50 @@ def test_signed_commits(tmp_path: Path) -> None:
                                                    GovernanceSettings(require_signed=True))}
     assert changes[signed].signature == "G" and "unsigned" not in changes[signed].flags
     assert changes[unsigned].signature == "N" and "unsigned" in changes[unsigned].flags
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**6), unique=True, max_size=40),
+       st.integers(min_value=0, max_value=50), st.text(max_size=8))
+def test_sample_properties(stamps: list[int], n: int, seed: str) -> None:
+    """For any population: deterministic, order-independent, size min(n, len), a subset in date order."""
+    from datetime import UTC, datetime
+
+    pop = [Change(id=f"{s:040x}", date=datetime.fromtimestamp(1.7e9 + s, UTC), kind="merge", title="t",
+                  author="a", authors=("a",), committer="c", files=("f",)) for s in stamps]
+    picked = draw(pop, n, seed)
+    assert picked == draw(list(reversed(pop)), n, seed)
+    assert len(picked) == min(n, len(pop)) and {c.id for c in picked} <= {c.id for c in pop}
+    assert [c.date for c in picked] == sorted(c.date for c in picked)
+
+
+def test_bulk_history_matches_per_commit_git(sample: SampleRepo, tmp_path: Path) -> None:
+    """The one-call helpers agree with per-commit git (back-merges and branches of branches included)."""
+    from soc2ai.governance import gitlog
+
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("init", {"src/a.py": "0\n"}, when="2026-01-01T00:00:00Z")
+    repo.checkout("c", create=True)
+    repo.commit("c1", {"src/c.py": "1\n"}, author=BOB, when="2026-01-02T00:00:00Z")
+    repo.checkout("b", create=True)  # branched from c before c is merged
+    repo.commit("b1", {"src/b.py": "1\n"}, author=BOB, when="2026-01-03T00:00:00Z")
+    repo.checkout("main")
+    repo.merge("c", "Merge branch 'c'", committer=ALICE, when="2026-01-04T00:00:00Z")
+    repo.commit("main work", {"src/a.py": "1\n"}, when="2026-01-05T00:00:00Z")
+    repo.checkout("b")
+    repo.merge("main", "Merge branch 'main' into b", committer=BOB, when="2026-01-06T00:00:00Z")
+    repo.commit("b2", {"src/b.py": "2\n"}, author=BOB, when="2026-01-07T00:00:00Z")
+    repo.checkout("main")
+    repo.merge("b", "Merge branch 'b'", committer=ALICE, when="2026-01-08T00:00:00Z")
+    for root in (repo.root, sample.root):
+        chain = gitlog.log(root, "--first-parent", "main")
+        files = gitlog.first_parent_files(root, "main")
+        merged = gitlog.branch_commits(root, "main")
+        for commit in chain:
+            assert files[commit.sha] == gitlog.changed_files(root, commit), commit.subject
+            if commit.is_merge:
+                expected = gitlog.log(root, *commit.parents[1:], f"^{commit.parents[0]}")
+                assert {c.sha for c in merged[commit.sha]} == {c.sha for c in expected}, commit.subject
+                assert merged[commit.sha][0].sha == commit.parents[-1]
+    b_merge = gitlog.log(repo.root, "-1", "main")[0]
+    assert sorted(c.subject for c in gitlog.branch_commits(repo.root, "main")[b_merge.sha]) == [
+        "Merge branch 'main' into b", "b1", "b2"]

@@ -114,3 +114,15 @@ def test_check_incidents(project: Config) -> None:
         p.unlink()
     (project.root / "registers" / "incidents").rmdir()
     assert [r.status for r in check_incidents(project, now=NOW)] == [FAIL]
+
+
+def test_concurrent_openers_get_distinct_ids(tmp_path: Path) -> None:
+    """Two processes' registers opening at once never share an id (exclusive create)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    regs = [_register(tmp_path) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda i: regs[i % 4].open(title=f"t{i}", severity="low", source="s",
+                                                        description="d").id, range(20)))
+    assert len(set(ids)) == 20
+    assert len(list((tmp_path / "incidents").glob("INC-*.yaml"))) == 20
