@@ -41,9 +41,15 @@ def _old_logs(root: Path, config: Config) -> dict[str, object]:
     return {"now": NOW + timedelta(minutes=6)}
 
 
-def _tamper_ledger(root: Path, config: Config) -> dict[str, object]:
+def _first_inference(root: Path) -> int:
     with sqlite3.connect(root / ".soc2ai" / "audit.db") as db:
-        db.execute("UPDATE ledger_leaves SET body = replace(body, 'gpt-4o-mini', 'gpt-4o-maxi') WHERE idx = 0")
+        return int(db.execute("SELECT MIN(idx) FROM ledger_leaves WHERE kind = 'inference'").fetchone()[0])
+
+
+def _tamper_ledger(root: Path, config: Config) -> dict[str, object]:
+    idx = _first_inference(root)
+    with sqlite3.connect(root / ".soc2ai" / "audit.db") as db:
+        db.execute("UPDATE ledger_leaves SET body = replace(body, 'gpt-4o-mini', 'gpt-4o-maxi') WHERE idx = ?", (idx,))
     return {}
 
 
@@ -144,7 +150,7 @@ def test_tampered_ledger_names_the_index(template: Path, tmp_path: Path, receive
     config = clone(template, root, extra_toml=sink_toml(receiver.url))
     _tamper_ledger(root, config)
     line = next(r for r in run_checks(config, now=LATER) if r.check_id == "ledger.verify")
-    assert line.status == "FAIL" and "index 0" in line.message and line.remedy
+    assert line.status == "FAIL" and f"index {_first_inference(root)}" in line.message and line.remedy
 
 
 def test_ledger_replaced_since_last_run_is_inconsistent(template: Path, tmp_path: Path,
