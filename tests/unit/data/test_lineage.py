@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from soc2ai.config import parse_config
 from soc2ai.data.lineage import LineageStore, load_or_create_key
+from soc2ai.data.runtime import lineage_url
 from soc2ai.errors import KeyMaterialError
 
 
@@ -81,3 +83,11 @@ def test_record_is_upsert(store: LineageStore) -> None:
     node = store.get("c")
     assert node is not None and node.label == "restricted"
     assert [n.id for n in store.iter_nodes("chunk")] == ["c"]
+
+
+def test_default_url_follows_the_ledger(tmp_path: Path) -> None:
+    """Without lineage_store the lineage lives beside the ledger: same dir (SQLite) or same database."""
+    sqlite_cfg = parse_config('[ledger]\nstore = "sqlite:///db/audit.db"\n', root=tmp_path)
+    assert lineage_url(sqlite_cfg) == f"sqlite:///{tmp_path}/db/lineage.db"
+    pg_cfg = parse_config('[ledger]\nstore = "postgresql://u@h/db"\n', root=tmp_path)
+    assert lineage_url(pg_cfg) == "postgresql://u@h/db"
