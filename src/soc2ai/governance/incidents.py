@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, AwareDatetime, Field, Strict, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, Strict, ValidationError, model_validator
 
 from soc2ai.errors import ConfigError
 from soc2ai.governance._yaml import RegisterModel, _not_future, read_yaml, validate
@@ -79,6 +79,15 @@ class IncidentRegister:
         self.sla_hours = dict(sla_hours or DEFAULT_SLA_HOURS)
         self._clock = clock or (lambda: datetime.now(UTC))
 
+    def _build(self, data: dict[str, Any]) -> Incident:
+        """Validate an incident built by this API; bad arguments become ConfigError naming the field."""
+        try:
+            return Incident.model_validate(data, context={"today": self._now(None).date()})
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "incident"
+            raise ConfigError(err["msg"], file=str(self.dir), field=loc) from exc
+
     def _now(self, at: datetime | None) -> datetime:
         moment = at or self._clock()
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -133,13 +142,13 @@ class IncidentRegister:
         for _ in range(100):
             numbers = [int(m.group(1)) for p in self.dir.glob("INC-*.yaml") if (m := _ID.match(p.stem))]
             incident_id = f"INC-{max(numbers, default=0) + 1:04d}"
-            incident = Incident.model_validate({
+            incident = self._build({
                 "id": incident_id, "title": title, "severity": severity, "source": source,
                 "description": description, "detected_at": detected, "owner": owner,
                 "affected_data": list(affected_data), "affected_subjects": affected_subjects,
                 "records": list(records),
                 "timeline": [{"at": now, "actor": actor, "action": f"opened (source: {source})"}],
-            }, context={"today": now.date()})
+            })
             try:
                 self._write(incident, new=True)
             except FileExistsError:
@@ -165,7 +174,7 @@ class IncidentRegister:
                            ("affected_subjects", affected_subjects)):
             if value is not None:
                 data[key] = value
-        updated = Incident.model_validate(data, context={"today": self._now(None).date()})
+        updated = self._build(data)
         self._write(updated)
         return updated
 
@@ -181,7 +190,7 @@ class IncidentRegister:
         data = current.model_dump()
         data["timeline"].append({"at": when, "actor": actor, "action": "closed"})
         data.update(status="closed", root_cause=root_cause, remediation=remediation, closed_at=when)
-        updated = Incident.model_validate(data, context={"today": self._now(None).date()})
+        updated = self._build(data)
         self._write(updated)
         return updated
 

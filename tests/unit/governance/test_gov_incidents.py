@@ -126,3 +126,19 @@ def test_concurrent_openers_get_distinct_ids(tmp_path: Path) -> None:
                                                         description="d").id, range(20)))
     assert len(set(ids)) == 20
     assert len(list((tmp_path / "incidents").glob("INC-*.yaml"))) == 20
+
+
+def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:
+    """Wrong severity or status from a caller is a ConfigError naming the field, and nothing is written."""
+    reg = _register(tmp_path)
+    with pytest.raises(ConfigError) as exc:
+        reg.open(title="t", severity="urgent", source="s", description="d")
+    assert exc.value.field == "severity"
+    assert not list((tmp_path / "incidents").glob("INC-*.yaml"))
+    inc = reg.open(title="t", severity="low", source="s", description="d")
+    with pytest.raises(ConfigError) as exc:
+        reg.update(inc.id, action="x", status="bogus")
+    assert exc.value.field == "status"
+    with pytest.raises(ConfigError) as exc:
+        reg.open(title="", severity="low", source="s", description="d")
+    assert exc.value.field == "title"
