@@ -183,7 +183,7 @@ def _name_status(repo: Path, commit: Commit) -> list[tuple[str, list[str]]]:
 
 def first_parent_files(repo: Path, branch: str) -> dict[str, list[str]]:
     """Changed paths of every first-parent commit of ``branch`` (vs its first parent), in one git call."""
-    out = git(repo, "log", "--first-parent", "--diff-merges=first-parent", "-M", "--name-status", "-z",
+    out = git(repo, "log", "--first-parent", "--root", "--diff-merges=first-parent", "-M", "--name-status", "-z",
               "--format=%x1e%H", branch)
     files: dict[str, list[str]] = {}
     for chunk in out.split("\x1e"):
