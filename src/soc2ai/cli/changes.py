@@ -27,17 +27,40 @@ from soc2ai.cli._common import (
 from soc2ai.config import Config
 from soc2ai.governance.changes import Change, Reconciliation
 
-app = typer.Typer(help="Production changes in a period: population, sample, evidence (CC8.1).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Production changes in a period: population, sample, evidence (CC8.1).", no_args_is_help=True
+)
 
 SinceOption = typer.Option(..., "--since", help="First day of the period (YYYY-MM-DD, UTC).")
 UntilOption = typer.Option(..., "--until", help="Last day of the period (YYYY-MM-DD, UTC, inclusive).")
-PrExportOption = typer.Option(None, "--pr-export", help="`gh pr list --state merged --json "
-                              "number,title,url,author,mergedAt,mergeCommit,reviews,labels` output.")
+PrExportOption = typer.Option(
+    None,
+    "--pr-export",
+    help="`gh pr list --state merged --json "
+    "number,title,url,author,mergedAt,mergeCommit,reviews,labels` output.",
+)
 RepoOption = typer.Option(None, "--repo", help="Git repository (default: the config's directory).")
-CSV_COLUMNS = ("id", "date", "kind", "title", "author", "committer", "ticket", "tickets", "branch", "pr",
-               "pr_url", "reviewers", "approvals", "signature", "revert_of", "config_change", "live_at", "flags",
-               "files")
+CSV_COLUMNS = (
+    "id",
+    "date",
+    "kind",
+    "title",
+    "author",
+    "committer",
+    "ticket",
+    "tickets",
+    "branch",
+    "pr",
+    "pr_url",
+    "reviewers",
+    "approvals",
+    "signature",
+    "revert_of",
+    "config_change",
+    "live_at",
+    "flags",
+    "files",
+)
 
 
 class Format(StrEnum):
@@ -48,8 +71,9 @@ class Format(StrEnum):
     json = "json"
 
 
-def _population(cfg: Config, since: str, until: str, pr_export: Path | None,
-                repo: Path | None) -> tuple[list[Change], Reconciliation]:
+def _population(
+    cfg: Config, since: str, until: str, pr_export: Path | None, repo: Path | None
+) -> tuple[list[Change], Reconciliation]:
     from soc2ai.governance import gitlog
     from soc2ai.governance._cli import ledger_entries, parse_day
     from soc2ai.governance._paths import paths
@@ -61,20 +85,33 @@ def _population(cfg: Config, since: str, until: str, pr_export: Path | None,
     root = gitlog.repo_root(repo or cfg.root)
     entries = ledger_entries(cfg, "config_change")
     index = config_change_index(entries) if entries else None
-    with Progress(TextColumn("reading git history"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("reading git history"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("git", total=None)
-        population = changes_population(root, lo, hi, cfg.governance, pr_export=pr_export or paths(cfg).pr_export,
-                                        config_changes=index,
-                                        progress=lambda n, total: bar.update(task, completed=n, total=total))
+        population = changes_population(
+            root,
+            lo,
+            hi,
+            cfg.governance,
+            pr_export=pr_export or paths(cfg).pr_export,
+            config_changes=index,
+            progress=lambda n, total: bar.update(task, completed=n, total=total),
+        )
     return population, reconcile(root, population, lo, hi, cfg.governance)
 
 
 def _print_reconciliation(rec: Reconciliation, *, stderr: bool) -> None:
     out = err_console if stderr else console
     mark = "[green]reconciled[/]" if rec.matches else "[red]DOES NOT RECONCILE[/]"
-    out.print(f"{mark}: population {rec.population} = {rec.rev_list} from `{rec.command}` "
-              f"({rec.commits_in_range} first-parent commits on the branch in the period)")
+    out.print(
+        f"{mark}: population {rec.population} = {rec.rev_list} from `{rec.command}` "
+        f"({rec.commits_in_range} first-parent commits on the branch in the period)"
+    )
 
 
 def _cell(value: object) -> str:
@@ -92,8 +129,9 @@ def _row(c: Change) -> dict[str, str]:
     return {k: _cell(d[k]) for k in CSV_COLUMNS}
 
 
-def _emit(changes: Sequence[Change], rec: Reconciliation, fmt: Format, out: Path | None, extra: dict[str, object]
-          ) -> None:
+def _emit(
+    changes: Sequence[Change], rec: Reconciliation, fmt: Format, out: Path | None, extra: dict[str, object]
+) -> None:
     if fmt is Format.json:
         payload = {**extra, "reconciliation": rec.to_dict(), "changes": [c.to_dict() for c in changes]}
         if out is None:
@@ -114,13 +152,33 @@ def _emit(changes: Sequence[Change], rec: Reconciliation, fmt: Format, out: Path
             out.write_text(text, encoding="utf-8")
     else:
         table = Table(title=f"{len(changes)} production changes")
-        for col in ("date", "commit", "kind", "title", "author", "ticket", "PR", "reviewers", "approvals", "flags"):
+        for col in (
+            "date",
+            "commit",
+            "kind",
+            "title",
+            "author",
+            "ticket",
+            "PR",
+            "reviewers",
+            "approvals",
+            "flags",
+        ):
             table.add_column(col, overflow="fold")
         for c in changes:
             flags = ", ".join(f for f in c.flags if f != "revert")
-            table.add_row(c.date.date().isoformat(), c.id[:10], c.kind, c.title, c.author, c.ticket or "",
-                          f"#{c.pr}" if c.pr else "", ", ".join(c.reviewers), ", ".join(c.approvals),
-                          f"[red]{flags}[/]" if flags else "[green]ok[/]")
+            table.add_row(
+                c.date.date().isoformat(),
+                c.id[:10],
+                c.kind,
+                c.title,
+                c.author,
+                c.ticket or "",
+                f"#{c.pr}" if c.pr else "",
+                ", ".join(c.reviewers),
+                ", ".join(c.approvals),
+                f"[red]{flags}[/]" if flags else "[green]ok[/]",
+            )
         console.print(table)
     if out is not None:
         console.print(f"wrote {len(changes)} changes to {out}")
@@ -129,11 +187,16 @@ def _emit(changes: Sequence[Change], rec: Reconciliation, fmt: Format, out: Path
 
 @app.command("population")
 @handle_errors
-def population(since: str = SinceOption, until: str = UntilOption,
-               fmt: Format = typer.Option(Format.csv, "--format", "-f", help="csv, json or table."),
-               out: Path | None = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
-               pr_export: Path | None = PrExportOption, repo: Path | None = RepoOption,
-               config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def population(
+    since: str = SinceOption,
+    until: str = UntilOption,
+    fmt: Format = typer.Option(Format.csv, "--format", "-f", help="csv, json or table."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
+    pr_export: Path | None = PrExportOption,
+    repo: Path | None = RepoOption,
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Every production change in the period, reconciled with `git rev-list`."""
     cfg = get_config(config)
     changes, rec = _population(cfg, since, until, pr_export, repo)
@@ -144,25 +207,36 @@ def population(since: str = SinceOption, until: str = UntilOption,
 
 @app.command("sample")
 @handle_errors
-def sample_(since: str = SinceOption, until: str = UntilOption,
-            n: int = typer.Option(5, "-n", "--size", min=1, help="Sample size."),
-            seed: str = typer.Option(..., "--seed", help="Seed: the same seed draws the same sample."),
-            fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
-            out: Path | None = typer.Option(None, "--out", "-o"),
-            pr_export: Path | None = PrExportOption, repo: Path | None = RepoOption,
-            config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def sample_(
+    since: str = SinceOption,
+    until: str = UntilOption,
+    n: int = typer.Option(5, "-n", "--size", min=1, help="Sample size."),
+    seed: str = typer.Option(..., "--seed", help="Seed: the same seed draws the same sample."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
+    out: Path | None = typer.Option(None, "--out", "-o"),
+    pr_export: Path | None = PrExportOption,
+    repo: Path | None = RepoOption,
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """A reproducible sample with ticket, review and approval; exit 1 when a sampled change has an exception."""
     from soc2ai.governance.changes import sample
 
     cfg = get_config(config)
     changes, rec = _population(cfg, since, until, pr_export, repo)
     picked = sample(changes, n, seed)
-    _emit(picked, rec, Format.json if json_out else fmt, out,
-          {"since": since, "until": until, "seed": seed, "n": n, "population": len(changes)})
+    _emit(
+        picked,
+        rec,
+        Format.json if json_out else fmt,
+        out,
+        {"since": since, "until": until, "seed": seed, "n": n, "population": len(changes)},
+    )
     exceptions = [c for c in picked if set(c.flags) - {"revert"}]
     if fmt is Format.table and not json_out:
-        console.print(f"sampled {len(picked)} of {len(changes)} (seed {seed!r}); "
-                      f"{len(exceptions)} with exceptions")
+        console.print(
+            f"sampled {len(picked)} of {len(changes)} (seed {seed!r}); {len(exceptions)} with exceptions"
+        )
     if exceptions or not rec.matches:
         raise typer.Exit(EXIT_FINDING)
 
@@ -182,4 +256,6 @@ def record(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> N
     if json_out:
         print_json({"records": ids})
     else:
-        console.print(f"{len(ids)} config_change records appended" if ids else "no register or prompt changes")
+        console.print(
+            f"{len(ids)} config_change records appended" if ids else "no register or prompt changes"
+        )

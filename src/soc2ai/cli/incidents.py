@@ -14,8 +14,9 @@ from soc2ai.config import Config
 from soc2ai.errors import ConfigError
 from soc2ai.governance.incidents import Incident, IncidentRegister
 
-app = typer.Typer(help="Incidents: detection, actions, root cause, remediation (CC7.4, CC7.5).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Incidents: detection, actions, root cause, remediation (CC7.4, CC7.5).", no_args_is_help=True
+)
 
 
 class Sev(StrEnum):
@@ -57,8 +58,10 @@ def _show(incident: Incident, register: IncidentRegister, json_out: bool) -> Non
         print_json({**incident.model_dump(mode="json"), "deadline": register.deadline(incident)})
         return
     console.print(f"[bold]{incident.id}[/] [{incident.severity}] {incident.title}  status={incident.status}")
-    console.print(f"detected {incident.detected_at.isoformat()}  source: {incident.source}  "
-                  f"close by {register.deadline(incident).isoformat()}")
+    console.print(
+        f"detected {incident.detected_at.isoformat()}  source: {incident.source}  "
+        f"close by {register.deadline(incident).isoformat()}"
+    )
     console.print(incident.description, markup=False)
     if incident.records:
         console.print(f"ledger records: {', '.join(incident.records)}")
@@ -74,17 +77,29 @@ def _show(incident: Incident, register: IncidentRegister, json_out: bool) -> Non
 
 @app.command("new")
 @handle_errors
-def new(title: str = typer.Option(..., "--title"), severity: Sev = typer.Option(..., "--severity"),
-        source: str = typer.Option("user report", "--source", help="Alert id, user report, ..."),
-        description: str = typer.Option(..., "--description"),
-        record: list[str] = typer.Option([], "--record", help="Ledger record id (repeatable)."),
-        detected_at: str | None = typer.Option(None, "--detected-at", help="ISO time (default: now)."),
-        actor: str | None = ActorOption, config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def new(
+    title: str = typer.Option(..., "--title"),
+    severity: Sev = typer.Option(..., "--severity"),
+    source: str = typer.Option("user report", "--source", help="Alert id, user report, ..."),
+    description: str = typer.Option(..., "--description"),
+    record: list[str] = typer.Option([], "--record", help="Ledger record id (repeatable)."),
+    detected_at: str | None = typer.Option(None, "--detected-at", help="ISO time (default: now)."),
+    actor: str | None = ActorOption,
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Open an incident."""
     cfg = get_config(config)
     reg = _register(cfg)
-    inc = reg.open(title=title, severity=severity.value, source=source, description=description, records=record,
-                   detected_at=_when(detected_at, "--detected-at"), actor=_actor(cfg, actor))
+    inc = reg.open(
+        title=title,
+        severity=severity.value,
+        source=source,
+        description=description,
+        records=record,
+        detected_at=_when(detected_at, "--detected-at"),
+        actor=_actor(cfg, actor),
+    )
     if json_out:
         print_json(inc.model_dump(mode="json"))
     else:
@@ -93,8 +108,11 @@ def new(title: str = typer.Option(..., "--title"), severity: Sev = typer.Option(
 
 @app.command("list")
 @handle_errors
-def list_(status: str | None = typer.Option(None, "--status", help="open, contained or closed."),
-          config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def list_(
+    status: str | None = typer.Option(None, "--status", help="open, contained or closed."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Incidents with their SLA state."""
     from soc2ai.governance.incidents import overdue
 
@@ -115,8 +133,9 @@ def list_(status: str | None = typer.Option(None, "--status", help="open, contai
 
 @app.command("show")
 @handle_errors
-def show(incident_id: str = typer.Argument(...), config: Path | None = ConfigOption,
-         json_out: bool = JsonOption) -> None:
+def show(
+    incident_id: str = typer.Argument(...), config: Path | None = ConfigOption, json_out: bool = JsonOption
+) -> None:
     """One incident with its timeline."""
     reg = _register(get_config(config))
     _show(reg.get(incident_id), reg, json_out)
@@ -124,26 +143,45 @@ def show(incident_id: str = typer.Argument(...), config: Path | None = ConfigOpt
 
 @app.command("update")
 @handle_errors
-def update(incident_id: str = typer.Argument(...), action: str = typer.Option(..., "--action"),
-           status: str | None = typer.Option(None, "--status", help="open or contained."),
-           severity: Sev | None = typer.Option(None, "--severity"),
-           record: list[str] = typer.Option([], "--record", help="Ledger record id (repeatable)."),
-           actor: str | None = ActorOption, config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def update(
+    incident_id: str = typer.Argument(...),
+    action: str = typer.Option(..., "--action"),
+    status: str | None = typer.Option(None, "--status", help="open or contained."),
+    severity: Sev | None = typer.Option(None, "--severity"),
+    record: list[str] = typer.Option([], "--record", help="Ledger record id (repeatable)."),
+    actor: str | None = ActorOption,
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Record an action on an incident."""
     cfg = get_config(config)
     reg = _register(cfg)
-    inc = reg.update(incident_id, action=action, actor=_actor(cfg, actor), status=status,
-                     severity=severity.value if severity else None, records=record)
+    inc = reg.update(
+        incident_id,
+        action=action,
+        actor=_actor(cfg, actor),
+        status=status,
+        severity=severity.value if severity else None,
+        records=record,
+    )
     _show(inc, reg, json_out)
 
 
 @app.command("close")
 @handle_errors
-def close(incident_id: str = typer.Argument(...), root_cause: str = typer.Option(..., "--root-cause"),
-          remediation: str = typer.Option(..., "--remediation"), actor: str | None = ActorOption,
-          config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def close(
+    incident_id: str = typer.Argument(...),
+    root_cause: str = typer.Option(..., "--root-cause"),
+    remediation: str = typer.Option(..., "--remediation"),
+    actor: str | None = ActorOption,
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Close with root cause and remediation."""
     cfg = get_config(config)
     reg = _register(cfg)
-    _show(reg.close(incident_id, root_cause=root_cause, remediation=remediation, actor=_actor(cfg, actor)),
-          reg, json_out)
+    _show(
+        reg.close(incident_id, root_cause=root_cause, remediation=remediation, actor=_actor(cfg, actor)),
+        reg,
+        json_out,
+    )

@@ -10,8 +10,9 @@ from rich.table import Table
 
 from soc2ai.cli._common import ConfigOption, JsonOption, console, get_config, handle_errors, print_json
 
-app = typer.Typer(help="Production models: ticket, evaluation, approval, data classes (CC8.1).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Production models: ticket, evaluation, approval, data classes (CC8.1).", no_args_is_help=True
+)
 
 
 @app.command("list")
@@ -29,17 +30,29 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
     for col in ("alias", "env", "provider", "model", "data classes", "ticket", "approved by", "owner"):
         table.add_column(col, overflow="fold")
     for e in reg.list():
-        table.add_row(e.alias, e.environment, e.provider, e.model_id, ", ".join(e.data_classes), e.ticket or "",
-                      e.approval.by if e.approval else "", e.owner)
+        table.add_row(
+            e.alias,
+            e.environment,
+            e.provider,
+            e.model_id,
+            ", ".join(e.data_classes),
+            e.ticket or "",
+            e.approval.by if e.approval else "",
+            e.owner,
+        )
     console.print(table)
 
 
 @app.command("check")
 @handle_errors
-def check(gateway_model: list[str] = typer.Option([], "--gateway-model",
-                                                  help="Alias served by the gateway (default: [gateway])."),
-          today: str | None = typer.Option(None, "--today", hidden=True),
-          config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def check(
+    gateway_model: list[str] = typer.Option(
+        [], "--gateway-model", help="Alias served by the gateway (default: [gateway])."
+    ),
+    today: str | None = typer.Option(None, "--today", hidden=True),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Fail on production models missing ticket/eval/approval, changed eval files, unscanned fine-tune
     data, and gateway aliases that are not registered."""
     from soc2ai.governance._cli import ledger_entries, parse_day, show_results
@@ -47,8 +60,15 @@ def check(gateway_model: list[str] = typer.Option([], "--gateway-model",
 
     cfg = get_config(config)
     entries = ledger_entries(cfg, "scan")
-    scans = None if entries is None else {
-        str(e.body["id"]): e.body for e in entries if isinstance(e.body, dict) and "id" in e.body}
-    results = check_models(cfg, gateway_models=gateway_model or None, scan_records=scans,
-                           today=parse_day(today, "--today") or date.today())
+    scans = (
+        None
+        if entries is None
+        else {str(e.body["id"]): e.body for e in entries if isinstance(e.body, dict) and "id" in e.body}
+    )
+    results = check_models(
+        cfg,
+        gateway_models=gateway_model or None,
+        scan_records=scans,
+        today=parse_day(today, "--today") or date.today(),
+    )
     show_results(results, json_out=json_out, title="Model registry check")

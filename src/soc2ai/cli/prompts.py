@@ -41,8 +41,17 @@ def _registry(config_path: Path | None) -> tuple[Config, PromptRegistry]:
 def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
     """Every template version with owner, status and content hash."""
     _, reg = _registry(config)
-    rows: list[dict[str, Any]] = [{"ref": t.ref, "status": t.status, "owner": t.owner, "variables": list(t.variables),
-             "content_hash": t.content_hash, "description": t.description} for t in reg.list()]
+    rows: list[dict[str, Any]] = [
+        {
+            "ref": t.ref,
+            "status": t.status,
+            "owner": t.owner,
+            "variables": list(t.variables),
+            "content_hash": t.content_hash,
+            "description": t.description,
+        }
+        for t in reg.list()
+    ]
     if json_out:
         print_json(rows)
         return
@@ -50,22 +59,40 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
     for col in ("ref", "status", "owner", "variables", "content hash", "description"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["ref"], r["status"], r["owner"], ", ".join(r["variables"]),
-                      r["content_hash"][:23] + "…", r["description"])
+        table.add_row(
+            r["ref"],
+            r["status"],
+            r["owner"],
+            ", ".join(r["variables"]),
+            r["content_hash"][:23] + "…",
+            r["description"],
+        )
     console.print(table)
 
 
 @app.command("show")
 @handle_errors
-def show(ref: str = typer.Argument(..., help="NAME or NAME@vN (default: current version)."),
-         config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def show(
+    ref: str = typer.Argument(..., help="NAME or NAME@vN (default: current version)."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Header and body of a template version."""
     _, reg = _registry(config)
     t = reg.get(ref)
     if json_out:
-        print_json({"ref": t.ref, "status": t.status, "owner": t.owner, "description": t.description,
-                    "variables": list(t.variables), "content_hash": t.content_hash, "path": str(t.path),
-                    "body": t.body})
+        print_json(
+            {
+                "ref": t.ref,
+                "status": t.status,
+                "owner": t.owner,
+                "description": t.description,
+                "variables": list(t.variables),
+                "content_hash": t.content_hash,
+                "path": str(t.path),
+                "body": t.body,
+            }
+        )
         return
     console.print(f"[bold]{t.ref}[/]  status={t.status}  owner={t.owner}  {t.content_hash}")
     if t.description:
@@ -76,10 +103,13 @@ def show(ref: str = typer.Argument(..., help="NAME or NAME@vN (default: current 
 
 @app.command("render")
 @handle_errors
-def render(ref: str = typer.Argument(..., help="NAME or NAME@vN."),
-           var: list[str] = typer.Option([], "--var", help="name=value (repeatable)."),
-           vars_file: Path | None = typer.Option(None, "--vars-file", help="JSON object of variables."),
-           config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def render(
+    ref: str = typer.Argument(..., help="NAME or NAME@vN."),
+    var: list[str] = typer.Option([], "--var", help="name=value (repeatable)."),
+    vars_file: Path | None = typer.Option(None, "--vars-file", help="JSON object of variables."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Render a template in the sandbox (missing or unknown variables are errors)."""
     _, reg = _registry(config)
     variables: dict[str, object] = {}
@@ -105,8 +135,12 @@ def render(ref: str = typer.Argument(..., help="NAME or NAME@vN."),
 
 @app.command("diff")
 @handle_errors
-def diff(a: str = typer.Argument(..., help="NAME@vN"), b: str = typer.Argument(..., help="NAME@vM"),
-         config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def diff(
+    a: str = typer.Argument(..., help="NAME@vN"),
+    b: str = typer.Argument(..., help="NAME@vM"),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Unified diff between two template versions."""
     _, reg = _registry(config)
     text = reg.diff(a, b)
@@ -118,8 +152,11 @@ def diff(a: str = typer.Argument(..., help="NAME@vN"), b: str = typer.Argument(.
 
 @app.command("status")
 @handle_errors
-def status(pr_export: Path | None = typer.Option(None, "--pr-export", help="`gh pr list --json ...` output."),
-           config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def status(
+    pr_export: Path | None = typer.Option(None, "--pr-export", help="`gh pr list --json ...` output."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Each version joined with git: when, who, through which PR, reviewed or UNREVIEWED."""
     from soc2ai.governance._paths import paths
     from soc2ai.governance.prompt_status import prompt_status
@@ -137,10 +174,16 @@ def status(pr_export: Path | None = typer.Option(None, "--pr-export", help="`gh 
         for s in statuses:
             last = s.last
             style = "green" if s.state == "reviewed" else "red"
-            table.add_row(s.ref, f"[{style}]{s.state}[/]",
-                          last.date.date().isoformat() if last else "", last.author if last else "", s.via(),
-                          ", ".join(last.reviewers) if last else "", ", ".join(last.approvals) if last else "",
-                          "; ".join(s.reasons))
+            table.add_row(
+                s.ref,
+                f"[{style}]{s.state}[/]",
+                last.date.date().isoformat() if last else "",
+                last.author if last else "",
+                s.via(),
+                ", ".join(last.reviewers) if last else "",
+                ", ".join(last.approvals) if last else "",
+                "; ".join(s.reasons),
+            )
         console.print(table)
         console.print(f"{len(statuses) - len(bad)} reviewed, [{'red' if bad else 'green'}]{len(bad)} not[/]")
     if bad:

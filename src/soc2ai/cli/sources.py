@@ -29,15 +29,26 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
         table.add_column(col, overflow="fold")
     for s in reg.list():
         terms = f"DPA {s.dpa.signed}" if s.dpa else (s.licence or "")
-        table.add_row(s.id, s.origin, s.classification, "yes" if s.pii_expected else "no", ", ".join(s.used_for),
-                      terms, f"{s.retention_days} d" if s.retention_days else "", s.owner)
+        table.add_row(
+            s.id,
+            s.origin,
+            s.classification,
+            "yes" if s.pii_expected else "no",
+            ", ".join(s.used_for),
+            terms,
+            f"{s.retention_days} d" if s.retention_days else "",
+            s.owner,
+        )
     console.print(table)
 
 
 @app.command("check")
 @handle_errors
-def check(today: str | None = typer.Option(None, "--today", hidden=True),
-          config: Path | None = ConfigOption, json_out: bool = JsonOption) -> None:
+def check(
+    today: str | None = typer.Option(None, "--today", hidden=True),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """Register present and non-empty; external data has a DPA or licence; personal data has retention."""
     from soc2ai.governance._cli import parse_day, show_results
     from soc2ai.governance.sources import check_sources

@@ -29,7 +29,9 @@ def show_results(results: Sequence[CheckResult], *, json_out: bool, title: str) 
             table.add_row(f"[{_STYLE[r.status]}]{r.status}[/]", r.check_id, r.criterion, r.message, r.remedy)
         console.print(table)
         counts = {s: sum(r.status == s for r in results) for s in (OK, WARN, FAIL)}
-        console.print(f"[{_STYLE[status]}]{status}[/]  {counts[OK]} ok, {counts[WARN]} warn, {counts[FAIL]} fail")
+        console.print(
+            f"[{_STYLE[status]}]{status}[/]  {counts[OK]} ok, {counts[WARN]} warn, {counts[FAIL]} fail"
+        )
     if status != OK:
         raise typer.Exit(EXIT_FINDING)
 
@@ -51,7 +53,7 @@ def ledger_entries(config: Config, kind: str) -> list[Any] | None:
 
     url = config.ledger.store
     if url.startswith("sqlite:///"):
-        raw = url[len("sqlite:///"):]
+        raw = url[len("sqlite:///") :]
         if not config.path(raw).exists():
             return None
     try:

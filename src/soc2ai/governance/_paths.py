@@ -31,10 +31,15 @@ def paths(config: Config) -> GovernancePaths:
     g = config.governance
     registers = config.path(g.registers_dir)
     return GovernancePaths(
-        root=config.root, prompts=config.path(g.prompts_dir), registers=registers,
-        models=registers / "models.yaml", vendors=registers / "vendors.yaml",
-        sources=registers / "data_sources.yaml", incidents=registers / "incidents",
-        state=config.path(g.state_file), pr_export=config.path(g.pr_export) if g.pr_export else None,
+        root=config.root,
+        prompts=config.path(g.prompts_dir),
+        registers=registers,
+        models=registers / "models.yaml",
+        vendors=registers / "vendors.yaml",
+        sources=registers / "data_sources.yaml",
+        incidents=registers / "incidents",
+        state=config.path(g.state_file),
+        pr_export=config.path(g.pr_export) if g.pr_export else None,
     )
 
 

@@ -46,8 +46,12 @@ def _check_duplicates(node: yaml.Node, file: str) -> None:
             for key, value in current.value:
                 if isinstance(key, yaml.ScalarNode):
                     if key.value in seen:
-                        raise ConfigError(f"duplicate key {key.value!r}", file=file,
-                                          line=key.start_mark.line + 1, field=key.value)
+                        raise ConfigError(
+                            f"duplicate key {key.value!r}",
+                            file=file,
+                            line=key.start_mark.line + 1,
+                            field=key.value,
+                        )
                     seen.add(key.value)
                 stack.append(value)
         elif isinstance(current, yaml.SequenceNode):
@@ -63,8 +67,9 @@ def parse_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", file=file,
-                          line=mark.line + 1 if mark is not None else None) from exc
+        raise ConfigError(
+            f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark is not None else None
+        ) from exc
     finally:
         loader.dispose()
     if node is not None:
@@ -113,8 +118,15 @@ def field_name(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def validate(model: type[M], data: Any, node: yaml.Node | None, file: str, *,
-             today: date | None = None, prefix: tuple[int | str, ...] = ()) -> M:
+def validate(
+    model: type[M],
+    data: Any,
+    node: yaml.Node | None,
+    file: str,
+    *,
+    today: date | None = None,
+    prefix: tuple[int | str, ...] = (),
+) -> M:
     """Validate ``data`` into ``model``; the first error becomes a ConfigError with file, line, field."""
     try:
         return model.model_validate(data, context={"today": today})
@@ -129,5 +141,7 @@ def validate(model: type[M], data: Any, node: yaml.Node | None, file: str, *,
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "required field is missing"
-        more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        more = (
+            f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        )
         raise ConfigError(msg + more, file=file, line=line_of(node, loc), field=field_name(loc)) from exc

@@ -17,8 +17,11 @@ import yaml
 from soc2ai.errors import ConfigError
 from soc2ai.ledger.records import ConfigChangeRecord, Record
 
-REGISTERS = {"models.yaml": ("models", "alias"), "vendors.yaml": ("vendors", "name"),
-             "data_sources.yaml": ("sources", "id")}
+REGISTERS = {
+    "models.yaml": ("models", "alias"),
+    "vendors.yaml": ("vendors", "name"),
+    "data_sources.yaml": ("sources", "id"),
+}
 
 
 class _Appender(Protocol):
@@ -71,9 +74,11 @@ def _summary(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
         return "removed"
     before, after = old.get("entries", {}), new.get("entries", {})
     parts = []
-    for label, keys in (("added", sorted(after.keys() - before.keys())),
-                        ("changed", sorted(k for k in after.keys() & before.keys() if after[k] != before[k])),
-                        ("removed", sorted(before.keys() - after.keys()))):
+    for label, keys in (
+        ("added", sorted(after.keys() - before.keys())),
+        ("changed", sorted(k for k in after.keys() & before.keys() if after[k] != before[k])),
+        ("removed", sorted(before.keys() - after.keys())),
+    ):
         if keys:
             parts.append(f"{label}: {', '.join(keys)}")
     return "; ".join(parts) or "content changed"
@@ -95,7 +100,9 @@ def _read_state(path: Path) -> dict[str, dict[str, Any]]:
 def _write_state(path: Path, targets: dict[str, dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps({"v": 1, "targets": targets}, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+    tmp.write_bytes(
+        orjson.dumps({"v": 1, "targets": targets}, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+    )
     os.replace(tmp, path)
 
 
@@ -112,10 +119,18 @@ def record_register_changes(log: _Appender, config: Any, *, actor: str = "") -> 
         if old is not None and new is not None and old.get("hash") == new["hash"]:
             continue
         action = "add" if old is None else "remove" if new is None else "modify"
-        ids.append(log.append(ConfigChangeRecord(
-            target=target, action=action, actor=actor, summary=_summary(old, new),
-            content_hash=new["hash"] if new else None, previous_hash=old.get("hash") if old else None,
-        )))
+        ids.append(
+            log.append(
+                ConfigChangeRecord(
+                    target=target,
+                    action=action,
+                    actor=actor,
+                    summary=_summary(old, new),
+                    content_hash=new["hash"] if new else None,
+                    previous_hash=old.get("hash") if old else None,
+                )
+            )
+        )
     if ids or before != now:
         _write_state(state_path, now)
     return ids

@@ -23,8 +23,9 @@ from soc2ai.governance.gitlog import Commit, Person, PullRequest
 from soc2ai.governance.settings import GovernanceSettings
 
 # Flags that make a change "unreviewed" for CC8.1.
-UNREVIEWED_FLAGS = frozenset({"direct_push", "missing_review", "missing_approval", "self_approval",
-                              "edited_after_approval"})
+UNREVIEWED_FLAGS = frozenset(
+    {"direct_push", "missing_review", "missing_approval", "self_approval", "edited_after_approval"}
+)
 _GH_MERGE = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 _SQUASH = re.compile(r"\s*\(#(\d+)\)\s*$")
 _BRANCH = re.compile(r"^Merge (?:remote-tracking )?branch '([^']+)'")
@@ -114,8 +115,9 @@ def path_matcher(paths: Sequence[str]) -> Callable[[str], bool]:
     return match
 
 
-def _pr_reviews(pr: PullRequest) -> tuple[list[Person], list[Person], list[tuple[Person, str | None,
-                                                                                   datetime | None]]]:
+def _pr_reviews(
+    pr: PullRequest,
+) -> tuple[list[Person], list[Person], list[tuple[Person, str | None, datetime | None]]]:
     """Reviewers, approvers (latest decisive state per reviewer) and the approvals' commit/time."""
     reviewers: list[Person] = []
     latest: dict[str, tuple[str, str | None, datetime | None, Person]] = {}
@@ -136,8 +138,15 @@ def _dedupe(people: Iterable[Person]) -> list[Person]:
     return out
 
 
-def evaluate(repo: Path, commit: Commit, files: Sequence[str], prs: dict[str, PullRequest],
-             settings: GovernanceSettings, *, merged: Sequence[Commit] | None = None) -> Change:
+def evaluate(
+    repo: Path,
+    commit: Commit,
+    files: Sequence[str],
+    prs: dict[str, PullRequest],
+    settings: GovernanceSettings,
+    *,
+    merged: Sequence[Commit] | None = None,
+) -> Change:
     """Derive the evidence for one first-parent commit of the main branch.
 
     ``merged``: the commits a merge brought in, newest (head) first, when already known.
@@ -160,7 +169,7 @@ def evaluate(repo: Path, commit: Commit, files: Sequence[str], prs: dict[str, Pu
     if m:
         pr_number = pr_number or int(m.group(1))
         branch = m.group(2).split("/", 1)[-1] if "/" in m.group(2) else m.group(2)
-        texts[0] = commit.message[m.end():]  # the PR number is not a ticket
+        texts[0] = commit.message[m.end() :]  # the PR number is not a ticket
     elif (b := _BRANCH.match(commit.subject)) is not None:
         branch = b.group(1)
     squash = _SQUASH.search(commit.subject)
@@ -221,19 +230,34 @@ def evaluate(repo: Path, commit: Commit, files: Sequence[str], prs: dict[str, Pu
     if commit.revert_of:
         flags.append("revert")
     return Change(
-        id=commit.sha, date=commit.committed_at, kind=kind, title=pr.title if pr else commit.subject,
-        author=authors[0].label(), authors=tuple(a.label() for a in authors),
-        committer=commit.committer.label(), files=tuple(files), tickets=tickets, branch=branch,
-        pr=pr_number, pr_url=pr.url if pr else "", reviewers=tuple(p.label() for p in reviewers),
-        approvals=tuple(p.label() for p in approvers), signature=commit.signature,
-        revert_of=commit.revert_of, flags=tuple(flags),
+        id=commit.sha,
+        date=commit.committed_at,
+        kind=kind,
+        title=pr.title if pr else commit.subject,
+        author=authors[0].label(),
+        authors=tuple(a.label() for a in authors),
+        committer=commit.committer.label(),
+        files=tuple(files),
+        tickets=tickets,
+        branch=branch,
+        pr=pr_number,
+        pr_url=pr.url if pr else "",
+        reviewers=tuple(p.label() for p in reviewers),
+        approvals=tuple(p.label() for p in approvers),
+        signature=commit.signature,
+        revert_of=commit.revert_of,
+        flags=tuple(flags),
     )
 
 
 def _bounds(since: date | datetime, until: date | datetime) -> tuple[datetime, datetime]:
     """Inclusive UTC bounds: a date means the whole day."""
     lo = since if isinstance(since, datetime) else datetime.combine(since, time.min, UTC)
-    hi = until if isinstance(until, datetime) else datetime.combine(until, time.max.replace(microsecond=0), UTC)
+    hi = (
+        until
+        if isinstance(until, datetime)
+        else datetime.combine(until, time.max.replace(microsecond=0), UTC)
+    )
     lo = lo if lo.tzinfo else lo.replace(tzinfo=UTC)
     hi = hi if hi.tzinfo else hi.replace(tzinfo=UTC)
     if hi < lo:
@@ -253,10 +277,16 @@ def content_hash(path: str, data: bytes, settings: GovernanceSettings) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def changes_population(repo: Path, since: date | datetime, until: date | datetime,
-                       settings: GovernanceSettings, *, pr_export: Path | None = None,
-                       config_changes: dict[str, tuple[str, int]] | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> list[Change]:
+def changes_population(
+    repo: Path,
+    since: date | datetime,
+    until: date | datetime,
+    settings: GovernanceSettings,
+    *,
+    pr_export: Path | None = None,
+    config_changes: dict[str, tuple[str, int]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Change]:
     """Every production change on the main branch in [since, until] (committer time, UTC), oldest first.
 
     ``config_changes`` maps a content hash to (ledger record id, ts_us) of ``config_change`` records,
@@ -266,8 +296,9 @@ def changes_population(repo: Path, since: date | datetime, until: date | datetim
     gitlog.verify_branch(repo, settings.main_branch)
     prs = gitlog.load_pr_export(pr_export) if pr_export else {}
     match = path_matcher(settings.change_paths)
-    commits = [c for c in gitlog.log(repo, "--first-parent", settings.main_branch)
-               if lo <= c.committed_at <= hi]
+    commits = [
+        c for c in gitlog.log(repo, "--first-parent", settings.main_branch) if lo <= c.committed_at <= hi
+    ]
     all_files = gitlog.first_parent_files(repo, settings.main_branch)
     merged = gitlog.branch_commits(repo, settings.main_branch) if any(c.is_merge for c in commits) else {}
     out: list[Change] = []
@@ -286,8 +317,9 @@ def changes_population(repo: Path, since: date | datetime, until: date | datetim
     return out
 
 
-def _link_config_change(repo: Path, change: Change, index: dict[str, tuple[str, int]],
-                        settings: GovernanceSettings) -> Change:
+def _link_config_change(
+    repo: Path, change: Change, index: dict[str, tuple[str, int]], settings: GovernanceSettings
+) -> Change:
     for path in change.files:
         data = gitlog.show_bytes(repo, change.id, path)
         if data is None:
@@ -318,18 +350,30 @@ class Reconciliation:
         return {**asdict(self), "matches": self.matches}
 
 
-def reconcile(repo: Path, population: Sequence[Change], since: date | datetime, until: date | datetime,
-              settings: GovernanceSettings) -> Reconciliation:
+def reconcile(
+    repo: Path,
+    population: Sequence[Change],
+    since: date | datetime,
+    until: date | datetime,
+    settings: GovernanceSettings,
+) -> Reconciliation:
     """Count the same range and paths with ``git rev-list`` (independent of how the population was built)."""
     lo, hi = _bounds(since, until)
-    base = ["rev-list", "--count", "--first-parent", f"--since={lo.isoformat()}", f"--until={hi.isoformat()}",
-            settings.main_branch]
+    base = [
+        "rev-list",
+        "--count",
+        "--first-parent",
+        f"--since={lo.isoformat()}",
+        f"--until={hi.isoformat()}",
+        settings.main_branch,
+    ]
     paths = [p for p in settings.change_paths if p.strip()]
     args = [*base, "--", *paths] if paths else base
     count = int(gitlog.git(repo, *args).strip() or 0)
     total = int(gitlog.git(repo, *base).strip() or 0)
-    return Reconciliation(commits_in_range=total, population=len(population), rev_list=count,
-                          command="git " + " ".join(args))
+    return Reconciliation(
+        commits_in_range=total, population=len(population), rev_list=count, command="git " + " ".join(args)
+    )
 
 
 def sample(population: Sequence[Change], n: int, seed: int | str) -> list[Change]:

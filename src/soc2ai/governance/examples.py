@@ -65,8 +65,10 @@ def _vendors(today: date) -> str:
         return (today + timedelta(days=days)).isoformat()
 
     entries = []
-    for name, aliases, period_days in (("OpenAI", "[openai, azure-openai]", 60),
-                                       ("Anthropic", "[anthropic]", 75)):
+    for name, aliases, period_days in (
+        ("OpenAI", "[openai, azure-openai]", 60),
+        ("Anthropic", "[anthropic]", 75),
+    ):
         entries.append(f"""\
   - name: {name}
     aliases: {aliases}
@@ -82,7 +84,9 @@ def _vendors(today: date) -> str:
     incident_notification_sla_hours: 72
     owner: security@example.com
 """)
-    return "# AI vendors and subprocessors (CC9.2). Review each at least yearly.\nvendors:\n" + "".join(entries)
+    return "# AI vendors and subprocessors (CC9.2). Review each at least yearly.\nvendors:\n" + "".join(
+        entries
+    )
 
 
 _SOURCES = """\

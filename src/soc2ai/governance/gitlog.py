@@ -19,8 +19,9 @@ from soc2ai.errors import ConfigError
 
 _FS, _RS = "\x1f", "\x1e"
 _FORMAT = _FS.join(["%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%G?", "%B"]) + _RS
-_TRAILER = re.compile(r"^(Reviewed-by|Approved-by|Co-authored-by|Signed-off-by)\s*:\s*(.+?)\s*$",
-                      re.IGNORECASE | re.MULTILINE)
+_TRAILER = re.compile(
+    r"^(Reviewed-by|Approved-by|Co-authored-by|Signed-off-by)\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE
+)
 _PERSON = re.compile(r"^(?P<name>.*?)\s*<(?P<email>[^>]+)>$")
 _REVERT = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
 
@@ -69,7 +70,9 @@ class Commit:
     authored_at: datetime
     committer: Person
     committed_at: datetime
-    signature: str  # %G?: G good, U good/unknown validity, N none, B bad, E cannot check, X/Y expired, R revoked
+    signature: (
+        str  # %G?: G good, U good/unknown validity, N none, B bad, E cannot check, X/Y expired, R revoked
+    )
     message: str
 
     @property
@@ -108,8 +111,12 @@ def _git_exe() -> str:
 def git(repo: Path, *args: str, check: bool = True) -> str:
     """Run a read-only git command in ``repo`` and return stdout; failures raise ConfigError."""
     proc = subprocess.run(  # noqa: S603 - fixed executable, argument list, no shell
-        [_git_exe(), "-C", str(repo), *args], capture_output=True, text=True, check=False,
-        encoding="utf-8", errors="replace",
+        [_git_exe(), "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        encoding="utf-8",
+        errors="replace",
     )
     if check and proc.returncode != 0:
         raise ConfigError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip()}", file=str(repo))
@@ -150,11 +157,18 @@ def log(repo: Path, *args: str) -> list[Commit]:
         if len(parts) != 10:
             raise ConfigError(f"unexpected git log output for {raw[:40]!r}", file=str(repo))
         sha, parents, an, ae, ai, cn, ce, ci, sig, msg = parts
-        commits.append(Commit(
-            sha=sha, parents=tuple(parents.split()), author=Person(an, ae), committer=Person(cn, ce),
-            authored_at=datetime.fromisoformat(ai), committed_at=datetime.fromisoformat(ci),
-            signature=sig, message=msg.strip(),
-        ))
+        commits.append(
+            Commit(
+                sha=sha,
+                parents=tuple(parents.split()),
+                author=Person(an, ae),
+                committer=Person(cn, ce),
+                authored_at=datetime.fromisoformat(ai),
+                committed_at=datetime.fromisoformat(ci),
+                signature=sig,
+                message=msg.strip(),
+            )
+        )
     return commits
 
 
@@ -176,15 +190,25 @@ def _name_status(repo: Path, commit: Commit) -> list[tuple[str, list[str]]]:
             continue
         # Renames and copies carry two paths; other statuses one.
         n = 2 if status[0] in "RC" else 1
-        entries.append((status, [t for t in tokens[i + 1:i + 1 + n] if t]))
+        entries.append((status, [t for t in tokens[i + 1 : i + 1 + n] if t]))
         i += 1 + n
     return entries
 
 
 def first_parent_files(repo: Path, branch: str) -> dict[str, list[str]]:
     """Changed paths of every first-parent commit of ``branch`` (vs its first parent), in one git call."""
-    out = git(repo, "log", "--first-parent", "--root", "--diff-merges=first-parent", "-M", "--name-status", "-z",
-              "--format=%x1e%H", branch)
+    out = git(
+        repo,
+        "log",
+        "--first-parent",
+        "--root",
+        "--diff-merges=first-parent",
+        "-M",
+        "--name-status",
+        "-z",
+        "--format=%x1e%H",
+        branch,
+    )
     files: dict[str, list[str]] = {}
     for chunk in out.split("\x1e"):
         if not chunk:
@@ -199,7 +223,7 @@ def first_parent_files(repo: Path, branch: str) -> dict[str, list[str]]:
                 i += 1
                 continue
             n = 2 if status[0] in "RC" else 1
-            paths.update(t for t in rest[i + 1:i + 1 + n] if t)
+            paths.update(t for t in rest[i + 1 : i + 1 + n] if t)
             i += 1 + n
         files[sha] = sorted(paths)
     return files
@@ -254,8 +278,14 @@ def file_history(repo: Path, branch: str, path: str) -> list[Commit]:
         oldest = commits[-1]
         if not oldest.parents:
             break
-        source = next((paths[0] for status, paths in _name_status(repo, oldest)
-                       if status.startswith("R") and len(paths) == 2 and paths[1] == path), None)
+        source = next(
+            (
+                paths[0]
+                for status, paths in _name_status(repo, oldest)
+                if status.startswith("R") and len(paths) == 2 and paths[1] == path
+            ),
+            None,
+        )
         if source is None:
             break
         path, upto = source, oldest.parents[0]
@@ -265,7 +295,8 @@ def file_history(repo: Path, branch: str, path: str) -> list[Commit]:
 def show_bytes(repo: Path, sha: str, path: str) -> bytes | None:
     """The content of ``path`` at ``sha`` (None when it does not exist there)."""
     proc = subprocess.run(  # noqa: S603 - fixed executable, argument list, no shell
-        [_git_exe(), "-C", str(repo), "show", f"{sha}:{path}"], capture_output=True, check=False)
+        [_git_exe(), "-C", str(repo), "show", f"{sha}:{path}"], capture_output=True, check=False
+    )
     return proc.stdout if proc.returncode == 0 else None
 
 
@@ -341,17 +372,25 @@ def load_pr_export(path: Path) -> dict[str, PullRequest]:
             if not isinstance(r, dict) or not isinstance(r.get("state"), str):
                 raise ConfigError("expected an object with a 'state'", file=file, field=rw)
             commit = r.get("commit")
-            reviews.append(Review(
-                reviewer=_login(r.get("author"), f"{rw}.author", file), state=r["state"].upper(),
-                submitted_at=_dt(r.get("submittedAt"), f"{rw}.submittedAt", file),
-                commit=commit.get("oid") if isinstance(commit, dict) else None,
-            ))
+            reviews.append(
+                Review(
+                    reviewer=_login(r.get("author"), f"{rw}.author", file),
+                    state=r["state"].upper(),
+                    submitted_at=_dt(r.get("submittedAt"), f"{rw}.submittedAt", file),
+                    commit=commit.get("oid") if isinstance(commit, dict) else None,
+                )
+            )
         labels = tuple(lb.get("name", "") for lb in item.get("labels") or [] if isinstance(lb, dict))
         pr = PullRequest(
-            number=number, title=str(item.get("title") or ""), url=str(item.get("url") or ""),
+            number=number,
+            title=str(item.get("title") or ""),
+            url=str(item.get("url") or ""),
             author=_login(item.get("author"), f"{where}.author", file),
-            merged_at=_dt(item.get("mergedAt"), f"{where}.mergedAt", file), merge_commit=merge_sha,
-            head_ref=str(item.get("headRefName") or ""), labels=labels, reviews=tuple(reviews),
+            merged_at=_dt(item.get("mergedAt"), f"{where}.mergedAt", file),
+            merge_commit=merge_sha,
+            head_ref=str(item.get("headRefName") or ""),
+            labels=labels,
+            reviews=tuple(reviews),
         )
         if merge_sha:
             out[merge_sha] = pr

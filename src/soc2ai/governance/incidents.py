@@ -73,8 +73,13 @@ class Incident(RegisterModel):
 class IncidentRegister:
     """The directory of incident files."""
 
-    def __init__(self, directory: Path, *, sla_hours: Mapping[str, int] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        sla_hours: Mapping[str, int] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.dir = directory
         self.sla_hours = dict(sla_hours or DEFAULT_SLA_HOURS)
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -131,10 +136,20 @@ class IncidentRegister:
             raise ConfigError(f"unknown incident {incident_id}", file=str(self.dir), field="id")
         return self._load(path)
 
-    def open(self, *, title: str, severity: str, source: str, description: str,
-             records: Iterable[str] = (), detected_at: datetime | None = None, owner: str | None = None,
-             affected_data: Iterable[str] = (), affected_subjects: int | None = None,
-             actor: str = "soc2ai") -> Incident:
+    def open(
+        self,
+        *,
+        title: str,
+        severity: str,
+        source: str,
+        description: str,
+        records: Iterable[str] = (),
+        detected_at: datetime | None = None,
+        owner: str | None = None,
+        affected_data: Iterable[str] = (),
+        affected_subjects: int | None = None,
+        actor: str = "soc2ai",
+    ) -> Incident:
         """Record a new incident (detected now unless given) and return it."""
         self.dir.mkdir(parents=True, exist_ok=True)
         now = self._now(None)
@@ -142,13 +157,21 @@ class IncidentRegister:
         for _ in range(100):
             numbers = [int(m.group(1)) for p in self.dir.glob("INC-*.yaml") if (m := _ID.match(p.stem))]
             incident_id = f"INC-{max(numbers, default=0) + 1:04d}"
-            incident = self._build({
-                "id": incident_id, "title": title, "severity": severity, "source": source,
-                "description": description, "detected_at": detected, "owner": owner,
-                "affected_data": list(affected_data), "affected_subjects": affected_subjects,
-                "records": list(records),
-                "timeline": [{"at": now, "actor": actor, "action": f"opened (source: {source})"}],
-            })
+            incident = self._build(
+                {
+                    "id": incident_id,
+                    "title": title,
+                    "severity": severity,
+                    "source": source,
+                    "description": description,
+                    "detected_at": detected,
+                    "owner": owner,
+                    "affected_data": list(affected_data),
+                    "affected_subjects": affected_subjects,
+                    "records": list(records),
+                    "timeline": [{"at": now, "actor": actor, "action": f"opened (source: {source})"}],
+                }
+            )
             try:
                 self._write(incident, new=True)
             except FileExistsError:
@@ -156,10 +179,20 @@ class IncidentRegister:
             return incident
         raise ConfigError("could not allocate an incident id", file=str(self.dir))
 
-    def update(self, incident_id: str, *, action: str, actor: str = "soc2ai", status: str | None = None,
-               severity: str | None = None, owner: str | None = None, records: Iterable[str] = (),
-               affected_data: Iterable[str] = (), affected_subjects: int | None = None,
-               at: datetime | None = None) -> Incident:
+    def update(
+        self,
+        incident_id: str,
+        *,
+        action: str,
+        actor: str = "soc2ai",
+        status: str | None = None,
+        severity: str | None = None,
+        owner: str | None = None,
+        records: Iterable[str] = (),
+        affected_data: Iterable[str] = (),
+        affected_subjects: int | None = None,
+        at: datetime | None = None,
+    ) -> Incident:
         """Append an action to the timeline, optionally changing status/severity and adding records."""
         current = self.get(incident_id)
         if current.status == "closed":
@@ -170,16 +203,27 @@ class IncidentRegister:
         data["timeline"].append({"at": self._now(at), "actor": actor, "action": action})
         data["records"] += [r for r in records if r not in data["records"]]
         data["affected_data"] += [d for d in affected_data if d not in data["affected_data"]]
-        for key, value in (("status", status), ("severity", severity), ("owner", owner),
-                           ("affected_subjects", affected_subjects)):
+        for key, value in (
+            ("status", status),
+            ("severity", severity),
+            ("owner", owner),
+            ("affected_subjects", affected_subjects),
+        ):
             if value is not None:
                 data[key] = value
         updated = self._build(data)
         self._write(updated)
         return updated
 
-    def close(self, incident_id: str, *, root_cause: str, remediation: str, actor: str = "soc2ai",
-              at: datetime | None = None) -> Incident:
+    def close(
+        self,
+        incident_id: str,
+        *,
+        root_cause: str,
+        remediation: str,
+        actor: str = "soc2ai",
+        at: datetime | None = None,
+    ) -> Incident:
         """Close with root cause and remediation (both required)."""
         if not root_cause.strip() or not remediation.strip():
             raise ConfigError("closing needs a root cause and the remediation", field="root_cause")
@@ -196,12 +240,17 @@ class IncidentRegister:
 
     def deadline(self, incident: Incident) -> datetime:
         """When the incident must be closed by, per its severity's SLA."""
-        return incident.detected_at + timedelta(hours=self.sla_hours.get(incident.severity,
-                                                                         DEFAULT_SLA_HOURS[incident.severity]))
+        return incident.detected_at + timedelta(
+            hours=self.sla_hours.get(incident.severity, DEFAULT_SLA_HOURS[incident.severity])
+        )
 
 
-def overdue(incidents: IncidentRegister | Iterable[Incident], now: datetime, *,
-            sla_hours: Mapping[str, int] | None = None) -> list[Incident]:
+def overdue(
+    incidents: IncidentRegister | Iterable[Incident],
+    now: datetime,
+    *,
+    sla_hours: Mapping[str, int] | None = None,
+) -> list[Incident]:
     """Incidents not closed within the SLA hours of their severity."""
     if isinstance(incidents, IncidentRegister):
         sla = dict(sla_hours or incidents.sla_hours)
@@ -210,26 +259,45 @@ def overdue(incidents: IncidentRegister | Iterable[Incident], now: datetime, *,
         sla = dict(sla_hours or DEFAULT_SLA_HOURS)
         items = incidents
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    return [i for i in items if i.status != "closed"
-            and now - i.detected_at > timedelta(hours=sla.get(i.severity, DEFAULT_SLA_HOURS[i.severity]))]
+    return [
+        i
+        for i in items
+        if i.status != "closed"
+        and now - i.detected_at > timedelta(hours=sla.get(i.severity, DEFAULT_SLA_HOURS[i.severity]))
+    ]
 
 
 def check_incidents(config: Any, *, now: datetime) -> list[CheckResult]:
     """Register present and readable; open incidents within their SLA."""
     from soc2ai.governance._paths import paths
 
-    register = IncidentRegister(paths(config).incidents, sla_hours=config.governance.incident_sla_hours,
-                                clock=lambda: now)
+    register = IncidentRegister(
+        paths(config).incidents, sla_hours=config.governance.incident_sla_hours, clock=lambda: now
+    )
     try:
         items = register.list()
     except ConfigError as exc:
-        return [CheckResult("incidents.register", "CC7.4", FAIL, str(exc), "fix the file, or run `soc2ai init`")]
+        return [
+            CheckResult("incidents.register", "CC7.4", FAIL, str(exc), "fix the file, or run `soc2ai init`")
+        ]
     late = overdue(items, now, sla_hours=register.sla_hours)
-    results = [CheckResult("incidents.register", "CC7.4", OK,
-                           f"{len(items)} incidents on file, {sum(i.status != 'closed' for i in items)} open")]
+    results = [
+        CheckResult(
+            "incidents.register",
+            "CC7.4",
+            OK,
+            f"{len(items)} incidents on file, {sum(i.status != 'closed' for i in items)} open",
+        )
+    ]
     for i in late:
         status = FAIL if i.severity in ("high", "critical") else WARN
-        results.append(CheckResult("incidents.sla", "CC7.4", status,
-                                   f"{i.id} ({i.severity}) open past its {register.sla_hours[i.severity]} h SLA",
-                                   "contain and close it with root cause and remediation, or record why not"))
+        results.append(
+            CheckResult(
+                "incidents.sla",
+                "CC7.4",
+                status,
+                f"{i.id} ({i.severity}) open past its {register.sla_hours[i.severity]} h SLA",
+                "contain and close it with root cause and remediation, or record why not",
+            )
+        )
     return results

@@ -162,8 +162,12 @@ def _eval_has_metrics(path: Path) -> bool:
     return isinstance(data, list) and len(data) > 0
 
 
-def _entry_checks(entry: ModelEntry, base: Path, scan_records: Mapping[str, Mapping[str, Any]] | None,
-                  prompt_refs: set[str] | None) -> list[CheckResult]:
+def _entry_checks(
+    entry: ModelEntry,
+    base: Path,
+    scan_records: Mapping[str, Mapping[str, Any]] | None,
+    prompt_refs: set[str] | None,
+) -> list[CheckResult]:
     out: list[CheckResult] = []
     who = f"model {entry.alias!r}"
 
@@ -182,47 +186,79 @@ def _entry_checks(entry: ModelEntry, base: Path, scan_records: Mapping[str, Mapp
             if not path.is_file():
                 fail("eval", f"evaluation file {entry.eval.file} not found", "commit the eval results file")
             elif file_sha256(path) != _hex(entry.eval.sha256):
-                fail("eval_hash", f"evaluation file {entry.eval.file} changed since it was recorded "
-                     "(hash mismatch)", "re-run the evaluation, review it, and record the new sha256")
+                fail(
+                    "eval_hash",
+                    f"evaluation file {entry.eval.file} changed since it was recorded (hash mismatch)",
+                    "re-run the evaluation, review it, and record the new sha256",
+                )
             elif not _eval_has_metrics(path):
-                fail("eval", f"evaluation file {entry.eval.file} holds no metrics", "record metrics (JSON/CSV)")
+                fail(
+                    "eval", f"evaluation file {entry.eval.file} holds no metrics", "record metrics (JSON/CSV)"
+                )
     if entry.system_prompt and prompt_refs is not None and entry.system_prompt not in prompt_refs:
-        fail("prompt", f"system prompt {entry.system_prompt} is not in the prompt registry",
-             "reference an existing template as name@vN")
+        fail(
+            "prompt",
+            f"system prompt {entry.system_prompt} is not in the prompt registry",
+            "reference an existing template as name@vN",
+        )
     ft = entry.fine_tune
     if ft is not None:
         if not ft.approved_by:
             fail("finetune_approval", "fine-tune job has no approver", "add `fine_tune.approved_by`")
         elif ft.approved_by.casefold() == ft.launched_by.casefold():
-            fail("finetune_approval", "fine-tune approved by the person who launched it",
-                 "have someone else approve the job")
+            fail(
+                "finetune_approval",
+                "fine-tune approved by the person who launched it",
+                "have someone else approve the job",
+            )
         for ds in ft.datasets:
             path = base / ds.file
             if path.is_file() and file_sha256(path) != _hex(ds.sha256):
-                fail("dataset_hash", f"dataset {ds.file} changed since training (hash mismatch)",
-                     "record the dataset actually used, or retrain")
+                fail(
+                    "dataset_hash",
+                    f"dataset {ds.file} changed since training (hash mismatch)",
+                    "record the dataset actually used, or retrain",
+                )
             if not ds.scan_record:
-                fail("dataset_scan", f"dataset {ds.file} has no scan receipt",
-                     "run `soc2ai scan` on it and record the receipt id as `scan_record`")
+                fail(
+                    "dataset_scan",
+                    f"dataset {ds.file} has no scan receipt",
+                    "run `soc2ai scan` on it and record the receipt id as `scan_record`",
+                )
             elif scan_records is None:
-                out.append(CheckResult("models.dataset_scan", "CC8.1", WARN,
-                                       f"{who}: scan receipt {ds.scan_record} not verified (no ledger)",
-                                       "run the check where the ledger is reachable"))
+                out.append(
+                    CheckResult(
+                        "models.dataset_scan",
+                        "CC8.1",
+                        WARN,
+                        f"{who}: scan receipt {ds.scan_record} not verified (no ledger)",
+                        "run the check where the ledger is reachable",
+                    )
+                )
             else:
                 rec = scan_records.get(ds.scan_record)
                 if rec is None:
-                    fail("dataset_scan", f"scan receipt {ds.scan_record} not in the ledger", "re-run the scan")
+                    fail(
+                        "dataset_scan", f"scan receipt {ds.scan_record} not in the ledger", "re-run the scan"
+                    )
                 elif rec.get("passed") is not True:
                     fail("dataset_scan", f"scan receipt {ds.scan_record} did not pass", "clean the dataset")
                 elif _hex(str(rec.get("dataset_hash", ""))) != _hex(ds.sha256):
-                    fail("dataset_scan", f"scan receipt {ds.scan_record} is for different data",
-                         "scan the dataset that was used for training")
+                    fail(
+                        "dataset_scan",
+                        f"scan receipt {ds.scan_record} is for different data",
+                        "scan the dataset that was used for training",
+                    )
     return out
 
 
-def check_models(config: Any, *, gateway_models: Iterable[str] | None = None,
-                 scan_records: Mapping[str, Mapping[str, Any]] | None = None,
-                 today: Any = None) -> list[CheckResult]:
+def check_models(
+    config: Any,
+    *,
+    gateway_models: Iterable[str] | None = None,
+    scan_records: Mapping[str, Mapping[str, Any]] | None = None,
+    today: Any = None,
+) -> list[CheckResult]:
     """The ``models check`` lines. ``gateway_models`` defaults to the aliases in ``[gateway]``."""
     from soc2ai.governance._paths import gateway_names, paths
     from soc2ai.governance.prompts import PromptRegistry
@@ -231,10 +267,19 @@ def check_models(config: Any, *, gateway_models: Iterable[str] | None = None,
     try:
         registry = ModelRegistry.load(p.models, today=today)
     except ConfigError as exc:
-        return [CheckResult("models.register", "CC8.1", FAIL, str(exc), "fix the register, or run `soc2ai init`")]
+        return [
+            CheckResult("models.register", "CC8.1", FAIL, str(exc), "fix the register, or run `soc2ai init`")
+        ]
     if not registry.list():
-        return [CheckResult("models.register", "CC8.1", FAIL, f"{p.models}: no models registered",
-                            "register every model the product uses")]
+        return [
+            CheckResult(
+                "models.register",
+                "CC8.1",
+                FAIL,
+                f"{p.models}: no models registered",
+                "register every model the product uses",
+            )
+        ]
     prompt_refs: set[str] | None
     try:
         prompt_refs = {t.ref for t in PromptRegistry.load(p.prompts).list()}
@@ -244,13 +289,27 @@ def check_models(config: Any, *, gateway_models: Iterable[str] | None = None,
     for entry in registry.list():
         results.extend(_entry_checks(entry, config.root, scan_records, prompt_refs))
     aliases = list(gateway_models) if gateway_models is not None else gateway_names(config, "models")
-    results.extend(CheckResult("models.unregistered", "CC8.1", FAIL,
-                               f"gateway model alias {alias!r} is not in {p.models.name}",
-                               "register it with ticket, eval results and approval")
-                   for alias in aliases if registry.get(alias) is None)
+    results.extend(
+        CheckResult(
+            "models.unregistered",
+            "CC8.1",
+            FAIL,
+            f"gateway model alias {alias!r} is not in {p.models.name}",
+            "register it with ticket, eval results and approval",
+        )
+        for alias in aliases
+        if registry.get(alias) is None
+    )
     if not any(r.status == FAIL for r in results):
         n = sum(e.environment == "production" for e in registry.list())
-        results.insert(0, CheckResult("models.register", "CC8.1", OK,
-                                      f"{len(registry.list())} models registered ({n} production), "
-                                      "each with ticket, evaluation and approval"))
+        results.insert(
+            0,
+            CheckResult(
+                "models.register",
+                "CC8.1",
+                OK,
+                f"{len(registry.list())} models registered ({n} production), "
+                "each with ticket, evaluation and approval",
+            ),
+        )
     return results

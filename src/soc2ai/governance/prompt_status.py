@@ -48,14 +48,19 @@ class VersionStatus:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
-            "ref": self.ref, "path": self.path, "template_status": self.template_status, "state": self.state,
-            "reasons": list(self.reasons), "via": self.via(),
+            "ref": self.ref,
+            "path": self.path,
+            "template_status": self.template_status,
+            "state": self.state,
+            "reasons": list(self.reasons),
+            "via": self.via(),
             "changes": [c.to_dict() for c in self.changes],
         }
 
 
-def prompt_status(registry: PromptRegistry, repo: Path, settings: GovernanceSettings, *,
-                  pr_export: Path | None = None) -> list[VersionStatus]:
+def prompt_status(
+    registry: PromptRegistry, repo: Path, settings: GovernanceSettings, *, pr_export: Path | None = None
+) -> list[VersionStatus]:
     """For each version: every main-branch change to its file (following renames, not copies) and its evidence."""
     root = gitlog.repo_root(repo)
     gitlog.verify_branch(root, settings.main_branch)
@@ -74,8 +79,12 @@ def prompt_status(registry: PromptRegistry, repo: Path, settings: GovernanceSett
                 cache[commit.sha] = evaluate(root, commit, gitlog.changed_files(root, commit), prs, settings)
             changes.append(cache[commit.sha])
         dirty = gitlog.git(root, "status", "--porcelain", "--", rel).strip()
-        reasons = [f"{flag} ({change.id[:10]})" for change in changes for flag in change.flags
-                   if flag in UNREVIEWED_FLAGS]
+        reasons = [
+            f"{flag} ({change.id[:10]})"
+            for change in changes
+            for flag in change.flags
+            if flag in UNREVIEWED_FLAGS
+        ]
         if dirty:
             state = "uncommitted"
             reasons.append("working copy differs from git")
@@ -84,39 +93,94 @@ def prompt_status(registry: PromptRegistry, repo: Path, settings: GovernanceSett
             reasons.append(f"not on {settings.main_branch}")
         else:
             state = "unreviewed" if reasons else "reviewed"
-        out.append(VersionStatus(ref=tpl.ref, path=rel, template_status=tpl.status, state=state,
-                                 reasons=tuple(reasons), changes=tuple(changes)))
+        out.append(
+            VersionStatus(
+                ref=tpl.ref,
+                path=rel,
+                template_status=tpl.status,
+                state=state,
+                reasons=tuple(reasons),
+                changes=tuple(changes),
+            )
+        )
     return out
 
 
-def check_prompts(prompts_dir: Path, settings: GovernanceSettings, *, repo: Path | None = None,
-                  pr_export: Path | None = None) -> list[CheckResult]:
+def check_prompts(
+    prompts_dir: Path,
+    settings: GovernanceSettings,
+    *,
+    repo: Path | None = None,
+    pr_export: Path | None = None,
+) -> list[CheckResult]:
     """Registry loads and is non-empty, each template has a current version, every change was reviewed."""
     try:
         registry = PromptRegistry.load(prompts_dir)
     except ConfigError as exc:
-        return [CheckResult("prompts.registry", "CC8.1", FAIL, str(exc), "fix the file, or run `soc2ai init`")]
+        return [
+            CheckResult("prompts.registry", "CC8.1", FAIL, str(exc), "fix the file, or run `soc2ai init`")
+        ]
     if not registry.list():
-        return [CheckResult("prompts.registry", "CC8.1", FAIL, f"no prompt templates in {prompts_dir}",
-                            "add prompts/<name>/v1.txt with a header, or run `soc2ai init`")]
-    results = [CheckResult("prompts.registry", "CC8.1", OK,
-                           f"{len(registry.list())} template versions in {len(registry.names())} prompts")]
-    results.extend(CheckResult("prompts.current", "CC8.1", WARN, f"{name}: every version is deprecated",
-                               "mark one version `status: current` or remove the prompt")
-                   for name in registry.names() if registry.current(name) is None)
+        return [
+            CheckResult(
+                "prompts.registry",
+                "CC8.1",
+                FAIL,
+                f"no prompt templates in {prompts_dir}",
+                "add prompts/<name>/v1.txt with a header, or run `soc2ai init`",
+            )
+        ]
+    results = [
+        CheckResult(
+            "prompts.registry",
+            "CC8.1",
+            OK,
+            f"{len(registry.list())} template versions in {len(registry.names())} prompts",
+        )
+    ]
+    results.extend(
+        CheckResult(
+            "prompts.current",
+            "CC8.1",
+            WARN,
+            f"{name}: every version is deprecated",
+            "mark one version `status: current` or remove the prompt",
+        )
+        for name in registry.names()
+        if registry.current(name) is None
+    )
     where = repo or prompts_dir
     if not gitlog.is_repo(where):
-        results.append(CheckResult("prompts.review", "CC8.1", WARN,
-                                   "prompts are not in a git repository: change review cannot be shown",
-                                   "keep prompts/ in git and merge changes through reviewed pull requests"))
+        results.append(
+            CheckResult(
+                "prompts.review",
+                "CC8.1",
+                WARN,
+                "prompts are not in a git repository: change review cannot be shown",
+                "keep prompts/ in git and merge changes through reviewed pull requests",
+            )
+        )
         return results
     statuses = prompt_status(registry, where, settings, pr_export=pr_export)
     bad = [s for s in statuses if s.state != "reviewed"]
-    results.extend(CheckResult("prompts.review", "CC8.1", FAIL, f"{s.ref} {s.state}: {'; '.join(s.reasons)}",
-                               "merge prompt changes through a reviewed pull request (independent approval)")
-                   for s in bad)
+    results.extend(
+        CheckResult(
+            "prompts.review",
+            "CC8.1",
+            FAIL,
+            f"{s.ref} {s.state}: {'; '.join(s.reasons)}",
+            "merge prompt changes through a reviewed pull request (independent approval)",
+        )
+        for s in bad
+    )
     if not bad:
-        results.append(CheckResult("prompts.review", "CC8.1", OK,
-                                   f"all {len(statuses)} template versions reached {settings.main_branch} "
-                                   "through an independent review"))
+        results.append(
+            CheckResult(
+                "prompts.review",
+                "CC8.1",
+                OK,
+                f"all {len(statuses)} template versions reached {settings.main_branch} "
+                "through an independent review",
+            )
+        )
     return results

@@ -71,7 +71,7 @@ def split_header(text: str) -> tuple[str, str, int] | None:
     m = _HEADER.match(text)
     if not m:
         return None
-    return m.group("header"), text[m.end():], text[:m.end()].count("\n")
+    return m.group("header"), text[m.end() :], text[: m.end()].count("\n")
 
 
 def body_hash(body: str) -> str:
@@ -102,7 +102,9 @@ def _environment() -> Any:
 
     # Prompts are plain text: no HTML autoescaping; undefined variables are errors, not blanks; the
     # immutable sandbox also forbids templates from mutating the caller's lists and dicts.
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
 
 
 def load_template(path: Path, name: str, version: int, env: Any) -> tuple[PromptTemplate, Any]:
@@ -116,32 +118,50 @@ def load_template(path: Path, name: str, version: int, env: Any) -> tuple[Prompt
         raise ConfigError(f"cannot read: {exc}", file=file) from exc
     parts = split_header(text)
     if parts is None:
-        raise ConfigError("missing header: the file must start with a '---' YAML block (owner, status)",
-                          file=file, line=1)
+        raise ConfigError(
+            "missing header: the file must start with a '---' YAML block (owner, status)", file=file, line=1
+        )
     header_text, body, header_lines = parts
     data, node = parse_yaml(header_text, file)
     if not isinstance(data, dict):
-        raise ConfigError("the header must be a mapping (owner, status, description, variables)",
-                          file=file, line=2)
+        raise ConfigError(
+            "the header must be a mapping (owner, status, description, variables)", file=file, line=2
+        )
     header = validate(PromptHeader, data, node, file)
     try:
         ast = env.parse(body)
         compiled = env.from_string(body)
     except TemplateSyntaxError as exc:
-        raise ConfigError(f"template syntax error: {exc.message}", file=file,
-                          line=(exc.lineno or 0) + header_lines) from exc
+        raise ConfigError(
+            f"template syntax error: {exc.message}", file=file, line=(exc.lineno or 0) + header_lines
+        ) from exc
     used = meta.find_undeclared_variables(ast)
     declared = set(header.variables)
     if used - declared:
-        raise ConfigError(f"template uses undeclared variables {sorted(used - declared)}", file=file,
-                          line=2, field="variables")
+        raise ConfigError(
+            f"template uses undeclared variables {sorted(used - declared)}",
+            file=file,
+            line=2,
+            field="variables",
+        )
     if declared - used:
-        raise ConfigError(f"declared variables not used by the template: {sorted(declared - used)}",
-                          file=file, line=2, field="variables")
+        raise ConfigError(
+            f"declared variables not used by the template: {sorted(declared - used)}",
+            file=file,
+            line=2,
+            field="variables",
+        )
     tpl = PromptTemplate(
-        name=name, version=version, path=path, owner=header.owner, status=header.status,
-        description=header.description, variables=tuple(header.variables), body=body,
-        content_hash=body_hash(body), ticket=header.ticket,
+        name=name,
+        version=version,
+        path=path,
+        owner=header.owner,
+        status=header.status,
+        description=header.description,
+        variables=tuple(header.variables),
+        body=body,
+        content_hash=body_hash(body),
+        ticket=header.ticket,
     )
     return tpl, compiled
 
@@ -157,8 +177,11 @@ class PromptRegistry:
     def load(cls, prompts_dir: Path) -> PromptRegistry:
         """Load every ``<name>/v<N>.<ext>``; a missing directory is an error (fail closed)."""
         if not prompts_dir.is_dir():
-            raise ConfigError("prompts directory not found (run `soc2ai init`)", file=str(prompts_dir),
-                              field="governance.prompts_dir")
+            raise ConfigError(
+                "prompts directory not found (run `soc2ai init`)",
+                file=str(prompts_dir),
+                field="governance.prompts_dir",
+            )
         env = _environment()
         templates: dict[tuple[str, int], tuple[PromptTemplate, Any]] = {}
         for sub in sorted(p for p in prompts_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -169,8 +192,9 @@ class PromptRegistry:
                     continue
                 m = FILE_RE.match(f.name)
                 if not m:
-                    raise ConfigError("unexpected file: template files are named v<N>.txt|md|jinja",
-                                      file=str(f))
+                    raise ConfigError(
+                        "unexpected file: template files are named v<N>.txt|md|jinja", file=str(f)
+                    )
                 version = int(m.group(1))
                 if (sub.name, version) in templates:
                     raise ConfigError(f"two files for {sub.name}@v{version}", file=str(f))
@@ -203,8 +227,11 @@ class PromptRegistry:
                 raise ConfigError(f"unknown prompt {name!r}", file=str(self.root), field=name)
             tpl = self.current(name)
             if tpl is None:
-                raise ConfigError(f"prompt {name!r} has no current version (all deprecated)",
-                                  file=str(self.root), field=name)
+                raise ConfigError(
+                    f"prompt {name!r} has no current version (all deprecated)",
+                    file=str(self.root),
+                    field=name,
+                )
             return tpl
         entry = self._templates.get((name, version))
         if entry is None:
@@ -230,13 +257,20 @@ class PromptRegistry:
             raise PolicyViolation(f"{tpl.ref}: template tried an unsafe operation: {exc}") from exc
         except UndefinedError as exc:
             if "unsafe" in (exc.message or ""):
-                raise PolicyViolation(f"{tpl.ref}: template tried an unsafe operation: {exc.message}") from exc
+                raise PolicyViolation(
+                    f"{tpl.ref}: template tried an unsafe operation: {exc.message}"
+                ) from exc
             raise ConfigError(f"{tpl.ref}: {exc.message}", file=str(tpl.path)) from exc
         return RenderedPrompt(ref=tpl.ref, content_hash=tpl.content_hash, text=text)
 
     def diff(self, a: str, b: str) -> str:
         """Unified diff between two refs' bodies."""
         ta, tb = self.get(*parse_ref(a)), self.get(*parse_ref(b))
-        return "".join(difflib.unified_diff(
-            ta.body.splitlines(keepends=True), tb.body.splitlines(keepends=True),
-            fromfile=ta.ref, tofile=tb.ref))
+        return "".join(
+            difflib.unified_diff(
+                ta.body.splitlines(keepends=True),
+                tb.body.splitlines(keepends=True),
+                fromfile=ta.ref,
+                tofile=tb.ref,
+            )
+        )

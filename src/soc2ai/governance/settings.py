@@ -31,8 +31,25 @@ DEFAULT_TICKET_PATTERNS: tuple[str, ...] = (
 )
 # Key-like tokens that are not tickets (standards, algorithms, model names).
 DEFAULT_TICKET_IGNORE: tuple[str, ...] = (
-    "UTF", "SHA", "ISO", "RFC", "AES", "TLS", "SSL", "HTTP", "GPT", "CVE", "CWE", "PEP", "SOC", "CC", "PI",
-    "HMAC", "ECDSA", "RSA", "X",
+    "UTF",
+    "SHA",
+    "ISO",
+    "RFC",
+    "AES",
+    "TLS",
+    "SSL",
+    "HTTP",
+    "GPT",
+    "CVE",
+    "CWE",
+    "PEP",
+    "SOC",
+    "CC",
+    "PI",
+    "HMAC",
+    "ECDSA",
+    "RSA",
+    "X",
 )
 
 
@@ -54,7 +71,8 @@ class GovernanceSettings(BaseModel):
     require_signed: bool = False
     # Time to close an incident, per severity.
     incident_sla_hours: dict[str, int] = Field(
-        default_factory=lambda: {"critical": 24, "high": 72, "medium": 168, "low": 720})
+        default_factory=lambda: {"critical": 24, "high": 72, "medium": 168, "low": 720}
+    )
     # A SOC 2 report (or its period end) older than this is stale.
     soc2_max_age_days: int = Field(default=365, ge=1)
 

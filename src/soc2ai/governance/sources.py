@@ -101,18 +101,39 @@ def check_sources(config: Any, *, today: date | None = None) -> list[CheckResult
     try:
         register = SourceRegister.load(p.sources, today=today)
     except ConfigError as exc:
-        return [CheckResult("sources.register", "C1.1", FAIL, str(exc), "fix the register, or run `soc2ai init`")]
+        return [
+            CheckResult("sources.register", "C1.1", FAIL, str(exc), "fix the register, or run `soc2ai init`")
+        ]
     if not register.list():
-        return [CheckResult("sources.register", "C1.1", FAIL, f"{p.sources}: no data sources registered",
-                            "register every source of training and RAG data")]
+        return [
+            CheckResult(
+                "sources.register",
+                "C1.1",
+                FAIL,
+                f"{p.sources}: no data sources registered",
+                "register every source of training and RAG data",
+            )
+        ]
     results = [CheckResult("sources.register", "C1.1", OK, f"{len(register.list())} data sources registered")]
     for s in register.list():
         if s.origin in EXTERNAL_ORIGINS and s.dpa is None and not s.licence:
-            results.append(CheckResult("sources.terms", "CC9.2", WARN,
-                                       f"{s.id}: {s.origin} data without a DPA or licence",
-                                       "record the DPA (customer/vendor data) or the licence (purchased/public)"))
+            results.append(
+                CheckResult(
+                    "sources.terms",
+                    "CC9.2",
+                    WARN,
+                    f"{s.id}: {s.origin} data without a DPA or licence",
+                    "record the DPA (customer/vendor data) or the licence (purchased/public)",
+                )
+            )
         if s.pii_expected and s.retention_days is None:
-            results.append(CheckResult("sources.retention", "C1.2", WARN,
-                                       f"{s.id}: personal data with no retention period",
-                                       "set `retention_days`"))
+            results.append(
+                CheckResult(
+                    "sources.retention",
+                    "C1.2",
+                    WARN,
+                    f"{s.id}: personal data with no retention period",
+                    "set `retention_days`",
+                )
+            )
     return results

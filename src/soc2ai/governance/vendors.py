@@ -38,16 +38,34 @@ from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 
 # Python distributions of AI/vector vendors -> the vendor they send data to.
 AI_SDKS: dict[str, str] = {
-    "openai": "openai", "langchain-openai": "openai", "llama-index-llms-openai": "openai",
-    "anthropic": "anthropic", "langchain-anthropic": "anthropic",
-    "cohere": "cohere", "langchain-cohere": "cohere",
-    "mistralai": "mistral", "langchain-mistralai": "mistral",
-    "google-generativeai": "google", "google-genai": "google", "google-cloud-aiplatform": "google",
-    "vertexai": "google", "langchain-google-genai": "google", "langchain-google-vertexai": "google",
-    "groq": "groq", "together": "together", "replicate": "replicate", "fireworks-ai": "fireworks",
-    "ai21": "ai21", "voyageai": "voyage", "huggingface-hub": "hugging face",
-    "pinecone": "pinecone", "pinecone-client": "pinecone", "weaviate-client": "weaviate",
-    "litellm": "litellm", "deepseek": "deepseek", "perplexityai": "perplexity",
+    "openai": "openai",
+    "langchain-openai": "openai",
+    "llama-index-llms-openai": "openai",
+    "anthropic": "anthropic",
+    "langchain-anthropic": "anthropic",
+    "cohere": "cohere",
+    "langchain-cohere": "cohere",
+    "mistralai": "mistral",
+    "langchain-mistralai": "mistral",
+    "google-generativeai": "google",
+    "google-genai": "google",
+    "google-cloud-aiplatform": "google",
+    "vertexai": "google",
+    "langchain-google-genai": "google",
+    "langchain-google-vertexai": "google",
+    "groq": "groq",
+    "together": "together",
+    "replicate": "replicate",
+    "fireworks-ai": "fireworks",
+    "ai21": "ai21",
+    "voyageai": "voyage",
+    "huggingface-hub": "hugging face",
+    "pinecone": "pinecone",
+    "pinecone-client": "pinecone",
+    "weaviate-client": "weaviate",
+    "litellm": "litellm",
+    "deepseek": "deepseek",
+    "perplexityai": "perplexity",
 }
 
 
@@ -181,11 +199,17 @@ def _vendor_findings(v: Vendor, today: date, max_age: int) -> list[CheckResult]:
         if v.soc2.type != "II":
             warn("soc2", "SOC 2 report is Type I (design only)", "obtain a Type II report")
         if today - v.soc2.report_date > stale:
-            warn("soc2_stale", f"SOC 2 report dated {v.soc2.report_date} is older than {max_age} days",
-                 "request the current report (or a bridge letter) and record it")
+            warn(
+                "soc2_stale",
+                f"SOC 2 report dated {v.soc2.report_date} is older than {max_age} days",
+                "request the current report (or a bridge letter) and record it",
+            )
         if today - v.soc2.period_end > stale:
-            warn("soc2_stale", f"SOC 2 report period ended {v.soc2.period_end}, over {max_age} days ago",
-                 "request the report covering the current period, or a bridge letter")
+            warn(
+                "soc2_stale",
+                f"SOC 2 report period ended {v.soc2.period_end}, over {max_age} days ago",
+                "request the report covering the current period, or a bridge letter",
+            )
     if v.dpa is None:
         warn("dpa", "no signed DPA recorded", "sign a data processing agreement and record its date")
     if v.review is None:
@@ -193,14 +217,17 @@ def _vendor_findings(v: Vendor, today: date, max_age: int) -> list[CheckResult]:
     elif v.review.next < today:
         warn("review", f"vendor review overdue since {v.review.next}", "perform and record the annual review")
     if v.incident_notification_sla_hours is None:
-        warn("sla", "no incident notification SLA", "record the contractual breach-notification window (hours)")
+        warn(
+            "sla", "no incident notification SLA", "record the contractual breach-notification window (hours)"
+        )
     if v.subprocessor and not v.privacy_policy_listed:
         warn("subprocessor", "subprocessor not listed in the privacy policy", "list it, then set the flag")
     return out
 
 
-def check_vendors(config: Any, *, today: date, providers: Iterable[str] | None = None,
-                  project_root: Path | None = None) -> list[CheckResult]:
+def check_vendors(
+    config: Any, *, today: date, providers: Iterable[str] | None = None, project_root: Path | None = None
+) -> list[CheckResult]:
     """The ``vendors check`` lines; unregistered gateway providers and AI SDKs are unmanaged vendors."""
     from soc2ai.governance._paths import ConfiguredProvider, gateway_providers, paths
 
@@ -208,32 +235,71 @@ def check_vendors(config: Any, *, today: date, providers: Iterable[str] | None =
     try:
         vendors = load_vendors(where, today=today)
     except ConfigError as exc:
-        return [CheckResult("vendors.register", "CC9.2", FAIL, str(exc), "fix the register, or run `soc2ai init`")]
+        return [
+            CheckResult("vendors.register", "CC9.2", FAIL, str(exc), "fix the register, or run `soc2ai init`")
+        ]
     if not vendors:
-        return [CheckResult("vendors.register", "CC9.2", FAIL, f"{where}: no vendors registered",
-                            "register every LLM provider and subprocessor")]
+        return [
+            CheckResult(
+                "vendors.register",
+                "CC9.2",
+                FAIL,
+                f"{where}: no vendors registered",
+                "register every LLM provider and subprocessor",
+            )
+        ]
     results: list[CheckResult] = []
     for v in vendors:
         results.extend(_vendor_findings(v, today, config.governance.soc2_max_age_days))
     known = set().union(*(v.keys() for v in vendors))
-    configured = ([ConfiguredProvider(n, (n,)) for n in providers] if providers is not None
-                  else gateway_providers(config))
-    results.extend(CheckResult("vendors.unmanaged", "CC9.2", WARN,
-                               f"unmanaged vendor: gateway provider {p.name!r} has no register entry",
-                               "add it to vendors.yaml (or list the name under an entry's aliases)")
-                   for p in configured if not any(_norm(c) in known for c in p.candidates))
+    configured = (
+        [ConfiguredProvider(n, (n,)) for n in providers]
+        if providers is not None
+        else gateway_providers(config)
+    )
+    results.extend(
+        CheckResult(
+            "vendors.unmanaged",
+            "CC9.2",
+            WARN,
+            f"unmanaged vendor: gateway provider {p.name!r} has no register entry",
+            "add it to vendors.yaml (or list the name under an entry's aliases)",
+        )
+        for p in configured
+        if not any(_norm(c) in known for c in p.candidates)
+    )
     for pkg, (vendor, file) in sorted(ai_sdks(project_root or config.root).items()):
         if _norm(vendor) not in known and _norm(pkg) not in known:
-            results.append(CheckResult("vendors.unmanaged", "CC9.2", WARN,
-                                       f"unmanaged vendor: {pkg} ({vendor}) in {file} has no register entry",
-                                       "add the vendor to vendors.yaml, or remove the dependency"))
+            results.append(
+                CheckResult(
+                    "vendors.unmanaged",
+                    "CC9.2",
+                    WARN,
+                    f"unmanaged vendor: {pkg} ({vendor}) in {file} has no register entry",
+                    "add the vendor to vendors.yaml, or remove the dependency",
+                )
+            )
     results.insert(0, CheckResult("vendors.register", "CC9.2", OK, f"{len(vendors)} vendors registered"))
     return results
 
 
-REPORT_COLUMNS = ("vendor", "services", "data_categories", "subprocessor", "soc2_type", "soc2_report_date",
-                  "soc2_period_end", "soc2_reference", "dpa_signed", "no_training", "review_last",
-                  "review_next", "incident_sla_hours", "owner", "findings")
+REPORT_COLUMNS = (
+    "vendor",
+    "services",
+    "data_categories",
+    "subprocessor",
+    "soc2_type",
+    "soc2_report_date",
+    "soc2_period_end",
+    "soc2_reference",
+    "dpa_signed",
+    "no_training",
+    "review_last",
+    "review_next",
+    "incident_sla_hours",
+    "owner",
+    "findings",
+)
 
 
 def vendor_rows(vendors: list[Vendor], *, today: date, max_age: int = 365) -> list[dict[str, Any]]:
@@ -241,17 +307,25 @@ def vendor_rows(vendors: list[Vendor], *, today: date, max_age: int = 365) -> li
     rows = []
     for v in vendors:
         findings = [r.message.split(": ", 1)[1] for r in _vendor_findings(v, today, max_age)]
-        rows.append({
-            "vendor": v.name, "services": ", ".join(v.services), "data_categories": ", ".join(v.data_categories),
-            "subprocessor": v.subprocessor, "soc2_type": v.soc2.type if v.soc2 else None,
-            "soc2_report_date": v.soc2.report_date if v.soc2 else None,
-            "soc2_period_end": v.soc2.period_end if v.soc2 else None,
-            "soc2_reference": v.soc2.reference if v.soc2 else None,
-            "dpa_signed": v.dpa.signed if v.dpa else None, "no_training": v.no_training,
-            "review_last": v.review.last if v.review else None, "review_next": v.review.next if v.review else None,
-            "incident_sla_hours": v.incident_notification_sla_hours, "owner": v.owner,
-            "findings": "; ".join(findings),
-        })
+        rows.append(
+            {
+                "vendor": v.name,
+                "services": ", ".join(v.services),
+                "data_categories": ", ".join(v.data_categories),
+                "subprocessor": v.subprocessor,
+                "soc2_type": v.soc2.type if v.soc2 else None,
+                "soc2_report_date": v.soc2.report_date if v.soc2 else None,
+                "soc2_period_end": v.soc2.period_end if v.soc2 else None,
+                "soc2_reference": v.soc2.reference if v.soc2 else None,
+                "dpa_signed": v.dpa.signed if v.dpa else None,
+                "no_training": v.no_training,
+                "review_last": v.review.last if v.review else None,
+                "review_next": v.review.next if v.review else None,
+                "incident_sla_hours": v.incident_notification_sla_hours,
+                "owner": v.owner,
+                "findings": "; ".join(findings),
+            }
+        )
     return rows
 
 
@@ -275,8 +349,13 @@ def render_report(rows: list[dict[str, Any]], fmt: str, *, today: date) -> str:
         return buf.getvalue()
     if fmt != "md":
         raise ValueError(f"unknown format {fmt!r} (md, csv, json)")
-    lines = [f"# Vendor review (as of {today})", "", "| " + " | ".join(REPORT_COLUMNS) + " |",
-             "|" + "---|" * len(REPORT_COLUMNS)]
-    lines.extend("| " + " | ".join(_cell(r[k]).replace("|", "\\|") or "—" for k in REPORT_COLUMNS) + " |"
-                 for r in rows)
+    lines = [
+        f"# Vendor review (as of {today})",
+        "",
+        "| " + " | ".join(REPORT_COLUMNS) + " |",
+        "|" + "---|" * len(REPORT_COLUMNS),
+    ]
+    lines.extend(
+        "| " + " | ".join(_cell(r[k]).replace("|", "\\|") or "—" for k in REPORT_COLUMNS) + " |" for r in rows
+    )
     return "\n".join(lines) + "\n"

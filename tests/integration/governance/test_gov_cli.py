@@ -19,8 +19,14 @@ runner = CliRunner()
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    for name, module in (("prompts", prompts), ("models", models), ("vendors", vendors), ("sources", sources),
-                         ("incidents", incidents), ("changes", changes)):
+    for name, module in (
+        ("prompts", prompts),
+        ("models", models),
+        ("vendors", vendors),
+        ("sources", sources),
+        ("incidents", incidents),
+        ("changes", changes),
+    ):
         app.add_typer(module.app, name=name)
     return app
 
@@ -42,8 +48,9 @@ def _run(repo: SampleRepo, *args: str) -> tuple[int, str, str]:
 def test_change_population_and_sample(repo: SampleRepo, tmp_path: Path) -> None:
     """Two commands: the complete population (reconciled with git) and a reproducible sample with exceptions."""
     out = tmp_path / "population.csv"
-    code, stdout, _ = _run(repo, "changes", "population", "--since", "2026-01-01", "--until", "2026-12-31",
-                           "--out", str(out))
+    code, stdout, _ = _run(
+        repo, "changes", "population", "--since", "2026-01-01", "--until", "2026-12-31", "--out", str(out)
+    )
     assert code == 0
     assert "reconciled: population 9 = 9" in " ".join(stdout.split())
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
@@ -52,8 +59,19 @@ def test_change_population_and_sample(repo: SampleRepo, tmp_path: Path) -> None:
     assert by_id[repo.shas["direct_push"]]["flags"] == "direct_push; missing_review; missing_ticket"
     assert by_id[repo.shas["pr_merge"]]["pr"] == "7" and by_id[repo.shas["pr_merge"]]["ticket"] == "ENG-40"
 
-    args = ("changes", "sample", "-n", "5", "--since", "2026-01-01", "--until", "2026-12-31", "--seed", "FY26",
-            "--json")
+    args = (
+        "changes",
+        "sample",
+        "-n",
+        "5",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-12-31",
+        "--seed",
+        "FY26",
+        "--json",
+    )
     code, stdout, _ = _run(repo, *args)
     assert code == 1  # the sample contains exceptions
     data = orjson.loads(stdout)
@@ -65,8 +83,9 @@ def test_change_population_and_sample(repo: SampleRepo, tmp_path: Path) -> None:
 
 def test_sample_table_output(repo: SampleRepo) -> None:
     """The human view prints one row per sampled change and the reconciliation line."""
-    code, stdout, _ = _run(repo, "changes", "sample", "-n", "9", "--since", "2026-01-01", "--until",
-                           "2026-12-31", "--seed", "1")
+    code, stdout, _ = _run(
+        repo, "changes", "sample", "-n", "9", "--since", "2026-01-01", "--until", "2026-12-31", "--seed", "1"
+    )
     text = " ".join(stdout.split())
     assert code == 1 and "sampled 9 of 9" in text and "6 with exceptions" in text and "reconciled" in text
 
@@ -105,11 +124,25 @@ def test_prompt_status_flags_unreviewed(repo: SampleRepo) -> None:
 def test_prompt_list_show_render_diff(repo: SampleRepo) -> None:
     """Listing, showing, rendering and diffing templates from the command line."""
     code, stdout, _ = _run(repo, "prompts", "list", "--json")
-    assert code == 0 and [p["ref"] for p in orjson.loads(stdout)] == ["helpdesk@v1", "helpdesk@v2", "helpdesk@v3"]
+    assert code == 0 and [p["ref"] for p in orjson.loads(stdout)] == [
+        "helpdesk@v1",
+        "helpdesk@v2",
+        "helpdesk@v3",
+    ]
     code, stdout, _ = _run(repo, "prompts", "show", "helpdesk@v2")
     assert code == 0 and "{{ customer_name }}" in stdout
-    code, stdout, _ = _run(repo, "prompts", "render", "helpdesk", "--var", "customer_name=Ada", "--var",
-                           "question=Where is my order?", "--var", "context=Orders ship in 2 days.")
+    code, stdout, _ = _run(
+        repo,
+        "prompts",
+        "render",
+        "helpdesk",
+        "--var",
+        "customer_name=Ada",
+        "--var",
+        "question=Where is my order?",
+        "--var",
+        "context=Orders ship in 2 days.",
+    )
     assert code == 0 and stdout.startswith("Hi Ada!") and "answer briefly: Where is my order?" in stdout
     code, _, stderr = _run(repo, "prompts", "render", "helpdesk", "--var", "customer_name=Ada")
     assert code == 2 and "missing variables" in stderr
@@ -129,21 +162,66 @@ def test_models_check_catches_renamed_prompt(repo: SampleRepo) -> None:
 
 def test_incident_lifecycle(repo: SampleRepo) -> None:
     """new -> update -> close -> show, with the timeline and root cause kept in the register file."""
-    code, stdout, _ = _run(repo, "incidents", "new", "--title", "PII in model output", "--severity", "high",
-                           "--source", "alert:pii-output:42", "--description", "Email address in a reply",
-                           "--record", "abc123", "--actor", "oncall@example.com", "--json")
+    code, stdout, _ = _run(
+        repo,
+        "incidents",
+        "new",
+        "--title",
+        "PII in model output",
+        "--severity",
+        "high",
+        "--source",
+        "alert:pii-output:42",
+        "--description",
+        "Email address in a reply",
+        "--record",
+        "abc123",
+        "--actor",
+        "oncall@example.com",
+        "--json",
+    )
     assert code == 0
     inc = orjson.loads(stdout)["id"]
-    assert _run(repo, "incidents", "update", inc, "--action", "Redaction rule tightened", "--status", "contained",
-                "--actor", "oncall@example.com")[0] == 0
+    assert (
+        _run(
+            repo,
+            "incidents",
+            "update",
+            inc,
+            "--action",
+            "Redaction rule tightened",
+            "--status",
+            "contained",
+            "--actor",
+            "oncall@example.com",
+        )[0]
+        == 0
+    )
     code, _, stderr = _run(repo, "incidents", "close", inc, "--root-cause", "", "--remediation", "x")
     assert code == 2 and "root cause" in stderr
-    assert _run(repo, "incidents", "close", inc, "--root-cause", "Output post-scan was in flag mode",
-                "--remediation", "Switched to redact; regression test added", "--actor", "lead@example.com")[0] == 0
+    assert (
+        _run(
+            repo,
+            "incidents",
+            "close",
+            inc,
+            "--root-cause",
+            "Output post-scan was in flag mode",
+            "--remediation",
+            "Switched to redact; regression test added",
+            "--actor",
+            "lead@example.com",
+        )[0]
+        == 0
+    )
     code, stdout, _ = _run(repo, "incidents", "show", inc, "--json")
     data = orjson.loads(stdout)
     assert code == 0 and data["status"] == "closed" and data["records"] == ["abc123"]
-    assert [t["actor"] for t in data["timeline"]] == ["oncall@example.com", "oncall@example.com", "lead@example.com"]
+    assert [t["actor"] for t in data["timeline"]] == [
+        "oncall@example.com",
+        "oncall@example.com",
+        "lead@example.com",
+    ]
     code, stdout, _ = _run(repo, "incidents", "list", "--json")
     assert code == 0 and orjson.loads(stdout)[0]["overdue"] is False
 
@@ -151,8 +229,9 @@ def test_incident_lifecycle(repo: SampleRepo) -> None:
 def test_register_error_exits_2_with_location(repo: SampleRepo) -> None:
     """A broken register stops the report with exit 2 and file:line: field on stderr."""
     path = repo.root / "registers" / "vendors.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("owner: security", "onwer: security", 1),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("owner: security", "onwer: security", 1), encoding="utf-8"
+    )
     code, _, stderr = _run(repo, "vendors", "report")
     flat = stderr.replace("\n", "")  # rich wraps long lines at the terminal width
     assert code == 2
@@ -169,8 +248,9 @@ def test_record_config_changes_and_go_live(repo: SampleRepo) -> None:
     code, stdout, _ = _run(repo, "changes", "record", "--json")
     assert code == 0 and len(orjson.loads(stdout)["records"]) == 6  # 3 registers + 3 template versions
     assert orjson.loads(_run(repo, "changes", "record", "--json")[1])["records"] == []
-    code, stdout, _ = _run(repo, "changes", "population", "--since", "2026-01-01", "--until", "2026-12-31",
-                           "--json")
+    code, stdout, _ = _run(
+        repo, "changes", "population", "--since", "2026-01-01", "--until", "2026-12-31", "--json"
+    )
     assert code == 0
     live = {c["id"]: c["config_change"] for c in orjson.loads(stdout)["changes"]}
     assert live[repo.shas["initial"]] is not None  # registers unchanged since the initial import

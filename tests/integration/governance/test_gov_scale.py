@@ -25,8 +25,10 @@ def _fast_import(root: Path, merges: int) -> None:
         nonlocal mark
         mark += 1
         data = msg.encode()
-        out.append(f"commit {ref}\nmark :{mark}\nauthor {who} <{who}@example.com> {ts} +0000\n"
-                   f"committer {who} <{who}@example.com> {ts} +0000\ndata {len(data)}\n{msg}\n")
+        out.append(
+            f"commit {ref}\nmark :{mark}\nauthor {who} <{who}@example.com> {ts} +0000\n"
+            f"committer {who} <{who}@example.com> {ts} +0000\ndata {len(data)}\n{msg}\n"
+        )
         if parents:
             out.append(f"from :{parents[0]}\n" + "".join(f"merge :{p}\n" for p in parents[1:]))
         for path, body in files.items():
@@ -40,8 +42,13 @@ def _fast_import(root: Path, merges: int) -> None:
         change = {f"src/m{i % 50}.py": f"{i}\n"}
         branch = commit(f"refs/heads/b{i}", f"change {i}", change, [head], "bob")
         ts += 600
-        head = commit("refs/heads/main", f"Merge pull request #{i + 1} from acme/ENG-{i + 1}\n\n"
-                      "Approved-by: Carol <carol@example.com>", change, [head, branch], "carol")
+        head = commit(
+            "refs/heads/main",
+            f"Merge pull request #{i + 1} from acme/ENG-{i + 1}\n\nApproved-by: Carol <carol@example.com>",
+            change,
+            [head, branch],
+            "carol",
+        )
     git = shutil.which("git") or "git"
     subprocess.run([git, "init", "-q", "-b", "main", str(root)], check=True)
     subprocess.run([git, "-C", str(root), "fast-import", "--quiet"], input="".join(out).encode(), check=True)

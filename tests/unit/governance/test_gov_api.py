@@ -22,8 +22,7 @@ def test_every_exported_name_resolves() -> None:
 
 def test_import_is_light() -> None:
     """`import soc2ai.governance` does not load jinja2 or yaml (templates and registers load lazily)."""
-    code = ("import sys, soc2ai.governance; print(','.join(m for m in ('jinja2', 'yaml') "
-            "if m in sys.modules))")
+    code = "import sys, soc2ai.governance; print(','.join(m for m in ('jinja2', 'yaml') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
@@ -35,6 +34,12 @@ def test_check_result_is_strict_and_frozen() -> None:
         CheckResult("x.y", "CC8.1", "PASS", "no")
     with pytest.raises(AttributeError):
         r.status = "FAIL"  # type: ignore[misc]
-    assert r.to_dict() == {"check_id": "x.y", "criterion": "CC8.1", "status": "OK", "message": "fine", "remedy": ""}
+    assert r.to_dict() == {
+        "check_id": "x.y",
+        "criterion": "CC8.1",
+        "status": "OK",
+        "message": "fine",
+        "remedy": "",
+    }
     assert worst([r, CheckResult("a", "b", "WARN", "m")]) == "WARN"
     assert worst([]) == "OK"

@@ -42,8 +42,12 @@ def test_first_run_records_everything_then_only_changes(project: Config) -> None
     assert len(first) == 4 and len(second) == 1
     bodies = _bodies(project)
     targets = sorted(str(b["target"]) for b in bodies[:4])
-    assert targets == ["prompt:support_reply@v1", "register:data_sources.yaml", "register:models.yaml",
-                       "register:vendors.yaml"]
+    assert targets == [
+        "prompt:support_reply@v1",
+        "register:data_sources.yaml",
+        "register:models.yaml",
+        "register:vendors.yaml",
+    ]
     last = bodies[-1]
     assert last["action"] == "modify" and last["summary"] == "changed: support-chat"
     assert last["previous_hash"] != last["content_hash"]
@@ -73,7 +77,9 @@ def test_population_links_config_change_record(tmp_path: object) -> None:
     from soc2ai.governance.examples import write_examples
 
     write_examples(root, today=date(2026, 1, 1))
-    (root / "soc2ai.toml").write_text('[governance]\nchange_paths = ["registers/", "prompts/"]\n', encoding="utf-8")
+    (root / "soc2ai.toml").write_text(
+        '[governance]\nchange_paths = ["registers/", "prompts/"]\n', encoding="utf-8"
+    )
     (root / ".gitignore").write_text(".soc2ai/\n", encoding="utf-8")
     sha = repo.commit("Initial (ENG-1)", when="2026-01-02T00:00:00Z")
     config = load_config(root / "soc2ai.toml")
@@ -81,7 +87,8 @@ def test_population_links_config_change_record(tmp_path: object) -> None:
         record_register_changes(log, config)
         log.flush()
         index = config_change_index(log.entries(kind="config_change"))
-    changes = changes_population(root, date(2026, 1, 1), date(2026, 1, 31), config.governance,
-                                 config_changes=index)
+    changes = changes_population(
+        root, date(2026, 1, 1), date(2026, 1, 31), config.governance, config_changes=index
+    )
     assert len(changes) == 1 and changes[0].id == sha
     assert changes[0].config_change is not None and changes[0].live_at is not None

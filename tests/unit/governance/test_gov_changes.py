@@ -32,8 +32,17 @@ def _population(sample_repo: SampleRepo, since: date = YEAR[0], until: date = YE
 def test_population_is_complete_and_reconciles(sample: SampleRepo) -> None:
     """Every first-parent change touching the paths is listed; the count matches git rev-list."""
     pop = _population(sample)
-    assert list(pop) == ["initial", "reviewed_merge", "direct_push", "self_approved", "edited_after_trailer",
-                         "revert", "pr_merge", "squash", "pr_edited"]
+    assert list(pop) == [
+        "initial",
+        "reviewed_merge",
+        "direct_push",
+        "self_approved",
+        "edited_after_trailer",
+        "revert",
+        "pr_merge",
+        "squash",
+        "pr_edited",
+    ]
     rec = reconcile(sample.root, list(pop.values()), *YEAR, SETTINGS)
     assert rec.matches and rec.rev_list == 9 and rec.commits_in_range == 10
     assert "--first-parent" in rec.command and rec.command.endswith("-- prompts/ registers/ src/ soc2ai.toml")
@@ -137,9 +146,13 @@ def test_ticket_patterns() -> None:
     s = GovernanceSettings()
     assert find_tickets(["Fix UTF-8 handling per RFC-9162 and GPT-4 output, see ENG-42"], s) == ("ENG-42",)
     assert find_tickets(["closes #17", "https://linear.app/acme/issue/OPS-9/x"], s) == (
-        "#17", "https://linear.app/acme/issue/OPS-9/x")
+        "#17",
+        "https://linear.app/acme/issue/OPS-9/x",
+    )
     assert find_tickets(["https://acme.atlassian.net/browse/SEC-3 and SEC-3"], s) == (
-        "https://acme.atlassian.net/browse/SEC-3", "SEC-3")
+        "https://acme.atlassian.net/browse/SEC-3",
+        "SEC-3",
+    )
     assert find_tickets(["nothing here", "a&#39;s"], s) == ()
     custom = GovernanceSettings(ticket_patterns=[r"\bT\d+\b"])
     assert find_tickets(["T12 and ENG-1"], custom) == ("T12",)
@@ -169,8 +182,18 @@ def test_pr_export_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_pr_export(path)
     assert exc.value.field == "[0].number"
-    path.write_bytes(orjson.dumps([{"number": 7, "author": {"login": "a"}, "mergeCommit": {"oid": "ab"},
-                                    "reviews": [{"state": "APPROVED", "author": "carol"}]}]))
+    path.write_bytes(
+        orjson.dumps(
+            [
+                {
+                    "number": 7,
+                    "author": {"login": "a"},
+                    "mergeCommit": {"oid": "ab"},
+                    "reviews": [{"state": "APPROVED", "author": "carol"}],
+                }
+            ]
+        )
+    )
     with pytest.raises(ConfigError) as exc:
         load_pr_export(path)
     assert exc.value.field == "[0].reviews[0].author"
@@ -186,18 +209,42 @@ def test_changes_requested_after_approval_withdraws_it(tmp_path: Path) -> None:
     repo.checkout("ENG-5-x", create=True)
     head = repo.commit("change", {"src/a.py": "2\n"}, author=BOB, when="2026-01-02T00:00:00Z")
     repo.checkout("main")
-    merge = repo.merge("ENG-5-x", "Merge pull request #5 from acme/ENG-5-x", committer=BOB,
-                       when="2026-01-03T00:00:00Z")
+    merge = repo.merge(
+        "ENG-5-x", "Merge pull request #5 from acme/ENG-5-x", committer=BOB, when="2026-01-03T00:00:00Z"
+    )
     export = tmp_path / "prs.json"
-    export.write_bytes(orjson.dumps([{
-        "number": 5, "title": "x", "url": "u", "author": {"login": "bob"}, "mergedAt": "2026-01-03T00:00:00Z",
-        "mergeCommit": {"oid": merge}, "labels": [],
-        "reviews": [{"author": {"login": "carol"}, "state": "APPROVED", "submittedAt": "2026-01-02T01:00:00Z",
-                     "commit": {"oid": head}},
-                    {"author": {"login": "carol"}, "state": "CHANGES_REQUESTED",
-                     "submittedAt": "2026-01-02T02:00:00Z", "commit": {"oid": head}}]}]))
-    changes = changes_population(repo.root, date(2026, 1, 3), date(2026, 1, 3), GovernanceSettings(),
-                                 pr_export=export)
+    export.write_bytes(
+        orjson.dumps(
+            [
+                {
+                    "number": 5,
+                    "title": "x",
+                    "url": "u",
+                    "author": {"login": "bob"},
+                    "mergedAt": "2026-01-03T00:00:00Z",
+                    "mergeCommit": {"oid": merge},
+                    "labels": [],
+                    "reviews": [
+                        {
+                            "author": {"login": "carol"},
+                            "state": "APPROVED",
+                            "submittedAt": "2026-01-02T01:00:00Z",
+                            "commit": {"oid": head},
+                        },
+                        {
+                            "author": {"login": "carol"},
+                            "state": "CHANGES_REQUESTED",
+                            "submittedAt": "2026-01-02T02:00:00Z",
+                            "commit": {"oid": head},
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    changes = changes_population(
+        repo.root, date(2026, 1, 3), date(2026, 1, 3), GovernanceSettings(), pr_export=export
+    )
     assert changes[0].approvals == () and changes[0].reviewers == ("carol",)
     assert changes[0].flags == ("missing_approval",) and not changes[0].reviewed
 
@@ -217,27 +264,49 @@ def test_signed_commits(tmp_path: Path) -> None:
     allowed = tmp_path / "allowed"
     allowed.write_text(f"alice@example.com {(tmp_path / 'id.pub').read_text().strip()}\n", encoding="utf-8")
     repo = RepoBuilder(tmp_path / "r")
-    for k, v in (("gpg.format", "ssh"), ("user.signingkey", str(key)), ("gpg.ssh.allowedSignersFile", str(allowed))):
+    for k, v in (
+        ("gpg.format", "ssh"),
+        ("user.signingkey", str(key)),
+        ("gpg.ssh.allowedSignersFile", str(allowed)),
+    ):
         repo.run("config", k, v)
     repo.write({"src/a.py": "1\n"})
     repo.run("add", "-A")
     repo.run("commit", "-q", "-S", "-m", "signed ENG-1", author=ALICE, when="2026-01-01T00:00:00Z")
     signed = repo.head()
     unsigned = repo.commit("unsigned ENG-2", {"src/a.py": "2\n"}, author=ALICE, when="2026-01-02T00:00:00Z")
-    changes = {c.id: c for c in changes_population(repo.root, date(2026, 1, 1), date(2026, 1, 2),
-                                                   GovernanceSettings(require_signed=True))}
+    changes = {
+        c.id: c
+        for c in changes_population(
+            repo.root, date(2026, 1, 1), date(2026, 1, 2), GovernanceSettings(require_signed=True)
+        )
+    }
     assert changes[signed].signature == "G" and "unsigned" not in changes[signed].flags
     assert changes[unsigned].signature == "N" and "unsigned" in changes[unsigned].flags
 
 
-@given(st.lists(st.integers(min_value=0, max_value=10**6), unique=True, max_size=40),
-       st.integers(min_value=0, max_value=50), st.text(max_size=8))
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**6), unique=True, max_size=40),
+    st.integers(min_value=0, max_value=50),
+    st.text(max_size=8),
+)
 def test_sample_properties(stamps: list[int], n: int, seed: str) -> None:
     """For any population: deterministic, order-independent, size min(n, len), a subset in date order."""
     from datetime import UTC, datetime
 
-    pop = [Change(id=f"{s:040x}", date=datetime.fromtimestamp(1.7e9 + s, UTC), kind="merge", title="t",
-                  author="a", authors=("a",), committer="c", files=("f",)) for s in stamps]
+    pop = [
+        Change(
+            id=f"{s:040x}",
+            date=datetime.fromtimestamp(1.7e9 + s, UTC),
+            kind="merge",
+            title="t",
+            author="a",
+            authors=("a",),
+            committer="c",
+            files=("f",),
+        )
+        for s in stamps
+    ]
     picked = draw(pop, n, seed)
     assert picked == draw(list(reversed(pop)), n, seed)
     assert len(picked) == min(n, len(pop)) and {c.id for c in picked} <= {c.id for c in pop}
@@ -274,4 +343,7 @@ def test_bulk_history_matches_per_commit_git(sample: SampleRepo, tmp_path: Path)
                 assert merged[commit.sha][0].sha == commit.parents[-1]
     b_merge = gitlog.log(repo.root, "-1", "main")[0]
     assert sorted(c.subject for c in gitlog.branch_commits(repo.root, "main")[b_merge.sha]) == [
-        "Merge branch 'main' into b", "b1", "b2"]
+        "Merge branch 'main' into b",
+        "b1",
+        "b2",
+    ]

@@ -22,19 +22,39 @@ def _register(tmp_path: Path, now: datetime = NOW) -> IncidentRegister:
 def test_lifecycle_from_alert_to_closure(tmp_path: Path) -> None:
     """An alert-opened incident collects actions and closes with root cause and remediation."""
     reg = _register(tmp_path)
-    inc = reg.open(title="Content-policy violation in output", severity="high", source="alert:moderation:a1",
-                   description="Model output contained disallowed content; redacted by the post-scan.",
-                   records=["r1"], detected_at=NOW - timedelta(hours=2), actor="monitor")
+    inc = reg.open(
+        title="Content-policy violation in output",
+        severity="high",
+        source="alert:moderation:a1",
+        description="Model output contained disallowed content; redacted by the post-scan.",
+        records=["r1"],
+        detected_at=NOW - timedelta(hours=2),
+        actor="monitor",
+    )
     assert inc.id == "INC-0001" and inc.status == "open"
     assert inc.timeline[0].actor == "monitor"
-    reg.update(inc.id, action="Blocked the prompt pattern", actor="alice@example.com", status="contained",
-               records=["r2", "r1"], at=NOW - timedelta(hours=1))
-    closed = reg.close(inc.id, root_cause="Jailbreak phrasing not covered by the injection rules",
-                       remediation="Added rule INJ-7; regression test", actor="alice@example.com", at=NOW)
+    reg.update(
+        inc.id,
+        action="Blocked the prompt pattern",
+        actor="alice@example.com",
+        status="contained",
+        records=["r2", "r1"],
+        at=NOW - timedelta(hours=1),
+    )
+    closed = reg.close(
+        inc.id,
+        root_cause="Jailbreak phrasing not covered by the injection rules",
+        remediation="Added rule INJ-7; regression test",
+        actor="alice@example.com",
+        at=NOW,
+    )
     assert closed.status == "closed" and closed.closed_at == NOW
     assert closed.records == ["r1", "r2"]
     assert [t.action for t in closed.timeline] == [
-        "opened (source: alert:moderation:a1)", "Blocked the prompt pattern", "closed"]
+        "opened (source: alert:moderation:a1)",
+        "Blocked the prompt pattern",
+        "closed",
+    ]
     again = reg.get(inc.id)
     assert again == closed
     assert reg.list("closed") == [closed] and reg.list("open") == []
@@ -43,7 +63,9 @@ def test_lifecycle_from_alert_to_closure(tmp_path: Path) -> None:
 def test_ids_increase_and_files_are_yaml(tmp_path: Path) -> None:
     """Each incident gets the next id and its own YAML file."""
     reg = _register(tmp_path)
-    ids = [reg.open(title=f"t{i}", severity="low", source="user report", description="d").id for i in range(3)]
+    ids = [
+        reg.open(title=f"t{i}", severity="low", source="user report", description="d").id for i in range(3)
+    ]
     assert ids == ["INC-0001", "INC-0002", "INC-0003"]
     assert sorted(p.name for p in (tmp_path / "incidents").iterdir()) == [f"{i}.yaml" for i in ids]
 
@@ -64,10 +86,13 @@ def test_close_requires_root_cause_and_remediation(tmp_path: Path) -> None:
 def test_overdue_per_severity_sla(tmp_path: Path) -> None:
     """Open incidents past their severity's SLA are overdue; closed ones never are."""
     reg = _register(tmp_path)
-    late = reg.open(title="a", severity="high", source="s", description="d", detected_at=NOW - timedelta(hours=73))
+    late = reg.open(
+        title="a", severity="high", source="s", description="d", detected_at=NOW - timedelta(hours=73)
+    )
     reg.open(title="b", severity="low", source="s", description="d", detected_at=NOW - timedelta(hours=73))
-    done = reg.open(title="c", severity="critical", source="s", description="d",
-                    detected_at=NOW - timedelta(hours=30))
+    done = reg.open(
+        title="c", severity="critical", source="s", description="d", detected_at=NOW - timedelta(hours=30)
+    )
     reg.close(done.id, root_cause="rc", remediation="fix")
     assert [i.id for i in overdue(reg, NOW)] == [late.id]
     assert [i.id for i in overdue(reg.list(), NOW, sla_hours={"high": 100, "low": 10})] == ["INC-0002"]
@@ -82,12 +107,18 @@ def test_hand_edited_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="closed incident needs") as exc:
         reg.get(inc.id)
     assert exc.value.file == str(path)
-    text = path.read_text().replace("status: closed", "status: open").replace("2026-06-01T12", "2027-06-01T12", 1)
+    text = (
+        path.read_text()
+        .replace("status: closed", "status: open")
+        .replace("2026-06-01T12", "2027-06-01T12", 1)
+    )
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="future") as exc:
         reg.get(inc.id)
     assert exc.value.field == "detected_at" and exc.value.line is not None
-    path.write_text(text.replace("severity: low", "severity: urgent").replace("2027", "2026"), encoding="utf-8")
+    path.write_text(
+        text.replace("severity: low", "severity: urgent").replace("2027", "2026"), encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as exc:
         reg.get(inc.id)
     assert exc.value.field == "severity"
@@ -122,8 +153,12 @@ def test_concurrent_openers_get_distinct_ids(tmp_path: Path) -> None:
 
     regs = [_register(tmp_path) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
-        ids = list(pool.map(lambda i: regs[i % 4].open(title=f"t{i}", severity="low", source="s",
-                                                        description="d").id, range(20)))
+        ids = list(
+            pool.map(
+                lambda i: regs[i % 4].open(title=f"t{i}", severity="low", source="s", description="d").id,
+                range(20),
+            )
+        )
     assert len(set(ids)) == 20
     assert len(list((tmp_path / "incidents").glob("INC-*.yaml"))) == 20
 

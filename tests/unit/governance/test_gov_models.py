@@ -66,7 +66,9 @@ def test_non_production_model_needs_no_approval(project: Config) -> None:
 
 def test_eval_file_changed_fails(project: Config) -> None:
     """Editing the evaluation results after they were recorded breaks the hash and fails."""
-    (project.root / "evals" / "support-chat.json").write_text('{"metrics": {"accuracy": 0.99}}', encoding="utf-8")
+    (project.root / "evals" / "support-chat.json").write_text(
+        '{"metrics": {"accuracy": 0.99}}', encoding="utf-8"
+    )
     assert _failing(project, gateway_models=[]) == ["models.eval_hash"]
 
 
@@ -98,8 +100,12 @@ def _fine_tune(project: Config, scan_record: str | None, approved_by: str | None
     ds: dict[str, object] = {"file": "train.jsonl", "sha256": digest}
     if scan_record:
         ds["scan_record"] = scan_record
-    ft: dict[str, object] = {"base_model": "gpt-4o-mini", "datasets": [ds], "launched_by": "ml@example.com",
-                             "hyperparameters": {"epochs": 3}}
+    ft: dict[str, object] = {
+        "base_model": "gpt-4o-mini",
+        "datasets": [ds],
+        "launched_by": "ml@example.com",
+        "hyperparameters": {"epochs": 3},
+    }
     if approved_by:
         ft["approved_by"] = approved_by
     _edit(project, fine_tune=ft)

@@ -18,8 +18,9 @@ def test_versions_follow_renames_not_copies(sample: SampleRepo) -> None:
     reg = PromptRegistry.load(sample.root / "prompts")
     by_ref = {s.ref: s for s in prompt_status(reg, sample.root, SETTINGS, pr_export=sample.pr_export)}
     v2 = by_ref["helpdesk@v2"]
-    assert [c.id for c in v2.changes] == [sample.shas[k] for k in
-                                          ("reviewed_merge", "direct_push", "revert", "pr_merge")]
+    assert [c.id for c in v2.changes] == [
+        sample.shas[k] for k in ("reviewed_merge", "direct_push", "revert", "pr_merge")
+    ]
     assert v2.state == "unreviewed" and any(r.startswith("direct_push") for r in v2.reasons)
     assert v2.via() == "PR #7"
     v3 = by_ref["helpdesk@v3"]
@@ -34,8 +35,11 @@ def test_uncommitted_edit_is_flagged(sample: SampleRepo, tmp_path: Path) -> None
     try:
         path.write_text(original + "extra\n", encoding="utf-8")
         reg = PromptRegistry.load(sample.root / "prompts")
-        v3 = next(s for s in prompt_status(reg, sample.root, SETTINGS, pr_export=sample.pr_export)
-                  if s.ref == "helpdesk@v3")
+        v3 = next(
+            s
+            for s in prompt_status(reg, sample.root, SETTINGS, pr_export=sample.pr_export)
+            if s.ref == "helpdesk@v3"
+        )
         assert v3.state == "uncommitted"
     finally:
         path.write_text(original, encoding="utf-8")

@@ -25,7 +25,9 @@ def _registry(tmp_path: Path, files: dict[str, str]) -> PromptRegistry:
 
 def test_versions_and_current(tmp_path: Path) -> None:
     """`get(name)` returns the highest version whose status is current, skipping deprecated ones."""
-    reg = _registry(tmp_path, {"greet/v1.txt": _tpl(), "greet/v2.md": _tpl(), "greet/v3.jinja": _tpl("deprecated")})
+    reg = _registry(
+        tmp_path, {"greet/v1.txt": _tpl(), "greet/v2.md": _tpl(), "greet/v3.jinja": _tpl("deprecated")}
+    )
     assert [t.ref for t in reg.list()] == ["greet@v1", "greet@v2", "greet@v3"]
     assert reg.get("greet").ref == "greet@v2"
     assert reg.get("greet", 3).status == "deprecated"

@@ -44,5 +44,7 @@ def test_external_data_without_terms_and_pii_without_retention(project: Config) 
     path.write_text(path.read_text(encoding="utf-8") + EXTRA, encoding="utf-8")
     results = check_sources(project, today=TODAY)
     warns = [(r.check_id, r.message) for r in results if r.status == WARN]
-    assert warns == [("sources.terms", "crawl-2025: scraped data without a DPA or licence"),
-                     ("sources.retention", "crawl-2025: personal data with no retention period")]
+    assert warns == [
+        ("sources.terms", "crawl-2025: scraped data without a DPA or licence"),
+        ("sources.retention", "crawl-2025: personal data with no retention period"),
+    ]

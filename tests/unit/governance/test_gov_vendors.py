@@ -40,10 +40,26 @@ def test_examples_pass(project: Config) -> None:
 
 def test_stale_report_by_date_and_by_period(project: Config) -> None:
     """A report older than 12 months, or whose period ended over 12 months ago, is stale."""
-    _edit(project, 0, soc2={"type": "II", "report_date": date(2025, 5, 1), "period_end": date(2025, 8, 1),
-                            "reference": "r.pdf"})
-    _edit(project, 1, soc2={"type": "II", "report_date": date(2026, 1, 1), "period_end": date(2025, 4, 30),
-                            "reference": "r.pdf"})
+    _edit(
+        project,
+        0,
+        soc2={
+            "type": "II",
+            "report_date": date(2025, 5, 1),
+            "period_end": date(2025, 8, 1),
+            "reference": "r.pdf",
+        },
+    )
+    _edit(
+        project,
+        1,
+        soc2={
+            "type": "II",
+            "report_date": date(2026, 1, 1),
+            "period_end": date(2025, 4, 30),
+            "reference": "r.pdf",
+        },
+    )
     msgs = _warnings(project)
     assert any(m.startswith("OpenAI: SOC 2 report dated 2025-05-01") for m in msgs)
     assert not any(m.startswith("OpenAI: SOC 2 report period ended") for m in msgs)
@@ -64,8 +80,11 @@ def test_missing_dpa_sla_review_and_report(project: Config) -> None:
     _edit(project, 0, dpa=None, incident_notification_sla_hours=None, review=None, soc2=None)
     msgs = _warnings(project)
     assert {m.split(": ", 1)[1] for m in msgs} == {
-        "no signed DPA recorded", "no incident notification SLA", "no vendor review recorded",
-        "no SOC 2 report on file"}
+        "no signed DPA recorded",
+        "no incident notification SLA",
+        "no vendor review recorded",
+        "no SOC 2 report on file",
+    }
 
 
 def test_overdue_review(project: Config) -> None:
@@ -84,19 +103,28 @@ def test_unmanaged_sdk_in_dependencies(project: Config) -> None:
     """AI SDKs in pyproject.toml or requirements*.txt without a vendor entry warn."""
     (project.root / "pyproject.toml").write_text(
         '[project]\nname = "app"\ndependencies = ["openai>=1.40", "httpx"]\n'
-        '[project.optional-dependencies]\nml = ["cohere==5.0"]\n', encoding="utf-8")
-    (project.root / "requirements-dev.txt").write_text("# tools\nmistralai>=1 ; python_version>'3.10'\n-e .\n",
-                                                       encoding="utf-8")
+        '[project.optional-dependencies]\nml = ["cohere==5.0"]\n',
+        encoding="utf-8",
+    )
+    (project.root / "requirements-dev.txt").write_text(
+        "# tools\nmistralai>=1 ; python_version>'3.10'\n-e .\n", encoding="utf-8"
+    )
     assert set(ai_sdks(project.root)) == {"openai", "cohere", "mistralai"}
     msgs = _warnings(project)
-    assert msgs == ["unmanaged vendor: cohere (cohere) in pyproject.toml has no register entry",
-                    "unmanaged vendor: mistralai (mistral) in requirements-dev.txt has no register entry"]
+    assert msgs == [
+        "unmanaged vendor: cohere (cohere) in pyproject.toml has no register entry",
+        "unmanaged vendor: mistralai (mistral) in requirements-dev.txt has no register entry",
+    ]
 
 
 def test_type_one_and_unlisted_subprocessor(project: Config) -> None:
     """A Type I report and a subprocessor missing from the privacy policy warn."""
-    _edit(project, 0, privacy_policy_listed=False,
-          soc2={"type": "I", "report_date": date(2026, 3, 1), "period_end": date(2026, 2, 1), "reference": "r"})
+    _edit(
+        project,
+        0,
+        privacy_policy_listed=False,
+        soc2={"type": "I", "report_date": date(2026, 3, 1), "period_end": date(2026, 2, 1), "reference": "r"},
+    )
     msgs = _warnings(project)
     assert "OpenAI: SOC 2 report is Type I (design only)" in msgs
     assert "OpenAI: subprocessor not listed in the privacy policy" in msgs
@@ -140,6 +168,7 @@ def test_gateway_config_providers_and_models(project: Config) -> None:
     config = parse_config(GATEWAY_TOML, source=str(project.root / "soc2ai.toml"), root=project.root)
     results = check_vendors(config, today=TODAY)
     assert [r.message for r in results if r.status == WARN] == [
-        "unmanaged vendor: gateway provider 'together' has no register entry"]
+        "unmanaged vendor: gateway provider 'together' has no register entry"
+    ]
     fails = [r.message for r in check_models(config, today=TODAY) if r.status == FAIL]
     assert fails == ["gateway model alias 'shadow' is not in models.yaml"]

@@ -111,8 +111,12 @@ def test_invalid_calendar_date(tmp_path: Path) -> None:
 
 def test_duplicate_key_rejected(tmp_path: Path) -> None:
     """A key given twice is an error (PyYAML would silently keep the last one)."""
-    path = _write(tmp_path, VENDOR.replace("    owner: sec@example.com\n",
-                                           "    owner: sec@example.com\n    owner: other@example.com\n"))
+    path = _write(
+        tmp_path,
+        VENDOR.replace(
+            "    owner: sec@example.com\n", "    owner: sec@example.com\n    owner: other@example.com\n"
+        ),
+    )
     with pytest.raises(ConfigError) as exc:
         load_vendors(path, today=TODAY)
     assert exc.value.field == "owner"
@@ -151,7 +155,9 @@ def test_top_level_list_instead_of_mapping(tmp_path: Path) -> None:
 
 def test_source_register_wrong_enum(tmp_path: Path) -> None:
     """An unknown origin value names the field and line."""
-    path = _write(tmp_path, """\
+    path = _write(
+        tmp_path,
+        """\
 sources:
   - id: s1
     name: S
@@ -160,7 +166,9 @@ sources:
     classification: internal
     pii_expected: false
     used_for: [rag]
-""", "data_sources.yaml")
+""",
+        "data_sources.yaml",
+    )
     with pytest.raises(ConfigError) as exc:
         SourceRegister.load(path)
     assert exc.value.field == "sources[0].origin"
