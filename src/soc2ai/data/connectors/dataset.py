@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -159,10 +160,11 @@ class DatasetConnector:
                     self._jsonl_row(path, n, raw)
 
     @staticmethod
-    def _jsonl_candidates(data: bytes, lines: list[bytes], needles: list[bytes],
-                          known: frozenset[str]) -> set[int]:
+    def _jsonl_candidates(data: bytes, lines: list[bytes], needles: list[bytes], known: frozenset[str],
+                          hints: dict[int, str] | None = None) -> set[int]:
         """Line numbers that can match: a needle's bytes occur in them (found with bytes.find over the whole
-        file, C speed) or lineage recorded their row key."""
+        file, C speed) or their row key is in ``known``. ``hints`` (line -> key, from a find) are checked
+        at their line first; only keys not confirmed there cost a pass over every row."""
         positions = sorted(p for nb in needles for p in _positions(data, nb))
         out: set[int] = set()
         line, last = 1, 0
@@ -170,9 +172,16 @@ class DatasetConnector:
             line += data.count(b"\n", last, pos)
             last = pos
             out.add(line)
-        if known:
+        remaining = set(known)
+        for n, key in (hints or {}).items():
+            if 0 < n <= len(lines) and lines[n - 1].strip():
+                raw = lines[n - 1]
+                if Row(n, _maybe_dict(raw), raw).key() == key:
+                    out.add(n)
+                    remaining.discard(key)
+        if remaining:
             for n, raw in enumerate(lines, 1):
-                if raw.strip() and Row(n, _maybe_dict(raw), raw).key() in known:
+                if raw.strip() and Row(n, _maybe_dict(raw), raw).key() in remaining:
                     out.add(n)
         return out
 
@@ -273,14 +282,25 @@ class DatasetConnector:
                                       if lines[n - 1].strip()) if remove(r)]
                 if not doomed or dry_run:
                     return len(doomed)
-                gone = {r.line for r in doomed}
-                body = b"".join(raw + b"\n" for n, raw in enumerate(lines, 1) if n not in gone)
+                drop = sorted({r.line for r in doomed})
+                # Copy the bytes between removed lines instead of re-joining a million lines.
+                ends = list(accumulate(map(len, lines)))
+                parts, cursor = [], 0
+                for n in drop:
+                    start = (ends[n - 2] + n - 1) if n > 1 else 0
+                    parts.append(data[cursor:start])
+                    cursor = min(len(data), ends[n - 1] + n)
+                parts.append(data[cursor:])
+                body = b"".join(parts)
+                if body and not body.endswith(b"\n"):
+                    body += b"\n"
 
                 def write_jsonl(tmp: Path) -> None:
                     tmp.write_bytes(body)
 
                 _atomic_write(path, write_jsonl)
-                self._manifest(path, hashlib.sha256(data).hexdigest(), len(lines), len(lines) - len(gone), doomed)
+                self._manifest(path, hashlib.sha256(data).hexdigest(), len(lines), len(lines) - len(drop), doomed,
+                               after=hashlib.sha256(body).hexdigest())
                 return len(doomed)
             rows = list(self.rows(path))
             doomed = [r for r in rows if remove(r)]
@@ -316,12 +336,15 @@ class DatasetConnector:
         keep = [i for i in range(table.num_rows) if i + 1 not in gone]
         pq.write_table(table.take(keep), tmp)
 
-    def _manifest(self, path: Path, before: str, n_before: int, n_after: int, doomed: list[Row]) -> None:
+    def _manifest(self, path: Path, before: str, n_before: int, n_after: int, doomed: list[Row], *,
+                  after: str | None = None) -> None:
         mpath = path.with_name(path.name + ".manifest.json")
         entries: list[Any] = orjson.loads(mpath.read_bytes()) if mpath.exists() else []
-        entries.append({"ts": int(self._clock()), "sha256_before": before, "sha256_after": _file_hash(path),
+        entries.append({"ts": int(self._clock()), "sha256_before": before,
+                        "sha256_after": after or _file_hash(path),
                         "rows_before": n_before, "rows_after": n_after,
                         "removed_row_sha256": [hashlib.sha256(r.raw.strip()).hexdigest() for r in doomed]})
+
         def write_manifest(tmp: Path) -> None:
             tmp.write_bytes(orjson.dumps(entries, option=orjson.OPT_INDENT_2))
 
@@ -332,17 +355,20 @@ class DatasetConnector:
         self.notes = []
         ids = {subject.id, *subject.refs}
         needles = subject.needles()
-        extra: dict[str, set[str]] = {}
+        hints: dict[str, dict[int, str]] = {}
         for loc in locations:
-            extra.setdefault(loc.collection, set()).add(loc.detail)
+            hints.setdefault(loc.collection, {})[int(loc.item_id)] = loc.detail
         total = 0
         for path in self.files():
-            known = subject.known_ids(self.name, str(path)) | frozenset(extra.get(str(path), ()))
+            hint = hints.get(str(path), {})
+            known = subject.known_ids(self.name, str(path)) | frozenset(hint.values())
+
             def matches(row: Row, k: frozenset[str] = known) -> bool:
                 return bool(self._why(row, subject, ids, needles, k))
 
-            def candidates(data: bytes, lines: list[bytes], k: frozenset[str] = known) -> set[int]:
-                return self._jsonl_candidates(data, lines, [n.encode() for n in needles], k)
+            def candidates(data: bytes, lines: list[bytes], k: frozenset[str] = known,
+                           h: dict[int, str] = hint) -> set[int]:
+                return self._jsonl_candidates(data, lines, [n.encode() for n in needles], k, h)
 
             total += self._rewrite(path, matches, only=candidates)
         return total
