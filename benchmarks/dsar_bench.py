@@ -298,6 +298,30 @@ def measure(root: Path, state: dict[str, Any]) -> dict[str, Any]:
             "left_after_delete": again.total, "stores": per}
 
 
+def measure_cli(root: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """The same, through the command line a user types (process start and imports included)."""
+    subject = next(f"bench-subject-{k}" for k in range(SUBJECTS) if f"bench-subject-{k}" not in state["used"])
+    base = [sys.executable, "-m", "soc2ai", "dsar"]
+    args = ["--subject", subject, "--identifier", f"email={email(subject)}", "--json", "--config", "soc2ai.toml"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOC2AI_")}
+    out: dict[str, Any] = {"subject": subject}
+    for name, extra in (("find", []), ("delete", ["--yes"])):
+        t0 = time.perf_counter()
+        proc = subprocess.run([*base, name, *args, *extra], cwd=root, env=env, capture_output=True, text=True,
+                              check=False)
+        out[f"{name}_s"] = round(time.perf_counter() - t0, 3)
+        out[f"{name}_exit"] = proc.returncode
+        if proc.returncode == 0:
+            rep = json.loads(proc.stdout)
+            out[f"{name}_items"] = rep["total"]
+            out[f"{name}_outcome"] = rep["outcome"]
+        else:
+            out[f"{name}_stderr"] = proc.stderr[-500:]
+    state["used"].append(subject)
+    (root / "state.json").write_text(json.dumps(state, indent=2))
+    return out
+
+
 def machine() -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -316,6 +340,7 @@ def main() -> None:
     ap.add_argument("--chroma-max", type=int, default=100_000, help="cap on Chroma vectors (slow to build)")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--cli", action="store_true", help="also time `soc2ai dsar find/delete` as a user runs them")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     sizes = [2000] if args.smoke else [int(s) for s in args.sizes.split(",")]
@@ -330,6 +355,8 @@ def main() -> None:
         log(f"size {size}: measuring")
         res = measure(root, state)
         res.update(size=size, store_sizes=state["sizes"], build_s=state["build_s"])
+        if args.cli or args.smoke:
+            res["cli"] = measure_cli(root, state)
         runs.append(res)
         print(f"\nsize {size:,}: find {res['find_s']:.2f}s (target <= 10), delete+prove {res['delete_s']:.2f}s "
               f"(target <= 30), {res['items']} items, outcome {res['delete_outcome']}, "
@@ -338,6 +365,10 @@ def main() -> None:
         for name, p in sorted(res["stores"].items()):
             print(f"  {name:10} {p['store_size'] or 0:>9,} {p['items_found']:>6} {p['find_s']:>8.3f} "
                   f"{p['delete_s']:>9.3f} {p['verify_s']:>9.3f}{'  ' + p['error'] if p['error'] else ''}")
+        if "cli" in res:
+            c = res["cli"]
+            print(f"  CLI (process start + imports included): `dsar find` {c['find_s']:.2f}s exit {c['find_exit']}, "
+                  f"`dsar delete --yes` {c['delete_s']:.2f}s exit {c['delete_exit']}")
     if args.build_only:
         return
     result = {"benchmark": "dsar", "smoke": args.smoke, "machine": machine(),
