@@ -272,13 +272,10 @@ class Dsar:
             _write_json(jpath, journal)  # refs are safe on disk before the ledger forgets them
             stores = self._find_all(subject)
             report = DsarReport("delete", stores, lineage_nodes=nodes, resumed=resumed)
-            # The ledger goes last: its subject refs find the others' cache entries.
+            # All stores at once. The ledger's forget destroys the subject refs that locate cache entries,
+            # but those were found above and are in the journal, so nothing depends on the order.
             lock = threading.Lock()
-            _each([s for s in stores if s.type != "ledger"],
-                  lambda res: self._delete_one(res, subject, journal, jpath, lock))
-            for res in stores:
-                if res.type == "ledger":
-                    self._delete_one(res, subject, journal, jpath, lock)
+            _each(stores, lambda res: self._delete_one(res, subject, journal, jpath, lock))
             if self._lineage is not None:
                 for res in stores:
                     if res.deleted:
