@@ -180,7 +180,11 @@ def drop_store(url: str) -> None:
 
 
 class TcpProxy:
-    """A TCP forwarder in front of PostgreSQL that can be taken down (connections cut, port refused)."""
+    """A TCP forwarder in front of PostgreSQL that can be taken down (connections cut, port refused).
+
+    Sockets are only ever closed by the thread that owns the connection pair, after both directions have
+    stopped: closing an fd another thread is blocked on would let a new connection reuse the number.
+    """
 
     def __init__(self, target: tuple[str, int]) -> None:
         import socket
@@ -190,74 +194,84 @@ class TcpProxy:
         self._threading = threading
         self.target = target
         self.port = 0
-        self._conns: list[Any] = []
+        self._conns: set[Any] = set()
         self._lock = threading.Lock()
         self._listener: Any = None
+        self._acceptor: Any = None
         self.up()
 
     def up(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.join()
         s = self._socket.socket()
         s.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", self.port))
         s.listen(64)
         self.port = s.getsockname()[1]
         self._listener = s
-        self._threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        self._acceptor = self._threading.Thread(target=self._accept, args=(s,), daemon=True)
+        self._acceptor.start()
 
     def down(self) -> None:
         """Refuse new connections and cut every open one."""
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
-        with self._lock:
-            conns, self._conns = self._conns, []
-        for c in conns:
-            try:
-                c.shutdown(self._socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
+            self._shutdown(listener)
+        if self._acceptor is not None:
+            self._acceptor.join()
+        self.cut()
 
     def cut(self) -> None:
         """Cut every open connection but keep accepting new ones (like a terminated backend)."""
         with self._lock:
-            conns, self._conns = self._conns, []
+            conns = list(self._conns)
         for c in conns:
-            try:
-                c.shutdown(self._socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
+            self._shutdown(c)
+
+    def _shutdown(self, sock: Any) -> None:
+        try:
+            sock.shutdown(self._socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _accept(self, listener: Any) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = self._socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+        try:
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                try:
+                    upstream = self._socket.create_connection(self.target)
+                except OSError:
+                    client.close()
+                    continue
+                with self._lock:
+                    self._conns.update((client, upstream))
+                self._threading.Thread(target=self._pair, args=(client, upstream), daemon=True).start()
+        finally:
+            listener.close()
 
-    @staticmethod
-    def _pipe(src: Any, dst: Any) -> None:
+    def _pair(self, client: Any, upstream: Any) -> None:
+        pipes = [self._threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                 for a, b in ((client, upstream), (upstream, client))]
+        for t in pipes:
+            t.start()
+        for t in pipes:
+            t.join()
+        with self._lock:
+            self._conns.difference_update((client, upstream))
+        client.close()
+        upstream.close()
+
+    def _pipe(self, src: Any, dst: Any) -> None:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
         except OSError:
             pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        self._shutdown(src)
+        self._shutdown(dst)
 
     def url_for(self, url: str) -> str:
         """``url`` rewritten to go through this proxy."""

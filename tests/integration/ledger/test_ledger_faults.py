@@ -161,13 +161,14 @@ def test_postgres_backend_terminated_repeatedly(proxied_pg: tuple[str, TcpProxy]
         t = threading.Thread(target=cutter, daemon=True)
         t.start()
         try:
-            ids = _stream(log, 400, "x", pause=0.003)
+            ids = _stream(log, 600, "x", pause=0.003)
         finally:
             stop.set()
             t.join()
         log.flush(timeout=20)
         assert log.caller_errors == 0
         assert log._sealer is not None and log._sealer.spool.pending == 0
+        assert log._sealer.store_errors > 0, "the cuts should have hit the writer"
     _assert_all_in_order_fresh(url, tmp_path, ids)
 
 
