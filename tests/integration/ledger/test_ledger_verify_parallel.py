@@ -14,8 +14,8 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ledger_helpers import STORES, Raw, clone_store, drop_clone, drop_store, fill, open_log, store_url_for
 
+from ledger_helpers import STORES, Raw, clone_store, drop_clone, drop_store, fill, open_log, store_url_for
 from soc2ai.errors import VerificationError
 from soc2ai.ledger import verify as verify_mod
 from soc2ai.ledger.canonical import canonical_json
