@@ -1,0 +1,108 @@
+"""The writer's promises to callers: never block or raise, drain at exit, divert bursts, durable = sealed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ledger_helpers import config_for, open_log
+from soc2ai.ledger import AuditLog
+
+HERE = Path(__file__).parent
+
+
+def test_burst_over_queue_bound_is_spooled_in_order(store_url: str, tmp_path: Path) -> None:
+    """A burst far beyond queue_max is diverted to the spool (nothing dropped) and ends up in order."""
+    with open_log(store_url, tmp_path, queue_max=100, batch_max=16, batch_ms=5) as log:
+        ids = [log.log_inference(user_id=f"u{k % 4}", model_id="m", prompt=f"p{k}", response="r",
+                                 request_id=f"b-{k:05d}") for k in range(4000)]
+        log.flush(timeout=60)
+        st = log.stats()
+        assert st["spooled_total"] > 0 and st["spool_pending"] == 0 and st["caller_errors"] == 0
+        assert st["replayed_total"] == st["spooled_total"]
+        assert [e.id for e in log.entries()] == ids
+        assert log.verify().size == 4000
+
+
+def test_caller_cost_does_not_wait_for_the_store(store_url: str, tmp_path: Path) -> None:
+    """log_inference returns in far less time than a seal takes (it never waits on I/O)."""
+    with open_log(store_url, tmp_path) as log:
+        t0 = time.perf_counter()
+        for k in range(2000):
+            log.log_inference(user_id="u", model_id="m", prompt="x" * 2048, response="y" * 2048, latency_us=k)
+        per_call = (time.perf_counter() - t0) / 2000
+        log.flush(timeout=30)
+        assert per_call < 0.002, f"{per_call * 1e6:.0f} us per call"
+        assert log.size() == 2000
+
+
+def test_flush_reports_durable_size(store_url: str, tmp_path: Path) -> None:
+    """flush() returns the durable size; every record before it is readable and under a signed checkpoint."""
+    with open_log(store_url, tmp_path) as log:
+        assert log.flush() == 0
+        rids = [log.log_inference(user_id="u", model_id="m", prompt="p", response="r") for _ in range(37)]
+        size = log.flush()
+        assert size == 37 == log.checkpoint().size
+        assert [log.find(r) for r in rids] == list(range(37))
+
+
+def test_records_drained_at_interpreter_exit(store_url: str, tmp_path: Path) -> None:
+    """A process that logs and exits without flush() or close() still gets every record sealed."""
+    with open_log(store_url, tmp_path):
+        pass
+    script = ("import sys\nfrom pathlib import Path\nfrom ledger_helpers import config_for\n"
+              "from soc2ai.ledger import AuditLog\n"
+              "log = AuditLog.open(config_for(sys.argv[1], Path(sys.argv[2])))\n"
+              "for k in range(300):\n"
+              "    log.log_inference(user_id='u', model_id='m', prompt=str(k), response='r', request_id=f'x{k}')\n")
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
+    env.pop("SOC2AI_CONFIG", None)
+    res = subprocess.run([sys.executable, "-c", script, store_url, str(tmp_path)], capture_output=True,
+                         text=True, env=env, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    with AuditLog.open(config_for(store_url, tmp_path), read_only=True) as ro:
+        assert [e.id for e in ro.entries()] == [f"x{k}" for k in range(300)]
+        ro.verify()
+
+
+def test_read_only_log_never_raises_on_write(store_url: str, tmp_path: Path) -> None:
+    """A read-only log refuses writes by counting a caller error, not by raising."""
+    with open_log(store_url, tmp_path):
+        pass
+    with AuditLog.open(config_for(store_url, tmp_path), read_only=True) as ro:
+        ro.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+        assert ro.caller_errors == 1 and ro.size() == 0
+
+
+def test_sha256_mode_hashes_are_plain_digests(store_url: str, tmp_path: Path) -> None:
+    """hash_mode='sha256' stores bare SHA-256 digests (documented weaker mode) and match still works."""
+    with open_log(store_url, tmp_path, hash_mode="sha256") as log:
+        log.log_inference(user_id="u", model_id="m", prompt="hello", response="world")
+        log.flush()
+        body = log.entry(0).body
+        assert body is not None and body["hash_mode"] == "sha256"
+        assert body["input_hash"] == hashlib.sha256(b"hello").hexdigest()
+        assert log.match(0, prompt="hello", response="world").ok
+
+
+def test_retained_payload_round_trip_and_prune(store_url: str, tmp_path: Path) -> None:
+    """With retain_payloads, prompt/response are recoverable by an authorised reader until pruned."""
+    with open_log(store_url, tmp_path, retain_payloads=True) as log:
+        log.log_inference(user_id="u", model_id="m", prompt=[{"role": "user", "content": "hi"}], response="yo",
+                          ts=100)
+        log.log_inference(user_id="u", model_id="m", prompt="later", response="r", ts=200)
+        log.flush()
+        assert log.payload(0) == {"prompt": [{"role": "user", "content": "hi"}], "response": "yo"}
+        assert log.match(0, prompt=[{"role": "user", "content": "hi"}]).ok
+        log.prune(150)
+        assert log.payload(1)["prompt"] == "later"
+        try:
+            log.payload(0)
+        except Exception as exc:
+            assert "payload" in str(exc)
+        else:
+            raise AssertionError("a pruned record's payload must be gone")
