@@ -50,5 +50,6 @@ def gateway(
         loop = "uvloop"
     except ImportError:  # pragma: no cover
         loop = "asyncio"
+    # Keep-alive longer than uvicorn's 5 s default: clients and load balancers pool connections.
     uvicorn.run(app, host=h, port=p, loop=loop, http="httptools", log_level="warning", access_log=False,
-                lifespan="on")
+                lifespan="on", timeout_keep_alive=75, server_header=False, date_header=False)

@@ -6,6 +6,7 @@ rate limiter, breakers, metrics). The endpoint handlers in :mod:`.handlers` call
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,9 +23,11 @@ from soc2ai.gateway.metrics import Metrics
 from soc2ai.gateway.otel import Tracing
 from soc2ai.gateway.ratelimit import build_limiter
 from soc2ai.gateway.ratelimit.interface import RateLimiter
+from soc2ai.gateway.ratelimit.memory import MemoryLimiter
 from soc2ai.gateway.routing import Router
 from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
 from soc2ai.gateway.settings import CLASSIFICATIONS
+from soc2ai.gateway.transport import LeanTransport
 from soc2ai.ledger.records import AccessRecord, AlertRecord
 from soc2ai.scan.interface import Action, Stage
 
@@ -102,7 +105,8 @@ class Gateway:
         self.settings = s = config.gateway
         self.log = log
         self.clock = clock or now_us
-        self.transport = transport
+        # One shared connection pool for every upstream call (the lean transport unless a test gives one).
+        self.transport: httpx.AsyncBaseTransport = transport or LeanTransport()
         self.keys = keys or KeyStore(config.path(s.keys_db), log=log, clock=self.clock)
         self.router = Router(s, self.clock)
         self.pipeline = pipeline
@@ -112,19 +116,18 @@ class Gateway:
         self.limiter: RateLimiter = build_limiter(s.rate_limit)
         self.cache: CompletionCache | None = build_cache(s.cache.backend, path=config.path(s.cache.path),
                                                          redis_url=s.cache.redis_url)
-        self.timeouts = {name: httpx.Timeout(p.timeout_s, connect=p.connect_timeout_s)
+        self.timeouts = {name: httpx.Timeout(p.timeout_s, connect=p.connect_timeout_s).as_dict()
                          for name, p in s.providers.items()}
         self.client: httpx.AsyncClient | None = None
         self._prompts: Any = None
         self._models: Any = None
         self._models_loaded = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def startup(self) -> None:
-        """Open the shared upstream client (connection pool)."""
-        self.client = httpx.AsyncClient(transport=self.transport, trust_env=False,
-                                        limits=httpx.Limits(max_connections=2000, max_keepalive_connections=512,
-                                                            keepalive_expiry=30))
+        """Open the shared client (used for readiness probes; model calls go to the transport directly)."""
+        self.client = httpx.AsyncClient(transport=self.transport, trust_env=False)
 
     async def shutdown(self) -> None:
         """Close the upstream client, limiter and cache."""
@@ -218,6 +221,15 @@ class Gateway:
         self.note_abuse(call.key, "rate_limited", now)
         raise ApiError(429, f"Rate limit reached: {reason}; retry after {decision.retry_after_s}s",
                        code="rate_limit_exceeded", headers={"retry-after": str(decision.retry_after_s)})
+
+    def count_tokens(self, key_id: str, tokens: int) -> None:
+        """Add output tokens to the key's budget without delaying the response."""
+        if isinstance(self.limiter, MemoryLimiter):
+            self.limiter.add_now(key_id, tokens, self.clock())
+            return
+        task = asyncio.get_running_loop().create_task(self.limiter.add_tokens(key_id, tokens, self.clock()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def note_abuse(self, key: ApiKey, kind: str, now: int) -> None:
         """Count an abuse signal; suspend the key (recorded and alerted) when it crosses the threshold."""

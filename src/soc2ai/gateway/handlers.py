@@ -217,13 +217,12 @@ class ChatHandler:
         gw.record(call, status=200, response=text, provider=provider, model_served=data.get("model"), usage=usage,
                   output_text=text, params=params, response_id=data.get("id"),
                   system_fingerprint=data.get("system_fingerprint"), finish_reason=finish, prompt_text=prompt_text)
-        out_tokens = int((usage or {}).get("completion_tokens") or estimate_tokens(text))
-        asyncio.get_running_loop().create_task(gw.limiter.add_tokens(call.key.id, out_tokens, gw.clock()))
+        gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens") or estimate_tokens(text)))
         if self.shape == "anthropic":
             raw = orjson.dumps(af.chat_response_to_message(data, call.alias))
         return Response(raw, media_type=JSON)
 
-    async def _stream(self, call: Call, provider: str, resp: httpx.Response, synth: dict[str, Any] | None,
+    async def _stream(self, call: Call, provider: str, resp: Any, synth: dict[str, Any] | None,
                       params: dict[str, Any], prompt_text: str, include_usage: bool) -> AsyncIterator[bytes]:
         """Relay (passthrough) or collect-then-send (buffer) the upstream stream; record once at the end."""
         gw = self.gw

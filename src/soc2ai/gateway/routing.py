@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
+
 from soc2ai.config import secret_from_env
 from soc2ai.gateway.settings import GatewaySettings, ProviderSettings
 
@@ -25,22 +27,27 @@ class Target:
     model: str
     settings: ProviderSettings
     headers: tuple[tuple[str, str], ...]
+    urls: dict[str, httpx.URL]
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     @property
     def label(self) -> str:
         """``provider:model``."""
         return f"{self.provider}:{self.model}"
 
-    def url(self, endpoint: str) -> str:
-        """Upstream URL for ``chat`` / ``embeddings`` / ``messages``."""
-        s = self.settings
-        if s.kind == "azure":
-            path = "chat/completions" if endpoint == "chat" else endpoint
-            return f"{s.base_url}/openai/deployments/{self.model}/{path}?api-version={s.api_version}"
-        if s.kind == "anthropic":
-            base = s.base_url if s.base_url.endswith("/v1") else s.base_url + "/v1"
-            return f"{base}/messages"
-        return f"{s.base_url}/{'chat/completions' if endpoint == 'chat' else endpoint}"
+    def url(self, endpoint: str) -> httpx.URL:
+        """Upstream URL for ``chat`` / ``embeddings`` (parsed once: httpx URL parsing is not free)."""
+        return self.urls[endpoint]
+
+
+def _url(s: ProviderSettings, model: str, endpoint: str) -> httpx.URL:
+    if s.kind == "azure":
+        path = "chat/completions" if endpoint == "chat" else endpoint
+        return httpx.URL(f"{s.base_url}/openai/deployments/{model}/{path}?api-version={s.api_version}")
+    if s.kind == "anthropic":
+        base = s.base_url if s.base_url.endswith("/v1") else s.base_url + "/v1"
+        return httpx.URL(f"{base}/messages")
+    return httpx.URL(f"{s.base_url}/{'chat/completions' if endpoint == 'chat' else endpoint}")
 
 
 def _headers(p: ProviderSettings) -> tuple[tuple[str, str], ...]:
@@ -109,7 +116,10 @@ class Router:
             targets = []
             for t in chain:
                 provider, _, model = t.partition(":")
-                targets.append(Target(provider, model, settings.providers[provider], headers[provider]))
+                p = settings.providers[provider]
+                targets.append(Target(provider, model, p, headers[provider],
+                                      {e: _url(p, model, e) for e in ("chat", "embeddings")},
+                                      tuple((k.encode(), v.encode()) for k, v in headers[provider])))
             self.chains[alias] = targets
         b = settings.breaker
         self.breakers = {name: Breaker(b.failure_threshold, int(b.reset_after_s * 1_000_000))

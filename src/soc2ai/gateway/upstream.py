@@ -11,6 +11,7 @@ import orjson
 from soc2ai.gateway.anthropic_format import anthropic_message_to_chat, chat_to_anthropic_request
 from soc2ai.gateway.errors import ApiError
 from soc2ai.gateway.routing import RETRY_STATUSES, Target
+from soc2ai.gateway.transport import LeanTransport, endpoint_key, serialize
 
 if TYPE_CHECKING:
     from soc2ai.gateway.core import Call, Gateway
@@ -47,13 +48,12 @@ def upstream_error(resp_status: int, content: bytes) -> ApiError:
 
 
 async def send(gw: Gateway, call: Call, endpoint: str, body: dict[str, Any], *,
-               stream: bool) -> tuple[Target, httpx.Response]:
+               stream: bool) -> tuple[Target, Any]:
     """Try the alias's chain in order; return the first target that answered (not 5xx/429) and its response.
 
     Streaming responses are returned unread (the caller must close them). Raises 502/503 ApiError when
     every target failed or was skipped by its circuit breaker.
     """
-    assert gw.client is not None  # noqa: S101 - startup() ran
     chain = gw.router.chain(call.alias) or []
     tried = 0
     last = "no target"
@@ -68,10 +68,20 @@ async def send(gw: Gateway, call: Call, endpoint: str, body: dict[str, Any], *,
         tried += 1
         upstream_stream = stream and target.settings.kind != "anthropic"
         content = request_body(target, endpoint, body, upstream_stream)
+        timeout = gw.timeouts[target.provider]
         try:
-            req = gw.client.build_request("POST", target.url(endpoint), content=content,
-                                          headers=target.headers, timeout=gw.timeouts[target.provider])
-            resp = await gw.client.send(req, stream=upstream_stream)
+            resp: Any
+            if isinstance(gw.transport, LeanTransport):
+                url = target.url(endpoint)
+                resp = await gw.transport.request_raw(
+                    endpoint_key(url), serialize("POST", url, target.raw_headers, content),
+                    connect_timeout=timeout["connect"], read_timeout=timeout["read"])
+            else:  # any httpx transport (tests use httpx.MockTransport)
+                resp = await gw.transport.handle_async_request(httpx.Request(
+                    "POST", target.url(endpoint), content=content, headers=target.headers,
+                    extensions={"timeout": timeout}))
+            if not upstream_stream:
+                await resp.aread()
         except httpx.TimeoutException:
             outcome = "timeout"
         except httpx.HTTPError as exc:
@@ -99,7 +109,7 @@ async def send(gw: Gateway, call: Call, endpoint: str, body: dict[str, Any], *,
     raise ApiError(502, f"all providers failed for {call.alias!r} (last: {last})", code="upstream_error")
 
 
-async def sse_events(resp: httpx.Response) -> AsyncIterator[bytes]:
+async def sse_events(resp: Any) -> AsyncIterator[bytes]:
     """The ``data:`` payloads of an upstream event stream, in order (``[DONE]`` included)."""
     buf = b""
     async for chunk in resp.aiter_bytes():

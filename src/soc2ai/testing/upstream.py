@@ -255,8 +255,7 @@ class _Conn(asyncio.Protocol):
         self.keep_alive = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - create_server gives a Transport
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # create_server gives a (uvloop) Transport
         self.worker = asyncio.get_running_loop().create_task(self._work())
 
     def connection_lost(self, exc: Exception | None) -> None:

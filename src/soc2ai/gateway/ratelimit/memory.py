@@ -38,6 +38,10 @@ class MemoryLimiter:
 
     async def add_tokens(self, key_id: str, tokens: int, now_us: int) -> None:
         """Count tokens learned after the call."""
+        self.add_now(key_id, tokens, now_us)
+
+    def add_now(self, key_id: str, tokens: int, now_us: int) -> None:
+        """Synchronous :meth:`add_tokens` (memory needs no I/O)."""
         self._slot(key_id, now_us)[4] += tokens
 
     async def close(self) -> None:
