@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import orjson
+
 from ledger_helpers import env_without_config, fill, open_log, sqlite_url, write_config
 
 

@@ -280,3 +280,17 @@ def test_checkpoint_root_b64_is_standard(sealed: Sealed) -> None:
     """The checkpoint's root line is standard base64 of the 32-byte root (C2SP tlog-checkpoint)."""
     lines = _cp_note(sealed, N).split("\n")
     assert len(base64.b64decode(lines[2], validate=True)) == 32 and lines[1] == str(N)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: verify compares ledger_head's size and note but not its frontier; a "
+                   "corrupted frontier passes verify while the writer then refuses to extend the log (spools forever)")
+def test_corrupted_tree_head_frontier_is_named(sealed: Sealed) -> None:
+    """A corrupted stored tree head (frontier) is reported by verify, not only by a stalled writer."""
+    err = _verify_copy(sealed, lambda r: r.q("UPDATE ledger_head SET frontier = ? WHERE id = 1", (bytes(32 * 3),)))
+    assert err.index is not None
+
+
+def test_edited_head_size_is_named(sealed: Sealed) -> None:
+    """An edited tree-head size is reported by verify."""
+    err = _verify_copy(sealed, lambda r: r.q("UPDATE ledger_head SET size = ? WHERE id = 1", (N - 5,)))
+    assert err.index is not None

@@ -6,10 +6,14 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from ledger_helpers import config_for, open_log
+import pytest
+
+from ledger_helpers import config_for, open_log, sqlite_url
+from soc2ai.errors import RollbackError
 from soc2ai.ledger import AuditLog
 
 HERE = Path(__file__).parent
@@ -106,3 +110,39 @@ def test_retained_payload_round_trip_and_prune(store_url: str, tmp_path: Path) -
             assert "payload" in str(exc)
         else:
             raise AssertionError("a pruned record's payload must be gone")
+
+
+def test_many_caller_threads(store_url: str, tmp_path: Path) -> None:
+    """Eight threads logging at once: every record lands, each user gets exactly one subject key."""
+
+    def work(t: int) -> None:
+        for k in range(400):
+            log.log_inference(user_id=f"user-{k % 40}", model_id="m", prompt=f"{t}-{k}", response="r",
+                              request_id=f"t{t}-{k:04d}")
+
+    with open_log(store_url, tmp_path) as log:
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        log.flush(timeout=30)
+        assert log.caller_errors == 0 and log.verify().size == 3200
+        ids = [e.id for e in log.entries()]
+        for t in range(8):
+            assert [i for i in ids if i.startswith(f"t{t}-")] == [f"t{t}-{k:04d}" for k in range(400)]
+        assert all(len(log.subject_refs(f"user-{u}")) == 1 for u in range(40))
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the witness file is keyed by the store's log_id, so a replaced "
+                   "(empty) database gets a new id and the writer starts a new log without complaint; only "
+                   "verify --against an exported checkpoint notices")
+def test_replaced_empty_database_refused(tmp_path: Path) -> None:
+    """Deleting the database so the writer starts a fresh, empty log is refused like any other rollback."""
+    url = sqlite_url(tmp_path)
+    with open_log(url, tmp_path) as log:
+        log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp_path / 'a.db'}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(RollbackError):
+        open_log(url, tmp_path).close()
