@@ -335,11 +335,15 @@ class Gateway:
                               error=str(status) if status >= 400 else None)
         if self.log is None:
             return
+        extra: dict[str, Any] = {
+            "model_served": model_served, "provider": provider, "response_id": response_id,
+            "system_fingerprint": system_fingerprint, "finish_reason": finish_reason, "error": error,
+            "template": call.template, "template_hash": call.template_hash,
+            "classification": call.classification or None, "scans": call.scans or None,
+            "params": params or None, "fallback_path": call.fallback_path or None}
+        # Absent rather than null: fewer values for the ledger to canonicalize on the hot path.
         self.log.log_inference(
             user_id=call.key.user_id, model_id=call.alias, prompt=call.prompt, response=response,
             latency_us=latency_us, input_tokens=in_tok, output_tokens=out_tok, flagged=call.flagged,
-            tokens_estimated=estimated, model_served=model_served, provider=provider, endpoint=call.endpoint,
-            key_id=call.key.id, params=params or {}, scans=call.scans, fallback_path=call.fallback_path,
-            status=status, template=call.template, template_hash=call.template_hash,
-            classification=call.classification or None, response_id=response_id,
-            system_fingerprint=system_fingerprint, finish_reason=finish_reason, error=error)
+            tokens_estimated=estimated, endpoint=call.endpoint, key_id=call.key.id, status=status,
+            **{k: v for k, v in extra.items() if v is not None})

@@ -79,7 +79,7 @@ def test_streamed_output_post_scan(env: Env, mode: str) -> None:
     assert rec["scans"][0]["stage"] == "post"
     if mode == "buffer":
         assert text == "the [REDACTED] plan"
-        assert rec["error"] is None
+        assert rec.get("error") is None
     else:
         assert text == "the secret plan"
         assert "already sent" in rec["error"]
