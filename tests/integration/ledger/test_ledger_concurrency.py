@@ -34,8 +34,7 @@ with AuditLog.open(config_for(url, base)) as log:
 
 
 def test_two_writer_processes_share_one_log(store_url: str, tmp_path: Path) -> None:
-    """Two processes appending at once: indexes are contiguous, both writers' records are all there, in each
-    writer's own order, and the log verifies."""
+    """Two processes appending at once: contiguous indexes, all records in each writer's order, verified."""
     n = 600
     with open_log(store_url, tmp_path):
         pass

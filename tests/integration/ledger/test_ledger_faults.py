@@ -63,8 +63,7 @@ def _assert_all_in_order_fresh(url: str, base: Path, ids: list[str]) -> None:
 
 
 def test_sqlite_unwritable_spools_then_replays_in_order(tmp_path: Path) -> None:
-    """While SQLite refuses writes, records go to the spool (no exception to the caller); once it is
-    writable again they are replayed in order and verify passes."""
+    """SQLite refusing writes: records are spooled, no caller error; afterwards replayed in order, verified."""
     url = sqlite_url(tmp_path)
     with open_log(url, tmp_path) as log:
         ids = _stream(log, 30, "a")
@@ -107,8 +106,7 @@ def proxied_pg() -> Iterator[tuple[str, TcpProxy]]:
 
 @pytest.mark.postgres
 def test_postgres_connection_refused_spools_then_replays(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
-    """PostgreSQL unreachable (connections cut, port refused): no exception reaches the caller, records
-    are spooled, and once it is back they are replayed in order and verify passes."""
+    """PostgreSQL unreachable: records are spooled, no caller error; afterwards replayed in order, verified."""
     url, proxy = proxied_pg
     with open_log(url, tmp_path) as log:
         ids = _stream(log, 30, "a")
@@ -148,8 +146,7 @@ def test_postgres_stats_available_during_outage(proxied_pg: tuple[str, TcpProxy]
 
 @pytest.mark.postgres
 def test_postgres_backend_terminated_repeatedly(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
-    """The writer's connections are cut again and again while records keep coming: nothing raises,
-    nothing is lost, order is kept, verify passes."""
+    """Connections cut again and again mid-stream: nothing raises or is lost, order kept, verify passes."""
     url, proxy = proxied_pg
     stop = threading.Event()
 
@@ -215,8 +212,7 @@ def test_postgres_reads_recover_after_connection_loss(proxied_pg: tuple[str, Tcp
 
 
 def test_truncated_spool_file_is_kept_and_reported(tmp_path: Path) -> None:
-    """A spool file with a torn last frame: earlier frames are replayed, the file is kept as .corrupt and
-    listed in stats()['spool_corrupt']; the log keeps working."""
+    """A torn spool file: good frames replayed, the file kept as .corrupt and listed in stats()."""
     url = sqlite_url(tmp_path)
     spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
     path = _write_spool(spool_dir, [_bodies(3, "f1"), _bodies(4, "f2")])
@@ -315,8 +311,7 @@ def _scan(files: list[Path], needles: dict[str, bytes]) -> list[str]:
 
 
 def test_forget_removes_key_bytes_from_every_sqlite_file(tmp_path: Path) -> None:
-    """After forget, the subject's wrapped key, plaintext key, lookup and retained payload bytes appear in
-    no file of the store (db, -wal, -shm); verify passes and match reports the key destroyed."""
+    """After forget, the subject's key, lookup and payload bytes are in no file of the SQLite store."""
     url = sqlite_url(tmp_path)
     db = Path(url[len("sqlite:///"):])
     files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
