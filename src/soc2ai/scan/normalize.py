@@ -82,7 +82,9 @@ class Normalized:
     def span_to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a ``[start, end)`` span of the normalised text to the original text."""
         if not self.seg_norm:
-            return start, end
+            n = len(self.original)
+            start = min(max(start, 0), n)
+            return start, min(max(end, start), n)
         n = len(self.text)
         start = min(max(start, 0), n)
         end = min(max(end, start), n)

@@ -66,6 +66,7 @@ NOT_PHONE_CONTEXT_RE = re.compile(
 )
 ADDRESS_NEXT_RE = re.compile(r" [A-Z][a-z]")
 _DIGIT_RE = re.compile(r"\d")
+SSN_SHAPE_RE = re.compile(r"\d{3}([- ])\d{2}\1\d{4}$")  # 3-2-4 grouping is SSN-shaped, never a phone
 DATE_RE = re.compile(r"^(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})$")
 
 # Published sample / advertising SSNs that are never real.
@@ -277,7 +278,7 @@ class PiiScanner:
             has_sep = nd != len(cand)
             if not has_sep and cand[0] != "+" and nd < 7:
                 continue
-            if _looks_like_date(cand) or len(set(digits)) < 2:
+            if _looks_like_date(cand) or len(set(digits)) < 2 or SSN_SHAPE_RE.match(cand):
                 continue
             if VERSION_PREFIX_RE.search(text, max(0, m.start() - 12), m.start()):
                 continue
@@ -292,6 +293,8 @@ class PiiScanner:
             if context:
                 add(Finding("PHONE_NUMBER", m.start(), m.end(), 0.75, "pii.phone.context", self.name))
                 continue
+            if "." in cand and nd < 10 and cand[0] != "+":
+                continue  # short dotted numbers without context: IP-like quads, versions, BSN-style ids
             if cand.startswith("+") or (has_sep and nd >= 7):
                 if lookups >= self.max_phone_lookups:
                     continue
@@ -325,14 +328,27 @@ def _matches_at(rx: re.Pattern[str], text: str, starts: list[int]) -> Iterator[r
             yield m
 
 
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+
+
 def _at_matches(text: str) -> Iterator[re.Match[str]]:
-    """E-mail matches, searched only around each ``@`` (a C-speed find) instead of at every position."""
+    """E-mail matches, tried only at the local part before each ``@`` (found with a C-speed find)."""
     pos = 0
+    n = len(text)
     while (at := text.find("@", pos)) != -1:
-        m = EMAIL_RE.search(text, max(pos, at - 64), min(len(text), at + 256))
-        if m is not None and m.start() < at < m.end():
-            yield m
-            pos = m.end()
+        start = at
+        lo = max(pos, at - 64)
+        while start > lo and text[start - 1] in _LOCAL_CHARS:
+            start -= 1
+        found = None
+        for p in range(start, at):  # usually the first try matches
+            m = EMAIL_RE.match(text, p, min(n, at + 256))
+            if m is not None:
+                found = m
+                break
+        if found is not None:
+            yield found
+            pos = found.end()
         else:
             pos = at + 1
 
