@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from ledger_helpers import Raw, clone_store, config_for, drop_clone, fill, open_log
-from soc2ai.errors import RollbackError, VerificationError
+from soc2ai.errors import KeyMaterialError, RollbackError, VerificationError
 from soc2ai.ledger import AuditLog, verify_consistency_bundle, verify_inclusion_bundle
 from soc2ai.ledger.keys import rotate_signing_key
 from soc2ai.ledger.records import DsarRecord, RetentionRecord, ScanRecord
@@ -84,7 +84,7 @@ def test_offline_inclusion_proof_with_public_key_only(store_url: str, tmp_path: 
     for bad in (bad_index, bad_leaf, bad_path, {**data, "type": "x"}, {**data, "path": "zz"}):
         with pytest.raises(VerificationError):
             verify_inclusion_bundle(bad, [pub])
-    with pytest.raises(Exception):  # noqa: B017 - a malformed key is a KeyMaterialError
+    with pytest.raises(KeyMaterialError):  # a key whose stated id does not match is refused outright
         verify_inclusion_bundle(data, [other_pub])
 
 
