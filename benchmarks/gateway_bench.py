@@ -340,9 +340,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if cmd is None:
                 result["litellm"] = {"skipped": f"no venv at {LITELLM_VENV}"}
             else:
+                # LiteLLM refuses to start without a master key; with it, its auth is on like ours.
+                master = "sk-" + os.urandom(16).hex()
                 lp = stack.enter_context(spawn(cmd, lport, {"LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                                                             "LITELLM_LOG": "ERROR"}))
-                targets["litellm"] = (Client("127.0.0.1", lport, {}), "/v1/chat/completions", lp.pid)
+                                                             "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master}))
+                targets["litellm"] = (Client("127.0.0.1", lport, {"authorization": f"Bearer {master}"}),
+                                      "/v1/chat/completions", lp.pid)
 
         # Warm up every target (connections, caches, JIT-less Python warm paths).
         for client, path, _ in targets.values():

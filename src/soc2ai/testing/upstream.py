@@ -74,6 +74,7 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._seq = 0
+        self._conns: set[_Conn] = set()
 
     # --- control ---------------------------------------------------------------------------------
     @property
@@ -131,6 +132,8 @@ class FakeUpstream:
 
         async def shutdown() -> None:
             server.close()
+            for conn in list(self._conns):  # server.close() leaves accepted connections open
+                conn.abort()
             for task in asyncio.all_tasks():
                 if task is not asyncio.current_task():
                     task.cancel()
@@ -256,10 +259,12 @@ class _Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # create_server gives a (uvloop) Transport
+        self.up._conns.add(self)
         self.worker = asyncio.get_running_loop().create_task(self._work())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.up._conns.discard(self)
         if self.worker is not None:
             self.worker.cancel()
 
