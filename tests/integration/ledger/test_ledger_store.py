@@ -263,3 +263,15 @@ def test_typed_records_are_versioned(store_url: str, tmp_path: Path) -> None:
         body = log.entry(0).body
     assert body == {"v": 1, "kind": "retention", "id": rid, "ts": 42, "subject_ref": None, "idx": 0,
                     "action": "delete", "scope": "inference", "cutoff_ts": 7, "count": 0, "attrs": {}}
+
+
+def test_auditor_verifies_with_public_key_only(store_url: str, tmp_path: Path) -> None:
+    """A read-only open with only signing.pub (no private or master key) verifies the whole log."""
+    with open_log(store_url, tmp_path) as log:
+        fill(log, 30, seed=14)
+    auditor = tmp_path / "auditor"
+    (auditor / "keys").mkdir(parents=True)
+    shutil.copyfile(tmp_path / "keys/signing.pub", auditor / "keys/signing.pub")
+    with AuditLog.open(config_for(store_url, auditor), read_only=True) as ro:
+        assert ro.verify().size == 30
+        assert ro.checkpoint().size == 30
