@@ -53,18 +53,43 @@ class _Body(httpx.AsyncByteStream):
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             raise httpx.ReadError(f"upstream connection failed: {type(exc).__name__}") from exc
 
+    async def _chunks(self, r: asyncio.StreamReader) -> AsyncIterator[bytes]:
+        """De-chunk from bulk reads: one read (and one timeout) per arrival, not two per chunk."""
+        buf = b""
+        while True:
+            out: list[bytes] = []
+            while True:
+                nl = buf.find(b"\r\n")
+                if nl < 0:
+                    break
+                try:
+                    size = int(buf[:nl].split(b";", 1)[0].strip() or b"0", 16)
+                except ValueError as exc:
+                    raise httpx.RemoteProtocolError("malformed chunk size from upstream") from exc
+                if size == 0:
+                    if buf.find(b"\r\n\r\n", nl) < 0:
+                        break  # the terminating empty line (after any trailers) has not arrived yet
+                    if out:
+                        yield b"".join(out)
+                    return
+                end = nl + 2 + size + 2
+                if len(buf) < end:
+                    break
+                out.append(buf[nl + 2:end - 2])
+                buf = buf[end:]
+            if out:
+                yield b"".join(out)
+            data = await self._read(r.read(65_536))
+            if not data:
+                raise httpx.RemoteProtocolError("upstream closed the connection mid-stream")
+            buf += data
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         r = self.conn.reader
         try:
             if self.chunked:
-                while True:
-                    size_line = await self._read(r.readuntil(b"\r\n"))
-                    size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                    if size == 0:
-                        await self._read(r.readuntil(b"\r\n"))  # trailer end (no trailers expected)
-                        break
-                    data = await self._read(r.readexactly(size + 2))
-                    yield data[:-2]
+                async for data in self._chunks(r):
+                    yield data
             elif self.length is not None:
                 left = self.length
                 while left > 0:
