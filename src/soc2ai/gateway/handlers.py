@@ -7,6 +7,7 @@ the outcome; denials additionally leave an access record.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -214,9 +215,12 @@ class ChatHandler:
             raw = orjson.dumps(data)
             text = message["content"]
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        gw.record(call, status=200, response=text, provider=provider, model_served=data.get("model"), usage=usage,
-                  output_text=text, params=params, response_id=data.get("id"),
-                  system_fingerprint=data.get("system_fingerprint"), finish_reason=finish, prompt_text=prompt_text)
+        # Recorded on the next loop turn, i.e. right after the response bytes were written: the audit
+        # record is still exactly one per call, but its hashing is not on the response's critical path.
+        asyncio.get_running_loop().call_soon(functools.partial(
+            gw.record, call, status=200, response=text, provider=provider, model_served=data.get("model"),
+            usage=usage, output_text=text, params=params, response_id=data.get("id"),
+            system_fingerprint=data.get("system_fingerprint"), finish_reason=finish, prompt_text=prompt_text))
         gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens") or estimate_tokens(text)))
         if self.shape == "anthropic":
             raw = orjson.dumps(af.chat_response_to_message(data, call.alias))
