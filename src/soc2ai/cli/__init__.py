@@ -47,6 +47,10 @@ def _register() -> None:
     app.add_typer(incidents_cli.app, name="incidents")
     from soc2ai.cli import changes as changes_cli
     app.add_typer(changes_cli.app, name="changes")
+    from soc2ai.cli import gateway as gateway_cli
+    gateway_cli.register(app)
+    from soc2ai.cli import keys as keys_cli
+    app.add_typer(keys_cli.app, name="keys")
     from soc2ai.cli import scan as scan_cli
     scan_cli.register(app)
 
