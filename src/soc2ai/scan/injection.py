@@ -21,7 +21,7 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from soc2ai.scan._features import _LEET_CHAR, featurize, fold
+from soc2ai.scan._features import _LEET_CHAR, _LEET_WORD, featurize, fold
 from soc2ai.scan._keywords import KeywordGate
 from soc2ai.scan.interface import Finding
 from soc2ai.scan.normalize import _BENIGN_HIDDEN, _HIDDEN_RE, Normalized, normalize
@@ -178,7 +178,7 @@ class InjectionScanner:
         if self.use_rules and t:
             folded_hits = self._rules(t)
             hits.extend(folded_hits)
-            if not folded_hits and _LEET_CHAR.search(t):
+            if not folded_hits and _LEET_CHAR.search(t) and _LEET_WORD.search(t.lower()):
                 hits.extend((r, s, 0, len(t)) for r, s, _, _ in self._rules(fold(t)))  # leetspeak
             if norm.smuggled:
                 hits.append(("hidden.tags", 0.9 if len(norm.smuggled) > 6 else 0.3, 0, len(t)))

@@ -12,6 +12,7 @@ every normalised character comes from exactly one original character.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from bisect import bisect_right
@@ -96,6 +97,15 @@ class Normalized:
 
 def normalize(text: str) -> Normalized:
     """NFKC-fold ``text`` per character, strip hidden characters, and keep the offset map."""
+    if text.isascii():
+        # ASCII is already NFKC and holds no hidden characters: no copy, identity offsets.
+        return Normalized(original=text, text=text)
+    return _normalize_unicode(text)
+
+
+# Several scanners normalise the same text in one pipeline run; the slow (non-ASCII) path is cached.
+@functools.lru_cache(maxsize=4)
+def _normalize_unicode(text: str) -> Normalized:
     if text.isascii():
         # ASCII is already NFKC and holds no hidden characters: no copy, identity offsets.
         return Normalized(original=text, text=text)

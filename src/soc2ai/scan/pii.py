@@ -32,7 +32,9 @@ EMAIL_RE = re.compile(
 NUM_START = re.compile(r"[0-9+(](?:(?<![\w.][0-9+(])|(?<=\\n[0-9+(]))(?=[0-9 ().+-]{5})")
 CARD_RE = re.compile(r"(?<![\w.-])[0-9]{4}(?:[ -]?[0-9]{2,6}+){2,4}+(?![\w]|[.-]\d)")
 SSN_RE = re.compile(r"(?<![\w.-])[0-9]{3}([- ]?)[0-9]{2}\1[0-9]{4}(?![\w]|[.-]\d)")
-IBAN_RE = re.compile(r"[A-Z](?<![\w][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}+(?: ?[A-Z0-9]{1,3})?(?!\w)")
+# IBAN: the scan keys on the check digits (digits are rarer than capitals in prose); the country code is
+# checked by lookbehind and the match is widened back over it.
+IBAN_RE = re.compile(r"[0-9](?<=(?<![\w])[A-Z]{2}[0-9])[0-9](?: ?[A-Z0-9]{4}){2,7}+(?: ?[A-Z0-9]{1,3})?(?!\w)")
 IBAN_RE_ANYCASE = re.compile(
     r"[A-Za-z](?<![\w][A-Za-z])[A-Za-z][0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}+(?: ?[A-Za-z0-9]{1,3})?(?!\w)")
 IPV4_RE = re.compile(r"(?<![\w.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![\w]|\.\d)")
@@ -57,7 +59,10 @@ PHONE_CONTEXT_RE = re.compile(
     r"helpline|ph[.:]|\bm[.:]|\bt[.:])"
 )
 SSN_CONTEXT_RE = re.compile(r"(?i)(ssn|social security|social sec|ss#|ss #|ss no|taxpayer)")
-CARD_CONTEXT_RE = re.compile(r"(?i)(card|visa|mastercard|amex|credit|debit|payment|cc\b|cc#|pan\b)")
+CARD_CONTEXT_RE = re.compile(r"(?i)(card|visa|mastercard|amex|credit|debit|payment|cc\b|cc#|pan\b|charge)")
+NOT_CARD_CONTEXT_RE = re.compile(
+    r"(?i)(order|\bid\b|invoice|tracking|ticket|logged|timestamp|epoch|serial|account|ref\b|reference|"
+    r"\s*ms\b|\s*seconds|\s*bytes)")
 VERSION_PREFIX_RE = re.compile(r"(?i)(?:\bv|version|ver\.?|release|build|rev\.?|firmware|kernel|os)\s*$")
 NOT_PHONE_PREFIX_RE = re.compile(r"(?i)(?:apt\.?|suite|unit|no\.|zip:?|postal code:?|postcode:?|p\.?o\.? box|box)\s*$")
 NOT_PHONE_CONTEXT_RE = re.compile(
@@ -66,6 +71,7 @@ NOT_PHONE_CONTEXT_RE = re.compile(
 )
 ADDRESS_NEXT_RE = re.compile(r" [A-Z][a-z]")
 _DIGIT_RE = re.compile(r"\d")
+_NON_DIGIT_RE = re.compile(r"\D")
 SSN_SHAPE_RE = re.compile(r"\d{3}([- ])\d{2}\1\d{4}$")  # 3-2-4 grouping is SSN-shaped, never a phone
 DATE_RE = re.compile(r"^(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})$")
 
@@ -110,7 +116,7 @@ def card_brand(digits: str) -> str | None:
         return "diners"
     if p2 == 62 and 16 <= n <= 19:
         return "unionpay"
-    if (p2 == 50 or 56 <= p2 <= 69) and 12 <= n <= 19:
+    if (p2 == 50 or 56 <= p2 <= 69 or p4 == 604) and 12 <= n <= 19:  # 0604: Maestro UK range generators use
         return "maestro"
     if p4 in (2200, 2201, 2202, 2203, 2204) and 16 <= n <= 19:
         return "mir"
@@ -197,6 +203,10 @@ class PiiScanner:
                     continue
                 if len(set(digits)) < 3 or digits in TEST_CARDS:
                     continue
+                if not seps and not self._ctx(text, m, CARD_CONTEXT_RE, before=40, after=0) and (
+                        len(digits) < 14 or NOT_CARD_CONTEXT_RE.search(text, max(0, m.start() - 32), m.start())
+                        or NOT_CARD_CONTEXT_RE.match(text, m.end())):
+                    continue  # a bare digit run that only happens to pass Luhn: an id, a timestamp
                 add(Finding("CREDIT_CARD", m.start(), m.end(), 1.0 if seps or len(digits) >= 15 else 0.8,
                             "pii.card.luhn", self.name))
                 taken.append((m.start(), m.end()))
@@ -213,9 +223,10 @@ class PiiScanner:
         if self._want("IBAN_CODE"):
             rx = IBAN_RE_ANYCASE if "iban" in text or "IBAN" in text or "Iban" in text else IBAN_RE
             for m in rx.finditer(text):
-                if iban_ok(m.group()):
-                    add(Finding("IBAN_CODE", m.start(), m.end(), 1.0, "pii.iban.mod97", self.name))
-                    taken.append((m.start(), m.end()))
+                start = m.start() - 2 if rx is IBAN_RE else m.start()
+                if iban_ok(text[start : m.end()]):
+                    add(Finding("IBAN_CODE", start, m.end(), 1.0, "pii.iban.mod97", self.name))
+                    taken.append((start, m.end()))
         if self._want("IP_ADDRESS"):
             if "." in text:
                 for m in _matches_at(IPV4_RE, text, starts):
@@ -271,7 +282,7 @@ class PiiScanner:
         lookups = 0
         for m in _matches_at(PHONE_RE, text, starts):
             cand = m.group()
-            digits = re.sub(r"\D", "", cand.split("x")[0].split("ext")[0].split("#")[0])
+            digits = _NON_DIGIT_RE.sub("", cand.split("x")[0].split("ext")[0].split("#")[0])
             nd = len(digits)
             if nd < 6 or nd > 15 or _overlaps(taken, m.start(), m.end()):
                 continue
@@ -287,8 +298,9 @@ class PiiScanner:
             strong = cand[0] in "+(" or nd >= 10
             if not strong and ADDRESS_NEXT_RE.match(text, m.end()):
                 continue  # "3455 181 Heb Place": house and street numbers, not a phone
-            if cand[0] != "+" and NOT_PHONE_CONTEXT_RE.search(text, max(0, m.start() - 32), m.start()):
-                continue
+            if (cand[0] != "+" and NOT_PHONE_CONTEXT_RE.search(text, max(0, m.start() - 32), m.start())
+                    and not PHONE_CONTEXT_RE.search(text, max(0, m.start() - 16), m.start())):
+                continue  # "order id 4412 9921", unless a phone word is closer ("... invoice. Phone: ...")
             context = self._ctx(text, m, PHONE_CONTEXT_RE, before=40, after=12)
             if context:
                 add(Finding("PHONE_NUMBER", m.start(), m.end(), 0.75, "pii.phone.context", self.name))

@@ -25,9 +25,8 @@ _RULES: tuple[tuple[str, str, tuple[str, ...], str, int, float], ...] = (
      r"sk-(?<![A-Za-z0-9_]sk-)(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{32,}+", 0, 0.95),
     ("AWS_ACCESS_KEY_ID", "secret.aws.akid", (),
      r"A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA)[A-Z2-7]{16}(?![A-Za-z0-9])", 0, 1.0),
-    ("AWS_SECRET_ACCESS_KEY", "secret.aws.secret", ("aws",),
-     r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s{0,3}[:=]\s{0,3}[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-     1, 1.0),
+    ("AWS_SECRET_ACCESS_KEY", "secret.aws.secret", ("aws_secret", "awssecret"),
+     r"aws_?secret_?(?:access_?)?key[\"']?\s{0,3}[:=]\s{0,3}[\"']?([a-z0-9/+]{40})(?![a-z0-9/+])", 1, 1.0),
     ("GITHUB_TOKEN", "secret.github", (), r"gh(?<![A-Za-z0-9]gh)[pousr]_[A-Za-z0-9]{36,255}+\b", 0, 1.0),
     ("GITHUB_TOKEN", "secret.github.pat", (), r"github_pat_[A-Za-z0-9_]{22,255}+", 0, 1.0),
     ("SLACK_TOKEN", "secret.slack", (), r"xox(?<![A-Za-z0-9]xox)[abposr]-[A-Za-z0-9-]{10,250}+", 0, 1.0),
@@ -35,8 +34,8 @@ _RULES: tuple[tuple[str, str, tuple[str, ...], str, int, float], ...] = (
      r"https://hooks\.slack\.com/services/[A-Za-z0-9]{6,}+/[A-Za-z0-9]{6,}+/[A-Za-z0-9]{16,}+", 0, 1.0),
     ("GOOGLE_API_KEY", "secret.google.apikey", (), r"AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", 0, 1.0),
     ("GOOGLE_OAUTH_SECRET", "secret.google.oauth", (), r"GOCSPX-[A-Za-z0-9_-]{28}", 0, 1.0),
-    ("STRIPE_KEY", "secret.stripe", ("_live_", "_test_"),
-     r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}+", 0, 1.0),
+    ("STRIPE_KEY", "secret.stripe", (),
+     r"_(?:live|test)_(?<=\b[spr]k_(?:live|test)_)[A-Za-z0-9]{16,}+", 0, 1.0),
     ("STRIPE_KEY", "secret.stripe.webhook", (), r"whsec_[A-Za-z0-9]{24,}+", 0, 1.0),
     ("PRIVATE_KEY", "secret.private_key", (),
      r"-----BEGIN (?:[A-Z0-9]{1,12} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
@@ -46,9 +45,15 @@ _RULES: tuple[tuple[str, str, tuple[str, ...], str, int, float], ...] = (
     ("CONNECTION_STRING", "secret.conn_string", (),
      r"://(?<=[A-Za-z0-9+.-]://)[^\s:/@'\"]{0,64}+:([^\s@/'\"]{1,128}+)@[A-Za-z0-9.\[\]:_-]{1,255}+", 1, 0.95),
     ("PASSWORD", "secret.assignment", ("passw", "pwd"),
-     r"(?i:password|passwd|pwd)[\"']?\s{0,3}[:=]\s{0,3}[\"']?([^\s\"',;]{8,128}+)", 1, 0.7),
+     r"p(?:assword|asswd|wd)[\"']?\s{0,3}[:=]\s{0,3}[\"']?([^\s\"',;]{8,128}+)", 1, 0.7),
 )
+# Rules with anchors are matched against the lower-cased text (their patterns are lower-case, which lets
+# the engine skip ahead on a literal first character); spans are the same when lower() keeps the length.
+_LOWER = frozenset(r for _, r, a, _, _, _ in _RULES if a)
+# Matches that start after a fixed prefix checked by lookbehind: extend the span back over it.
+_BACK = {"secret.stripe": 2}
 _COMPILED = tuple((t, r, a, re.compile(p), g, s) for t, r, a, p, g, s in _RULES)
+_COMPILED_ANYCASE = {r: re.compile(p, re.I) for _, r, a, p, _, _ in _RULES if a}
 _TOKEN_RE = re.compile(r"[A-Za-z0-9+/_=-]{24,}+")
 _PLACEHOLDERS = re.compile(r"(?i)^(?:x+|\*+|\.+|<[^>]*>|\$\{?[A-Z_]+\}?|changeme|password|example\w*|your[_-]?\w*)$")
 
@@ -78,15 +83,21 @@ class SecretsScanner:
         out: list[Finding] = []
         low: str | None = None
         for etype, rule, anchors, rx, group, score in _COMPILED:
+            target = text
             if anchors:
                 if low is None:
                     low = text.lower()
                 if not any(a in low for a in anchors):
                     continue
-            for m in rx.finditer(text):
+                if len(low) == len(text):
+                    target = low
+                else:
+                    rx = _COMPILED_ANYCASE[rule]
+            for m in rx.finditer(target):
                 if group and _PLACEHOLDERS.match(m.group(group) or ""):
                     continue
                 s, e = m.span(group)
+                s -= _BACK.get(rule, 0) if not group else 0
                 if any(f.start <= s and e <= f.end for f in out):
                     continue  # inside an earlier, more specific finding (a key inside a PEM block)
                 out.append(Finding(etype, s, e, score, rule, self.name))
