@@ -7,6 +7,7 @@ rate limiter, breakers, metrics). The endpoint handlers in :mod:`.handlers` call
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from soc2ai.ledger import AuditLog
 
 CLASSIFICATION_HEADER = "x-soc2ai-classification"
+logger = logging.getLogger("soc2ai.gateway")
 
 
 def now_us() -> int:
@@ -212,7 +214,12 @@ class Gateway:
     async def rate_limit(self, call: Call, tokens: int) -> None:
         """Count the request; 429 with Retry-After when over a limit (recorded; may suspend the key)."""
         now = self.clock()
-        decision = await self.limiter.check(call.key.id, tokens, now)
+        try:
+            decision = await self.limiter.check(call.key.id, tokens, now)
+        except Exception as exc:
+            # Fail closed: without a working limiter (Redis down) requests are refused, not unlimited.
+            logger.error("rate limiter failed: %s: %s", type(exc).__name__, exc)
+            raise ApiError(503, "rate limiter unavailable", code="rate_limiter_unavailable") from exc
         if decision.allowed:
             return
         self.metrics.rate_limited += 1

@@ -150,7 +150,7 @@ class ChatHandler:
         cache_key = None
         if gw.cache is not None and not stream and ttl > 0:
             cache_key = request_hash(call.key.user_id, {**upstream_body, "model": call.alias})
-            hit = await gw.cache.get(cache_key, gw.clock())
+            hit = await _cache_get(gw, cache_key)
             if hit is not None:
                 gw.metrics.cache_hits += 1
                 call.fallback_path.append("cache=hit")
@@ -182,8 +182,11 @@ class ChatHandler:
             return error_response(bad, self.shape)
         out = self._respond(call, data, resp.content, params, prompt_text, provider=target.provider)
         if cache_key is not None and gw.cache is not None and out.status_code == 200 and not call.flagged:
-            await gw.cache.put(cache_key, orjson.dumps(data), subject_ref=self._subject_ref(call),
-                               classification=call.classification, ttl_s=ttl, now_us=gw.clock())
+            try:
+                await gw.cache.put(cache_key, orjson.dumps(data), subject_ref=self._subject_ref(call),
+                                   classification=call.classification, ttl_s=ttl, now_us=gw.clock())
+            except Exception as exc:  # the cache is an optimisation: never fail the call for it
+                logger.warning("completion cache write failed: %s", type(exc).__name__)
         return out
 
     def _subject_ref(self, call: Call) -> str | None:
@@ -316,6 +319,15 @@ class ChatHandler:
                       usage=usage, output_text=text, params=params, response_id=meta.get("id"),
                       system_fingerprint=meta.get("system_fingerprint"), finish_reason=finish, error=error,
                       prompt_text=prompt_text)
+
+
+async def _cache_get(gw: Gateway, key: str) -> bytes | None:
+    assert gw.cache is not None  # noqa: S101 - caller checked
+    try:
+        return await gw.cache.get(key, gw.clock())
+    except Exception as exc:  # an unreachable cache is a miss
+        logger.warning("completion cache read failed: %s", type(exc).__name__)
+        return None
 
 
 def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None) -> bytes:

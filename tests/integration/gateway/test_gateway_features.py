@@ -165,3 +165,15 @@ def test_default_pipeline_is_soc2ai_scan(env: Harness) -> None:
     rec = inference_records(log)[0]
     assert rec["flagged"] is True
     assert any(s["stage"] == "post" and s["decision"] == "redact" for s in rec["scans"])
+
+
+def test_unreachable_cache_is_a_miss(env: Harness) -> None:
+    """A Redis cache that is down does not fail calls: every call goes upstream."""
+    from soc2ai.testing.server import free_port
+
+    cfg = env.config(tables=f'[gateway.cache]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:{free_port()}/0"')
+    app, _log, keys = env.app(cfg)
+    secret, _ = keys.create(role="inference", user_id="u")
+    with TestClient(app) as client:
+        codes = [_chat(client, secret).status_code for _ in range(2)]
+    assert codes == [200, 200] and len(env.up.calls) == 2

@@ -139,3 +139,15 @@ def test_two_processes_share_redis_limits(env: Harness, redis_url: str, tmp_path
     assert codes.count(429) + ok == 14
     assert 9 <= ok <= 10  # one shared budget of 10 (9 if a minute boundary fell inside the test)
     assert 429 in codes[0::2] or 429 in codes[1::2]
+
+
+def test_unreachable_redis_limiter_fails_closed(env: Harness) -> None:
+    """With the Redis limiter unreachable, requests are refused with 503 (not let through unlimited)."""
+    port = free_port()
+    cfg = env.config(tables=f'[gateway.rate_limit]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:{port}/0"')
+    app, log, keys = env.app(cfg)
+    secret, _ = keys.create(role="inference", user_id="u")
+    with TestClient(app) as client:
+        r = _chat(client, secret)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "rate_limiter_unavailable"
+    assert env.up.calls == []
