@@ -315,6 +315,7 @@ class ChatHandler:
         finally:
             await resp.aclose()
             text = "".join(parts)
+            gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens") or estimate_tokens(text)))
             gw.record(call, status=status, response=text, provider=provider, model_served=meta.get("model"),
                       usage=usage, output_text=text, params=params, response_id=meta.get("id"),
                       system_fingerprint=meta.get("system_fingerprint"), finish_reason=finish, error=error,

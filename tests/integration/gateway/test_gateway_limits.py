@@ -145,7 +145,7 @@ def test_unreachable_redis_limiter_fails_closed(env: Harness) -> None:
     """With the Redis limiter unreachable, requests are refused with 503 (not let through unlimited)."""
     port = free_port()
     cfg = env.config(tables=f'[gateway.rate_limit]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:{port}/0"')
-    app, log, keys = env.app(cfg)
+    app, _log, keys = env.app(cfg)
     secret, _ = keys.create(role="inference", user_id="u")
     with TestClient(app) as client:
         r = _chat(client, secret)
