@@ -108,10 +108,10 @@ def main() -> None:
     ap.add_argument("--extra", type=Path, action="append", default=None,
                     help="extra text,label CSVs added to training (never the cross-source eval set); "
                          "default: benchmarks/data/injection_aug.csv")
-    ap.add_argument("--bits", type=int, default=19)
+    ap.add_argument("--bits", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=400)
     ap.add_argument("--lr", type=float, default=0.02)
-    ap.add_argument("--l2", type=float, default=5e-5)
+    ap.add_argument("--l2", type=float, default=1e-5)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 

@@ -93,6 +93,7 @@ def featurize(text: str, bits: int) -> npt.NDArray[np.int64]:
         pre = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(b * ipw[: len(b)], dtype=np.uint64)])
         wh = pw[ends - 1] * (pre[ends] - pre[starts]) + (ends - starts).astype(np.uint64)
         parts.append(wh ^ _SALT_WORD)
+        parts.append(wh ^ _SALT_WORD)  # words count twice: a few strong words outweigh many char n-grams
         if k > 1:
             parts.append((wh[:-1] * _P + wh[1:]) ^ _SALT_BIGRAM)
     if not parts:
