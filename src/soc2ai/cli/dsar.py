@@ -75,7 +75,11 @@ def _render(report: DsarReport, subject: str, show_all: bool) -> None:
             status = "ok"
         if s.notes:
             status += f" ({len(s.notes)} note(s))"
-        table.add_row(s.name, s.type, str(len(s.locations)), ", ".join(f"{k} {v}" for k, v in sorted(how.items())),
+        items = str(len(s.locations))
+        if s.type == "ledger" and s.locations:  # one subject key links many records: show both
+            records = sum(int(loc.detail.split()[0]) for loc in s.locations if loc.detail.split()[0].isdigit())
+            items = f"{records} records"
+        table.add_row(s.name, s.type, items, ", ".join(f"{k} {v}" for k, v in sorted(how.items())),
                       f"{s.seconds:.3f}", status)
     console.print(table)
     for s in report.stores:
