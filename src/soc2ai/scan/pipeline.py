@@ -66,6 +66,8 @@ class Pipeline:
         self._policy = {Stage.PRE: dict(settings.policy.pre), Stage.POST: dict(settings.policy.post)}
         self._scanners = {stage: tuple(s for s in scanners.get(stage, ()) if self._active(s, stage))
                           for stage in Stage}
+        self._remote = any(getattr(getattr(s, "moderator", None), "name", "") == "moderation.openai"
+                           for ss in self._scanners.values() for s in ss)
 
     def _active(self, scanner: Scanner, stage: Stage) -> bool:
         policy = self._policy[stage]
@@ -123,6 +125,16 @@ class Pipeline:
                 mode = "tag"  # no key for this tenant/subject: a bare hash would be reversible, so tag
             out_text = redact(text, [f for f in findings if f.action is Action.REDACT], mode, key=redact_key)
         return PipelineResult(action, findings, out_text, decisions, (time.perf_counter_ns() - t0) // 1000)
+
+
+    async def arun(self, text: str, stage: Stage | str, *, redact_key: bytes | None = None) -> PipelineResult:
+        """:meth:`run` for async callers: in a worker thread when a scanner does network I/O (the
+        OpenAI moderator), inline otherwise (the local scanners take about a millisecond)."""
+        if self._remote:
+            import asyncio
+
+            return await asyncio.to_thread(self.run, text, stage, redact_key=redact_key)
+        return self.run(text, stage, redact_key=redact_key)
 
 
 def build_scanners(settings: ScanSettings, *, moderation_api_key: str | None = None,

@@ -102,3 +102,11 @@ def test_pipeline_uses_openai_and_fails_closed(server: str) -> None:
     open_settings = settings.model_copy(update={"moderation": settings.moderation.model_copy(
         update={"on_error": "open"})})
     assert build_pipeline(open_settings).run("hello", Stage.POST).action is Action.FLAG
+
+
+async def test_arun_offloads_remote_moderation(server: str) -> None:
+    """With the OpenAI moderator the async entry point runs in a worker thread and still decides."""
+    settings = ScanSettings.model_validate({"injection": False, "moderation": {"provider": "openai",
+                                                                              "base_url": server}})
+    pipe = build_pipeline(settings)
+    assert (await pipe.arun("I will kill it", Stage.POST)).action is Action.BLOCK
