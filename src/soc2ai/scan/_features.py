@@ -21,16 +21,16 @@ _M = np.uint64(0x9E3779B97F4A7C15)      # golden-ratio multiplier for the final 
 _SALT_CHAR = np.uint64(0x51ED27)
 _SALT_WORD = np.uint64(0xC0FFEE)
 _SALT_BIGRAM = np.uint64(0xB16B00B5)
-# Leetspeak and look-alike digits folded to letters ("IGNOR3 4LL" -> "ignore all").
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
-_LEET_CHAR = re.compile(r"[0-9@$]")
-_LEET_WORD = re.compile(r"\b(?=[a-z0-9@$]*[a-z])(?=[a-z0-9@$]*[0-9@$])[a-z0-9@$]{3,}\b")
+# Leetspeak digits folded to letters inside words that mix letters and digits ("IGNOR3 4LL" -> "ignore all").
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+_LEET_GATE = re.compile(r"[a-z][0-9]|[0-9][a-z]")  # cheap: is there any letter/digit boundary at all?
+_LEET_WORD = re.compile(r"\b(?=[a-z0-9]*[a-z])(?=[a-z0-9]*[0-9])[a-z0-9]{3,}\b")
 
 
 def fold(text: str) -> str:
     """Lower-case, collapse whitespace, undo leetspeak inside words that mix letters and digits."""
     t = " ".join(text.lower().split())
-    if _LEET_CHAR.search(t):
+    if _LEET_GATE.search(t):
         t = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), t)
     return t
 
@@ -57,12 +57,13 @@ _WORD_BYTE = np.zeros(256, dtype=bool)
 _WORD_BYTE[[*range(ord("a"), ord("z") + 1), *range(ord("0"), ord("9") + 1), ord("'"), *range(128, 256)]] = True
 
 
-def featurize(text: str, bits: int) -> npt.NDArray[np.int64]:
+def featurize(text: str, bits: int, *, folded: str | None = None) -> npt.NDArray[np.int64]:
     """Bucket indices of every n-gram occurrence in ``text`` (repeats kept: counts are occurrences).
 
-    Callers window long texts; bytes beyond ``2**15`` are ignored here.
+    ``folded`` is ``fold(text)`` when the caller has it already. Callers window long texts; bytes
+    beyond ``2**15`` are ignored here.
     """
-    t = fold(text)
+    t = folded if folded is not None else fold(text)
     if not t:
         return np.zeros(0, dtype=np.int64)
     raw = (" " + t + " ").encode("utf-8", "replace")[:_MAX_BYTES]

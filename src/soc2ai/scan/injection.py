@@ -21,7 +21,7 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from soc2ai.scan._features import _LEET_CHAR, _LEET_WORD, featurize, fold
+from soc2ai.scan._features import featurize, fold
 from soc2ai.scan._keywords import KeywordGate
 from soc2ai.scan.interface import Finding
 from soc2ai.scan.normalize import _BENIGN_HIDDEN, _HIDDEN_RE, Normalized, normalize
@@ -139,15 +139,19 @@ class InjectionScanner:
         if self._model is not None:
             self.version = f"{VERSION}+{self._model[3]}"
 
-    def model_score(self, text: str) -> float:
-        """The learned model's probability for ``text`` (windowed; maximum over windows)."""
+    def model_score(self, text: str, *, folded: str | None = None) -> float:
+        """The learned model's probability for ``text`` (windowed; maximum over windows).
+
+        ``folded`` (``fold(text)``) saves folding twice when ``text`` fits in one window.
+        """
         if self._model is None or not text:
             return 0.0
         w, b, bits, _ = self._model
         best = 0.0
         step = self.window
+        one_window = len(text) <= step + 64
         for i in range(0, max(len(text), 1), step):
-            idx = featurize(text[i : i + step + 64], bits)
+            idx = featurize(text[i : i + step + 64], bits, folded=folded if one_window else None)
             if len(idx) == 0:
                 continue
             z = b + float(w[idx].sum()) / math.sqrt(len(idx))
@@ -175,11 +179,12 @@ class InjectionScanner:
         norm = normalize(text)
         t = norm.text
         hits: list[tuple[str, float, int, int]] = []
+        folded = fold(t) if len(t) <= self.window + 64 else None
         if self.use_rules and t:
-            folded_hits = self._rules(t)
-            hits.extend(folded_hits)
-            if not folded_hits and _LEET_CHAR.search(t) and _LEET_WORD.search(t.lower()):
-                hits.extend((r, s, 0, len(t)) for r, s, _, _ in self._rules(fold(t)))  # leetspeak
+            plain_hits = self._rules(t)
+            hits.extend(plain_hits)
+            if not plain_hits and folded is not None and folded != " ".join(t.lower().split()):
+                hits.extend((r, s, 0, len(t)) for r, s, _, _ in self._rules(folded))  # leetspeak
             if norm.smuggled:
                 hits.append(("hidden.tags", 0.9 if len(norm.smuggled) > 6 else 0.3, 0, len(t)))
             elif norm.hidden >= 3:
@@ -189,7 +194,10 @@ class InjectionScanner:
                 if decoded and (self._rules(decoded) or self.model_score(decoded) >= self.threshold):
                     hits.append(("encoded.base64", 0.85, m.start(), m.end()))
                     break
-        p_model = self.model_score(t + (" " + norm.smuggled if norm.smuggled else ""))
+        if norm.smuggled:
+            p_model = self.model_score(t + " " + norm.smuggled)
+        else:
+            p_model = self.model_score(t, folded=folded)
         rest = 1.0 - p_model
         for _, s, _, _ in hits:
             rest *= 1.0 - s
