@@ -32,6 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 LITELLM_VENV = ROOT / ".cache" / "litellm-venv"
+# Extra [ledger] settings for the gateways under test (e.g. "batch_ms = 50"); default: the defaults.
+LEDGER_EXTRA = os.environ.get("GATEWAY_BENCH_LEDGER", "")
 BODY = json.dumps({"model": "m", "messages": [
     {"role": "user", "content": "Write a haiku about the sea at dawn, with waves and gulls."}],
     "temperature": 0.2, "max_tokens": 64}).encode()
@@ -216,7 +218,7 @@ def gateway_setup(tmp: Path, up_port: int, name: str, extra: str = "") -> tuple[
     d = tmp / name
     d.mkdir()
     text = (f'[project]\nname = "bench"\n[ledger]\nstore = "sqlite:///{d}/audit.db"\nkeys_dir = "{d}/keys"\n'
-            f'spool_dir = "{d}/spool"\n[gateway]\nkeys_db = "{d}/keys.db"\n{extra}\n'
+            f'spool_dir = "{d}/spool"\n{LEDGER_EXTRA}\n[gateway]\nkeys_db = "{d}/keys.db"\n{extra}\n'
             f'[gateway.providers.up]\nkind = "openai_compatible"\nbase_url = "http://127.0.0.1:{up_port}/v1"\n'
             f'[gateway.models]\nm = ["up:model-a"]\n[gateway.rate_limit]\nrequests_per_minute = 100000000\n'
             f"tokens_per_minute = 100000000000\n")
@@ -310,8 +312,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="gwbench-"))
     up_port = free_port()
     py = sys.executable
-    result: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "started": time.time(),
-                              "shared_machine": args.shared}
+    result: dict[str, Any] = {
+        "machine": machine(), "smoke": args.smoke, "started": time.time(), "shared_machine": args.shared,
+        "setup": {
+            "gateway": "soc2ai gateway, one uvicorn process: auth, rate limits, default soc2ai.scan screening "
+                       "(pre+post), audit ledger on SQLite (sealer thread in the gateway process), "
+                       "stream_mode=buffer",
+            "gateway_noscan": "the same with screening = false",
+            "gateway_passthrough": "the same with stream_mode = passthrough (streaming TTFB only)",
+            "litellm": "LiteLLM proxy 1.108.7, one worker, master key set, same fake upstream",
+            "ledger_extra": LEDGER_EXTRA or "(defaults)",
+            "load": "open-loop from the benchmark process, keep-alive connections, latency from the scheduled "
+                    "start; rounds interleaved direct / via proxy",
+            "cpu_ms_per_request": "utime+stime of the proxy process during its rounds / successful requests",
+        }}
     dur = 2.0 if args.smoke else args.duration
     rounds = 2 if args.smoke else args.rounds
     with contextlib.ExitStack() as stack:
