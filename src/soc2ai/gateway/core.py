@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +132,9 @@ class Gateway:
         self.client = httpx.AsyncClient(transport=self.transport, trust_env=False)
 
     async def shutdown(self) -> None:
-        """Close the upstream client, limiter and cache."""
+        """Finish background work; close the upstream client, limiter and cache."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.client is not None:
             await self.client.aclose()
         await self.limiter.close()
@@ -234,7 +236,11 @@ class Gateway:
         if isinstance(self.limiter, MemoryLimiter):
             self.limiter.add_now(key_id, tokens, self.clock())
             return
-        task = asyncio.get_running_loop().create_task(self.limiter.add_tokens(key_id, tokens, self.clock()))
+        self.spawn(self.limiter.add_tokens(key_id, tokens, self.clock()))
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` after the current request step, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -96,8 +96,10 @@ def test_completion_cache(env: Harness, backend: str, request: pytest.FixtureReq
     """Identical requests hit the cache (tagged with subject and class); restricted data is never cached."""
     url = request.getfixturevalue("redis_url") if backend == "redis" else "redis://unused"
     cfg = env.config(tables=f'[gateway.cache]\nbackend = "{backend}"\nredis_url = "{url}"')
-    app, log, keys = env.app(cfg)
-    secret, _ = keys.create(role="inference", user_id="u")
+    app, log, _keys = env.app(cfg)
+    other = env.keys(cfg, None)  # created elsewhere (the CLI): this log has not seen the user yet
+    secret, _ = other.create(role="inference", user_id="u")
+    other.close()
     with TestClient(app) as client:
         a = _chat(client, secret).json()
         b = _chat(client, secret).json()
