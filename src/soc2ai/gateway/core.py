@@ -192,6 +192,9 @@ class Gateway:
         if cls not in CLASSIFICATIONS:
             raise bad_request(f"{CLASSIFICATION_HEADER} must be one of {', '.join(CLASSIFICATIONS)}",
                               param=CLASSIFICATION_HEADER)
+        # A key's own class is a floor: a client cannot declare its data less sensitive than that.
+        if key.classification and CLASSIFICATIONS.index(key.classification) > CLASSIFICATIONS.index(cls):
+            cls = key.classification
         call.classification = cls
         registry = self.model_registry()
         if registry is not None and not registry.allows(alias, cls):

@@ -126,6 +126,22 @@ def test_classification_refused_by_model_register(env: Harness) -> None:
     assert any(r["action"] == "classification" for r in records_of(log, "access"))
 
 
+def test_key_classification_is_a_floor(env: Harness) -> None:
+    """A key created for confidential data cannot declare its requests public to reach a public-only model."""
+    reg = env.tmp / "registers"
+    reg.mkdir()
+    (reg / "models.yaml").write_text(
+        "models:\n  - alias: m\n    provider: up\n    model_id: model-a\n    data_classes: [public]\n"
+        "    owner: ml-team\n")
+    app, _log, keys = env.app(env.config())
+    secret, _ = keys.create(role="inference", user_id="u", classification="confidential")
+    public, _ = keys.create(role="inference", user_id="v")
+    with TestClient(app) as client:
+        lowered = _post(client, secret, headers={"x-soc2ai-classification": "public"})
+        fine = _post(client, public, headers={"x-soc2ai-classification": "public"})
+    assert lowered[0] == 403 and fine[0] == 200
+
+
 @pytest.mark.parametrize("role,path,status", [("admin", "/admin/stats", 200), ("auditor", "/admin/stats", 200),
                                               ("inference", "/admin/stats", 403),
                                               ("auditor", "/v1/models", 403)])
