@@ -299,17 +299,19 @@ class ChatHandler:
                     finish = "content_filter" if blocked else finish
                     parts = [] if blocked else [post.text]
                     held = _rewrite(meta, "" if blocked else post.text, finish, usage if include_usage else None)
-                # One write for the whole buffered stream: fewer syscalls than event by event.
-                yield b"".join(e for payload in held
-                               for e in out(payload, orjson.loads(payload) if anthropic else None))
-            elif post is not None and post.action in (Action.REDACT, Action.BLOCK):
-                error = f"post-scan {post.action} after pass-through streaming (output already sent)"
-            if anthropic:
-                for e in out(b"", None):  # message_start if nothing was sent yet
-                    yield e
-                yield af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0))
+                events = [e for payload in held
+                          for e in out(payload, orjson.loads(payload) if anthropic else None)]
             else:
-                yield b"data: [DONE]\n\n"
+                events = []
+                if post is not None and post.action in (Action.REDACT, Action.BLOCK):
+                    error = f"post-scan {post.action} after pass-through streaming (output already sent)"
+            if anthropic:
+                events += out(b"", None)  # message_start if nothing was sent yet
+                events.append(af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0)))
+            else:
+                events.append(b"data: [DONE]\n\n")
+            # One write for what is left (all of it in buffer mode): fewer syscalls than event by event.
+            yield b"".join(events)
         except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
             status, error = 502, f"upstream stream failed: {type(exc).__name__}"
             err = ApiError(502, error, code="upstream_error")
