@@ -67,6 +67,9 @@ class ModerationSettings(BaseModel):
     provider: Literal["local", "openai", "off"] = "local"
     base_url: str = "https://api.openai.com/v1"
     model: str = "omni-moderation-latest"
+    # Name of the environment variable holding the API key; read by the caller through soc2ai.config
+    # (this package never reads the environment) and passed to build_pipeline(moderation_api_key=...).
+    api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = Field(default=2.0, gt=0, le=60)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     # When the remote moderator fails: "closed" blocks, "open" lets the text through with a flag.
