@@ -108,9 +108,12 @@ class _Batcher:
 
     def __init__(self, scanners: Sequence[Scanner], emit: Callable[[Any, list[Finding]], None],
                  emit_all: bool = False) -> None:
-        self.joint = [s for s in scanners if s.name not in ("injection", "moderation")]
+        # Pattern scanners see many records joined in one string (one regex pass per batch).
+        self.joint = [s for s in scanners if s.name not in ("injection", "moderation", "ner")]
         # Whole-text classifiers score each record on its own.
         self.single = [s for s in scanners if s.name in ("injection", "moderation")]
+        # NER goes through spaCy's nlp.pipe over the batch's records.
+        self.batched = [s for s in scanners if s.name == "ner" and hasattr(s, "scan_batch")]
         self.emit = emit
         self.emit_all = emit_all
         self.texts: list[str] = []
@@ -144,6 +147,10 @@ class _Batcher:
                     if f.end <= base + len(texts[i]):
                         per.setdefault(i, []).append(Finding(f.entity_type, f.start - base, f.end - base, f.score,
                                                              f.rule_id, f.scanner, f.action, f.meta))
+        for scanner in self.batched:
+            for i, found in enumerate(scanner.scan_batch(texts)):
+                if found:
+                    per.setdefault(i, []).extend(found)
         for scanner in self.single:
             for i, t in enumerate(texts):
                 found = scanner.scan(t)

