@@ -132,6 +132,9 @@ class ChatHandler:
             text = gw.render_template(call, body.get("template"), body.get("variables"))
             role = "system" if messages else "user"
             messages = [{"role": role, "content": text}, *messages]
+        if gw.pipeline is not None and (body.get("n") or 1) > 1:
+            # Output screening covers one choice; more would let unscreened text through. Fail closed.
+            raise bad_request("n > 1 is not supported while output screening is on", param="n")
         call.prompt = messages
         prompt_text = "\n".join(message_text(m.get("content")) for m in messages)
         params = _params(body)

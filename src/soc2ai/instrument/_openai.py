@@ -46,19 +46,22 @@ class OpenAIAccumulator:
 
 
 def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
-    choice = resp.choices[0] if getattr(resp, "choices", None) else None
-    text = (choice.message.content or "") if choice is not None and choice.message is not None else ""
-    action, shown = rec.post_scan(state, text)
-    if choice is not None and action in (Action.REDACT, Action.BLOCK):
-        choice.message.content = shown
-        if action is Action.BLOCK:
-            choice.finish_reason = "content_filter"
+    choices = list(getattr(resp, "choices", None) or [])
+    shown_texts = []
+    for choice in choices:  # every choice is screened (n > 1 must not let unscreened text through)
+        text = (choice.message.content or "") if choice.message is not None else ""
+        action, shown = rec.post_scan(state, text)
+        if action in (Action.REDACT, Action.BLOCK):
+            choice.message.content = shown
+            if action is Action.BLOCK:
+                choice.finish_reason = "content_filter"
+        shown_texts.append(shown)
     usage = getattr(resp, "usage", None)
-    rec.finish(state, status=200, output=shown, model_served=getattr(resp, "model", None),
+    rec.finish(state, status=200, output="\n".join(shown_texts), model_served=getattr(resp, "model", None),
                input_tokens=usage.prompt_tokens if usage else None,
                output_tokens=usage.completion_tokens if usage else None, response_id=getattr(resp, "id", None),
                system_fingerprint=getattr(resp, "system_fingerprint", None),
-               finish_reason=choice.finish_reason if choice is not None else None)
+               finish_reason=choices[0].finish_reason if choices else None)
     return resp
 
 

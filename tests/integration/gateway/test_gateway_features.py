@@ -179,3 +179,13 @@ def test_unreachable_cache_is_a_miss(env: Harness) -> None:
     with TestClient(app) as client:
         codes = [_chat(client, secret).status_code for _ in range(2)]
     assert codes == [200, 200] and len(env.up.calls) == 2
+
+
+def test_several_choices_refused_while_screening(env: Harness) -> None:
+    """n > 1 would return unscreened choices, so it is refused while output screening is on."""
+    app, _log, keys = env.app(env.config(), pipeline=KeywordPipeline(redact=["secret"]))
+    secret, _ = keys.create(role="inference", user_id="u")
+    with TestClient(app) as client:
+        r = _chat(client, secret, {**CHAT, "n": 2})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "n"
+    assert env.up.calls == []
