@@ -1,13 +1,14 @@
 """The Starlette app factory: ``create_app(config)`` — nothing happens at import time.
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``GET /v1/models``, ``POST /v1/messages``
-(Anthropic format), ``GET /admin/stats`` (admin, auditor), ``/healthz``, ``/readyz``, ``/metrics``,
+(Anthropic format), ``GET /admin/stats``, ``/admin/checkpoint``, ``/admin/proof/{index}`` (admin, auditor), ``/healthz``, ``/readyz``, ``/metrics``,
 ``/openapi.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from soc2ai.errors import Soc2AIError
 from soc2ai.gateway.core import Gateway
 from soc2ai.gateway.errors import ApiError
 from soc2ai.gateway.handlers import JSON, ChatHandler, EmbeddingsHandler, error_response
@@ -98,6 +100,43 @@ def create_app(config: Config, *, log: AuditLog | None = None, transport: httpx.
                       "breakers": {p: b.state for p, b in gw.router.breakers.items()},
                       "ledger": {k: v for k, v in ledger.items() if k != "last_caller_error"}})
 
+    async def ledger_read(request: Request, action: str) -> tuple[Any, Response | None]:
+        """Authenticate an admin/auditor read of the ledger and leave an access record."""
+        try:
+            key = gw.authenticate(request.headers, action, ("admin", "auditor"))
+        except ApiError as exc:
+            return None, error_response(exc, "openai")
+        if gw.log is not None:
+            gw.log.append(AccessRecord(action=action, decision="allow", key_id=key.id, role=key.role,
+                                       endpoint=action, status=200, user_id=key.user_id))
+        return key, None
+
+    async def checkpoint(request: Request) -> Response:
+        _, denied = await ledger_read(request, "admin.checkpoint")
+        if denied is not None:
+            return denied
+        assert gw.log is not None  # noqa: S101 - lifespan opened it
+        try:
+            cp = await asyncio.to_thread(gw.log.checkpoint)
+        except Soc2AIError as exc:
+            return error_response(ApiError(404, str(exc), code="no_checkpoint"), "openai")
+        return _json({"origin": cp.origin, "size": cp.size, "root": base64.b64encode(cp.root).decode(),
+                      "note": cp.note})
+
+    async def proof(request: Request) -> Response:
+        _, denied = await ledger_read(request, "admin.proof")
+        if denied is not None:
+            return denied
+        assert gw.log is not None  # noqa: S101 - lifespan opened it
+        raw = request.path_params.get("index", "")
+        if not raw.isdigit():
+            return error_response(ApiError(400, "index must be a non-negative integer", param="index"), "openai")
+        try:
+            bundle = await asyncio.to_thread(lambda: gw.log.prove(int(raw)).to_json())  # type: ignore[union-attr]
+        except Soc2AIError as exc:
+            return error_response(ApiError(404, str(exc), code="no_such_record"), "openai")
+        return _json(bundle)
+
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok"})
 
@@ -149,6 +188,8 @@ def create_app(config: Config, *, log: AuditLog | None = None, transport: httpx.
         Route("/v1/embeddings", EmbeddingsHandler(gw).handle, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/admin/stats", admin_stats, methods=["GET"]),
+        Route("/admin/checkpoint", checkpoint, methods=["GET"]),
+        Route("/admin/proof/{index}", proof, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -154,3 +154,29 @@ def test_admin_and_auditor_roles(env: Harness, role: str, path: str, status: int
     assert r.status_code == status
     if status == 200:
         assert "ledger" in r.json() and "content" not in r.text
+
+
+def test_auditor_reads_checkpoint_and_proofs(env: Harness) -> None:
+    """An auditor key gets the signed checkpoint and a verifiable inclusion proof; inference keys do not."""
+    from soc2ai.ledger.keys import load_verifiers
+    from soc2ai.ledger.proofs import verify_inclusion_bundle
+
+    cfg = env.config()
+    app, log, keys = env.app(cfg)
+    infer, _ = keys.create(role="inference", user_id="u")
+    auditor, _ = keys.create(role="auditor", user_id="a")
+    with TestClient(app) as client:
+        assert _post(client, infer)[0] == 200
+        log.flush()
+        idx = next(e.idx for e in log.entries(kind="inference"))
+        h = {"authorization": f"Bearer {auditor}"}
+        cp = client.get("/admin/checkpoint", headers=h)
+        pr = client.get(f"/admin/proof/{idx}", headers=h)
+        missing = client.get("/admin/proof/999999", headers=h)
+        denied = client.get(f"/admin/proof/{idx}", headers={"authorization": f"Bearer {infer}"})
+    assert cp.status_code == 200 and cp.json()["size"] >= idx + 1 and cp.json()["note"]
+    assert pr.status_code == 200
+    verify_inclusion_bundle(pr.json(), load_verifiers(cfg.path(cfg.ledger.keys_dir)))
+    assert missing.status_code == 404 and denied.status_code == 403
+    reads = [r for r in records_of(log, "access") if r["action"] in ("admin.checkpoint", "admin.proof")]
+    assert len(reads) == 3 and all(r["role"] == "auditor" for r in reads)
