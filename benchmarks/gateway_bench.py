@@ -286,11 +286,15 @@ async def max_sustained(targets: dict[str, tuple[Client, str, int | None]], via:
     """Highest offered rate with no errors, >= 95% achieved and p99 added < 50 ms."""
     best, steps = 0.0, []
     for rate in rates:
-        res = await interleaved({"direct": targets["direct"], via: targets[via]}, rate, duration, 1)
-        s = {k: summarize(v) for k, v in res.items()}
-        ok = (s[via]["errors"] == 0 and s[via]["achieved_rps"] >= 0.95 * rate
-              and s[via]["p99_ms"] - s["direct"]["p99_ms"] < 50)
-        steps.append({"rate": rate, "ok": ok, via: s[via], "direct": s["direct"]})
+        ok = False
+        for _attempt in range(2):  # a failed step is retried once: the machine may be shared
+            res = await interleaved({"direct": targets["direct"], via: targets[via]}, rate, duration, 1)
+            s = {k: summarize(v) for k, v in res.items()}
+            ok = (s[via]["errors"] == 0 and s[via]["achieved_rps"] >= 0.95 * rate
+                  and s[via]["p99_ms"] - s["direct"]["p99_ms"] < 50)
+            steps.append({"rate": rate, "ok": ok, via: s[via], "direct": s["direct"]})
+            if ok:
+                break
         if not ok:
             break
         best = rate
