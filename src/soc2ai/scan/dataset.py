@@ -195,7 +195,8 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
                  clock: Callable[[], float] = time.perf_counter) -> DatasetReport:
     """Scan files record by record; return a :class:`DatasetReport`.
 
-    ``fields`` limits which top-level fields/columns are scanned (default: every string value).
+    ``fields`` limits which top-level fields/columns are scanned (default: the whole record; for JSONL
+    that is the line as written, keys and numbers included, with JSON escapes left as they are).
     ``redact_to`` writes a cleaned copy (one input path only; same format; type-tag redaction;
     malformed records are left out of it). ``on_record`` receives each record's findings as they are
     found; ``on_bytes`` the bytes read (progress bars). ``injection`` adds the injection classifier
@@ -204,6 +205,8 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
     settings = settings or ScanSettings()
     if redact_to is not None and len(paths) != 1:
         raise ConfigError("--redact-to takes exactly one input path", field="--redact-to")
+    if redact_to is not None and Path(redact_to).resolve() == Path(paths[0]).resolve():
+        raise ConfigError("--redact-to must not overwrite the input", field="--redact-to")
     active = list(scanners) if scanners is not None else _scanners_for(settings, injection)
     report = DatasetReport(paths=[str(p) for p in paths], scanners={s.name: s.version for s in active})
     counts: Counter[str] = Counter()

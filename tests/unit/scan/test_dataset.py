@@ -127,6 +127,9 @@ def test_inputs_validated(tmp_path: Path) -> None:
         scan_dataset([p], fmt="xml")
     with pytest.raises(ConfigError):
         scan_dataset([p, p], redact_to=tmp_path / "o.jsonl")
+    with pytest.raises(ConfigError):
+        scan_dataset([p], redact_to=p)
+    assert p.read_text() == '{"text": "x"}\n'  # the input was not truncated
     assert detect_format(Path("x.ndjson"), None) == "jsonl" and detect_format(Path("x.log"), None) == "txt"
 
 
