@@ -16,8 +16,14 @@ app = typer.Typer(
 )
 
 
+_registered: list[bool] = []
+
+
 def _register() -> None:
     # Imported here, not at module import, so `import soc2ai.cli` stays cheap and side-effect free.
+    if _registered:
+        return
+    _registered.append(True)
     from soc2ai.cli import demo, init, log
 
     init.register(app)
