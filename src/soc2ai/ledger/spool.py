@@ -90,7 +90,10 @@ class Spool:
 
     def append(self, items: list[Item]) -> None:
         """Write and fsync one batch. Raises SpoolError when the spool itself cannot be written."""
-        data = encode_items(items)
+        try:
+            data = encode_items(items)
+        except (TypeError, ValueError) as exc:
+            raise SpoolError(f"records cannot be encoded for the spool: {exc}") from exc
         try:
             fd = self._open()
             os.write(fd, _HDR.pack(len(data), zlib.crc32(data)) + data)

@@ -178,6 +178,16 @@ def _worker(url: str, start: int, end: int, sizes: list[int], cutoffs: dict[str,
         store.close()
 
 
+def _first_missing_node(store: Store, n: int) -> int:
+    """First leaf index whose covering stored node is missing (n when none is missing but counts differ)."""
+    for level in range(TILE_HEIGHT, n.bit_length() + 1, TILE_HEIGHT):
+        have = store.node_map(level, 0, n >> level)
+        for i in range(n >> level):
+            if i not in have:
+                return i << level
+    return n
+
+
 def _fold(prefix: list[bytes], local: list[bytes]) -> bytes:
     return frontier_root([*prefix, *local])
 
@@ -285,10 +295,17 @@ def verify_store(store: Store, verifiers: list[Verifier], *, against: Checkpoint
     if against is not None and against.size > n:
         raise VerificationError(f"log has {n} records, fewer than the external checkpoint's {against.size} "
                                 "(truncated or rolled back)", index=n)
-    if nodes_seen != store.count_nodes():
-        raise VerificationError("stored tree nodes that no leaves account for", index=n)
+    expected_nodes = sum(n >> level for level in range(TILE_HEIGHT, n.bit_length() + 1, TILE_HEIGHT))
+    stored_count = store.count_nodes()
+    if nodes_seen != stored_count or stored_count != expected_nodes:
+        first_missing = _first_missing_node(store, n)
+        raise VerificationError(f"stored tree nodes: {stored_count} present, {expected_nodes} expected "
+                                "(deleted or extra interior nodes)", index=first_missing)
     if head.size != n or (latest is not None and head.checkpoint_note != latest.note):
         raise VerificationError("stored tree head does not match the log", index=min(head.size, n))
+    if head.frontier != [*prefix, *final_local]:
+        raise VerificationError("stored tree head frontier does not match the recomputed tree",
+                                index=max(n - 1, 0))
     root = _fold(prefix, final_local)
     return VerifyReport(n, len(cps), pruned, root, latest, time.perf_counter() - t0,
                         against.size if against else None, kinds)

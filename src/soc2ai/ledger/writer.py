@@ -8,6 +8,7 @@ replayed, so the log keeps the order in which records were acknowledged.
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
 import threading
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from soc2ai.errors import RollbackError, SpoolError, StoreError, VerificationError
+from soc2ai.errors import DuplicateRecordError, RollbackError, SpoolError, StoreError, VerificationError
 from soc2ai.ledger.canonical import canonical_json
 from soc2ai.ledger.merkle import frontier_append, frontier_root, leaf_hash
 from soc2ai.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_checkpoint
@@ -31,11 +32,15 @@ QueueEntry = tuple[Item, int] | threading.Event  # (item, enqueue time ns) or a 
 
 
 class Witness:
-    """The latest checkpoint this installation signed, kept outside the store to detect rollback."""
+    """The latest checkpoint this installation signed for one store location, kept outside the store.
 
-    def __init__(self, directory: Path, log_id: str) -> None:
-        self.path = directory / f"{log_id}.checkpoint"
+    Keyed by where the store lives (not by the log's id), so a store that was deleted and re-created,
+    or swapped for another database, is caught as well as one restored from an older copy.
+    """
+
+    def __init__(self, directory: Path, location: str) -> None:
         self.dir = directory
+        self.path = directory / f"{hashlib.sha256(location.encode()).hexdigest()[:24]}.checkpoint"
 
     def read(self) -> str | None:
         try:
@@ -50,8 +55,13 @@ class Witness:
         os.replace(tmp, self.path)
 
 
-def check_not_rolled_back(store: Store, checkpoint: Checkpoint) -> None:
-    """Raise RollbackError if the store is smaller than, or inconsistent with, ``checkpoint``."""
+def check_not_rolled_back(store: Store, checkpoint: Checkpoint, *, log_id: str | None = None,
+                          witness_path: Path | None = None) -> None:
+    """Raise RollbackError if the store is smaller than, inconsistent with, or not the log of ``checkpoint``."""
+    if log_id is not None and checkpoint.origin.rsplit("/", 1)[-1] != log_id[: len(checkpoint.origin.rsplit("/", 1)[-1])]:
+        where = f" (if replacing the store was intended, delete {witness_path})" if witness_path else ""
+        raise RollbackError(f"the store was replaced: it held log {checkpoint.origin} with {checkpoint.size} records "
+                            f"signed, and now holds another log{where}")
     head = store.head()
     if head.size < checkpoint.size:
         raise RollbackError(f"store has {head.size} records but checkpoint {checkpoint.size} was signed: "
@@ -94,19 +104,33 @@ class Sealer(threading.Thread):
         self._known_note: str | None = None
         self._retry_at = 0.0
         self._backoff = 0.05
+        self._orphans_at = 0.0
+        self._orphan_count = 0
+        self.duplicates_rejected = 0
 
     # -- thread ---------------------------------------------------------------------------------
     def run(self) -> None:
         while True:
-            if not self.queue:
-                self.wake.wait(timeout=self._idle_timeout())
-                self.wake.clear()
-            if self.stopping and not self.queue:
-                self._try_replay(final=True)
-                return
-            if self.queue and len(self.queue) < self.batch_max and not self.stopping:
-                time.sleep(self.batch_s)  # the batching window; the GIL is free meanwhile
-            self._step()
+            try:
+                if not self.queue:
+                    self.wake.wait(timeout=self._idle_timeout())
+                    self.wake.clear()
+                if self.stopping and not self.queue:
+                    self._try_replay(final=True)
+                    return
+                if self.queue and len(self.queue) < self.batch_max and not self.stopping:
+                    # Batching window measured from the oldest queued record, so a record never waits
+                    # more than batch_ms for its batch to close; the GIL is free while sleeping.
+                    head = self.queue[0]
+                    if not isinstance(head, threading.Event):
+                        wait = self.batch_s - (time.perf_counter_ns() - head[1]) / 1e9
+                        if wait > 0:
+                            time.sleep(wait)
+                self._step()
+            except Exception as exc:  # the sealer must outlive any bug: report and keep going
+                self.last_error = f"sealer error: {type(exc).__name__}: {exc}"
+                logger.exception("ledger sealer error (continuing)")
+                time.sleep(0.05)
 
     def _idle_timeout(self) -> float | None:
         return 0.05 if self.spool.pending or self.degraded else 0.5
@@ -132,12 +156,16 @@ class Sealer(threading.Thread):
         try:
             if items:
                 overflow = len(items) > self.batch_max
-                if self.spool.pending or self.spool.orphan_count() or self.degraded or overflow:
+                if self.spool.pending or self._orphans() or self.degraded or overflow:
                     self._to_spool(items)
                 else:
                     try:
                         self._seal(items, replay=False)
                         self._note_latency(times)
+                    except DuplicateRecordError:
+                        items = self._drop_duplicates(items)
+                        if items:
+                            self._seal(items, replay=False)
                     except Exception as exc:  # any failure to seal: keep the batch (spool), never drop
                         self._store_failed(exc)
                         self._to_spool(items)
@@ -145,6 +173,21 @@ class Sealer(threading.Thread):
         finally:
             for m in markers:
                 m.set()
+
+    def _drop_duplicates(self, items: list[Item]) -> list[Item]:
+        """Remove records whose id is already in the log (or repeated in the batch); count and report them."""
+        existing = self.store.existing_ids([b["id"] for b, _, _ in items])
+        keep: list[Item] = []
+        for it in items:
+            rid = it[0]["id"]
+            if rid in existing:
+                self.duplicates_rejected += 1
+                self.last_error = f"record id {rid!r} already in the log: rejected"
+                logger.error("%s", self.last_error)
+                continue
+            existing.add(rid)
+            keep.append(it)
+        return keep
 
     def _note_latency(self, times: list[int]) -> None:
         now = time.perf_counter_ns()
@@ -170,8 +213,16 @@ class Sealer(threading.Thread):
             self.queue.extendleft(reversed([(i, time.perf_counter_ns()) for i in items]))
             time.sleep(0.05)
 
+    def _orphans(self) -> int:
+        """Spool files left by dead processes; the directory is listed at most every 2 s."""
+        now = time.monotonic()
+        if now >= self._orphans_at:
+            self._orphan_count = self.spool.orphan_count()
+            self._orphans_at = now + 2.0
+        return self._orphan_count
+
     def _try_replay(self, final: bool = False) -> None:
-        if not (self.spool.pending or self.degraded or self.spool.orphan_count()):
+        if not (self.spool.pending or self.degraded or self._orphans()):
             return
         if not final and time.monotonic() < self._retry_at:
             return
@@ -188,9 +239,15 @@ class Sealer(threading.Thread):
                 logger.error("corrupt spool file kept for inspection: %s", exc)
                 self.spool.quarantine(path, exc)
                 continue
-            except Exception as exc:
+            except StoreError as exc:
                 self._store_failed(exc)
                 return
+            except Exception as exc:  # a record the store can never take: keep the file, do not stall the log
+                err = SpoolError(f"{path}: unreplayable record: {type(exc).__name__}: {exc}")
+                logger.error("%s", err)
+                self.spool.quarantine(path, err)
+                continue
+            self._orphans_at = 0.0
             self.spool.done(path, replayed)
         if self.degraded:
             logger.warning("ledger store back; spool replayed")

@@ -126,8 +126,6 @@ def test_postgres_connection_refused_spools_then_replays(proxied_pg: tuple[str, 
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="BUG: stats() reads the store first (size/kinds) and raises StoreError "
-                   "while PostgreSQL is down, so the spool/outage counters cannot be seen when they matter")
 def test_postgres_stats_available_during_outage(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
     """`stats()` still reports the spool and the outage while the store is unreachable."""
     url, proxy = proxied_pg
@@ -195,8 +193,6 @@ def test_postgres_pg_terminate_backend(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="BUG: PostgresStore keeps a thread-local read connection; after it is "
-                   "cut, the next read raises StoreError instead of reconnecting (postgres.py _fetchall)")
 def test_postgres_reads_recover_after_connection_loss(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
     """After the database connection drops and comes back, the next read (size, entries) just works."""
     url, proxy = proxied_pg
@@ -260,9 +256,6 @@ def test_orphan_spool_from_dead_process_is_replayed(tmp_path: Path) -> None:
         assert log.size() == 5
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a malformed record in a CRC-valid spool frame makes _seal raise "
-                   "(KeyError 'kind'); _try_replay treats it as a store outage forever, so the log stays degraded "
-                   "and every new record is spooled, never sealed (poison pill)")
 def test_malformed_spool_record_does_not_stall_the_log(tmp_path: Path) -> None:
     """A CRC-valid spool frame holding a malformed record is quarantined; the sealer keeps sealing new records."""
     url = sqlite_url(tmp_path)
@@ -280,9 +273,6 @@ def test_malformed_spool_record_does_not_stall_the_log(tmp_path: Path) -> None:
         log.close(timeout=1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: log_inference puts model_id into the body unconverted; bytes (or any "
-                   "non-JSON value) makes canonical_json and then Spool.append/encode_items raise TypeError in the "
-                   "sealer thread, which dies: the batch and every later record are lost, flush() returns at once")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_non_json_value_does_not_lose_other_records(tmp_path: Path) -> None:
     """A caller passing a non-JSON model id never costs the records around it (or the sealer thread)."""

@@ -282,8 +282,6 @@ def test_checkpoint_root_b64_is_standard(sealed: Sealed) -> None:
     assert len(base64.b64decode(lines[2], validate=True)) == 32 and lines[1] == str(N)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: verify compares ledger_head's size and note but not its frontier; a "
-                   "corrupted frontier passes verify while the writer then refuses to extend the log (spools forever)")
 def test_corrupted_tree_head_frontier_is_named(sealed: Sealed) -> None:
     """A corrupted stored tree head (frontier) is reported by verify, not only by a stalled writer."""
     err = _verify_copy(sealed, lambda r: r.q("UPDATE ledger_head SET frontier = ? WHERE id = 1", (bytes(32 * 3),)))
@@ -296,8 +294,6 @@ def test_edited_head_size_is_named(sealed: Sealed) -> None:
     assert err.index is not None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: verify only compares stored nodes it finds (nodes_seen == count_nodes), "
-                   "so a deleted ledger_nodes row passes verify while prove() for that range raises StoreError")
 def test_deleted_stored_tree_node_is_named(sealed: Sealed) -> None:
     """Deleting a stored tree node (which proofs need) is reported by verify."""
     err = _verify_copy(sealed, lambda r: r.q("DELETE FROM ledger_nodes WHERE level = 8 AND idx = 0"))

@@ -134,9 +134,6 @@ def test_many_caller_threads(store_url: str, tmp_path: Path) -> None:
         assert all(len(log.subject_refs(f"user-{u}")) == 1 for u in range(40))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the witness file is keyed by the store's log_id, so a replaced "
-                   "(empty) database gets a new id and the writer starts a new log without complaint; only "
-                   "verify --against an exported checkpoint notices")
 def test_replaced_empty_database_refused(tmp_path: Path) -> None:
     """Deleting the database so the writer starts a fresh, empty log is refused like any other rollback."""
     url = sqlite_url(tmp_path)
@@ -148,9 +145,6 @@ def test_replaced_empty_database_refused(tmp_path: Path) -> None:
         open_log(url, tmp_path).close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a record whose request_id already exists fails the UNIQUE(rid) insert, "
-                   "the batch is spooled as if the store were down, and replay skips it as 'already present': the "
-                   "retry is silently dropped (caller_errors 0)")
 def test_reused_request_id_is_not_silently_dropped(store_url: str, tmp_path: Path) -> None:
     """A retried call logged with the same request id is kept or reported, never silently discarded."""
     with open_log(store_url, tmp_path) as log:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from soc2ai.errors import StoreError
+from soc2ai.errors import DuplicateRecordError, StoreError
 from soc2ai.ledger.store.interface import LeafRow
 from soc2ai.ledger.store.sql import SqlStore, schema
 
@@ -48,7 +48,9 @@ class PostgresStore(SqlStore):
 
     def _connect(self) -> Any:
         try:
-            return self._pg.connect(self.url, autocommit=True, connect_timeout=5)
+            # Keepalives: a half-open connection must fail fast so the sealer spools instead of hanging.
+            return self._pg.connect(self.url, autocommit=True, connect_timeout=5, keepalives=1,
+                                    keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
         except self._pg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
 
@@ -62,21 +64,36 @@ class PostgresStore(SqlStore):
         return conn
 
     def _fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        try:
-            return super()._fetchall(sql, params)
-        except self._pg.Error as exc:
-            self._local.conn = None
-            raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+        for attempt in (1, 2):
+            try:
+                return super()._fetchall(sql, params)
+            except self._pg.OperationalError as exc:
+                self._local.conn = None  # reconnect once: the server may have dropped an idle connection
+                if attempt == 2:
+                    raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+            except self._pg.Error as exc:
+                self._local.conn = None
+                raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+        raise StoreError("unreachable")  # pragma: no cover
 
     def _write_txn(self, fn: Callable[[Any], Any]) -> Any:
         with self._lock:
             if self._wconn is None or self._wconn.closed or self._wconn.broken:
                 self._wconn = self._connect()
+                try:
+                    # A lock held elsewhere (or a stuck statement) diverts the batch to the spool.
+                    self._wconn.execute("SET lock_timeout = 2000")
+                    self._wconn.execute("SET statement_timeout = 10000")
+                except self._pg.Error as exc:
+                    self._wconn = None
+                    raise StoreError(f"PostgreSQL session setup failed: {exc}") from exc
             conn = self._wconn
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
                     return fn(cur)
+            except self._pg.errors.UniqueViolation as exc:
+                raise DuplicateRecordError(f"record id already in the log: {exc}") from exc
             except self._pg.Error as exc:
                 if conn.broken:
                     self._wconn = None

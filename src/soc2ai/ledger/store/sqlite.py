@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from soc2ai.errors import StoreError
+from soc2ai.errors import DuplicateRecordError, StoreError
 from soc2ai.ledger.store.interface import LeafRow
 from soc2ai.ledger.store.sql import SqlStore, schema
 
-_ROWS_PER_INSERT = 4000  # 7 parameters a row stays under SQLite's 32,766-variable limit
+# Rows per INSERT statement: few statements (each releases the GIL around its step) but short enough
+# that binding parameters does not hold the GIL for milliseconds.
+_ROWS_PER_INSERT = 128
+_WRITE_BUSY_MS = 2000
 
 
 @functools.lru_cache(maxsize=64)
@@ -53,6 +56,8 @@ class SQLiteStore(SqlStore):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._wconn = self._connect()
+            # A write lock held elsewhere for longer than this diverts the batch to the spool.
+            self._wconn.execute(f"PRAGMA busy_timeout={_WRITE_BUSY_MS}")
             with self._write_lock:
                 cur = self._wconn.cursor()
                 cur.execute("BEGIN IMMEDIATE")
@@ -103,6 +108,8 @@ class SQLiteStore(SqlStore):
                     self._wconn.rollback()
                 except sqlite3.Error:
                     pass
+                if isinstance(exc, sqlite3.IntegrityError) and "rid" in str(exc):
+                    raise DuplicateRecordError(f"record id already in the log: {exc}") from exc
                 raise StoreError(f"SQLite write failed: {exc}") from exc
             except BaseException:
                 self._wconn.rollback()
