@@ -12,6 +12,7 @@ Floats supplied in ``attrs``/``params`` are stored as their decimal ``repr`` str
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -49,8 +50,11 @@ KINDS = ("inference", "access", "config_change", "dsar", "alert", "retention", "
 
 
 def new_id() -> str:
-    """A fresh record/request id: 128 random bits, hex (same shape as uuid4().hex, a quarter of the cost)."""
-    return os.urandom(16).hex()
+    """A fresh record/request id, time-ordered like UUIDv7: 48-bit milliseconds + 80 random bits, 32 hex.
+
+    Time order keeps inserts into the unique id index local (random ids cost the SQLite sealer ~2x).
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def content_bytes(content: Any) -> bytes:

@@ -27,7 +27,6 @@ def schema(blob: str, bigint: str) -> list[str]:
             kind TEXT NOT NULL, ts {bigint} NOT NULL, subject_ref {blob}, rid TEXT NOT NULL)""",
         "CREATE UNIQUE INDEX IF NOT EXISTS ledger_leaves_rid ON ledger_leaves (rid)",
         "CREATE INDEX IF NOT EXISTS ledger_leaves_subject ON ledger_leaves (subject_ref)",
-        "CREATE INDEX IF NOT EXISTS ledger_leaves_kind_ts ON ledger_leaves (kind, ts)",
         f"""CREATE TABLE IF NOT EXISTS ledger_nodes (
             level INTEGER NOT NULL, idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))""",
         f"""CREATE TABLE IF NOT EXISTS ledger_checkpoints (
