@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as s:
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    """A port (TCP by default) that was free a moment ago."""
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port

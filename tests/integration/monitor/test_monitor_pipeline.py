@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from _monitor_receivers import http_receiver, syslog_receiver
 from typer.testing import CliRunner
 
 from soc2ai.cli import _register, app
@@ -17,6 +16,7 @@ from soc2ai.governance.incidents import IncidentRegister
 from soc2ai.ledger import AuditLog
 from soc2ai.monitor.monitor import Monitor
 from soc2ai.monitor.watch import watch
+from soc2ai.testing.receivers import http_receiver, syslog_receiver
 
 S = 1_000_000
 T0 = int(time.time()) * S - 3 * 3600 * S  # three hours ago, so incidents are not "detected in the future"

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _monitor_receivers import free_port, http_receiver, syslog_receiver
 
 from soc2ai.monitor.engine import Alert
 from soc2ai.monitor.outbox import Dispatcher, Outbox
@@ -17,6 +16,8 @@ from soc2ai.monitor.sinks.jsonl import JsonlSink
 from soc2ai.monitor.sinks.ocsf import OcsfSink
 from soc2ai.monitor.sinks.syslog import SyslogSink
 from soc2ai.monitor.sinks.webhook import WebhookSink
+from soc2ai.testing.receivers import http_receiver, syslog_receiver
+from soc2ai.testing.server import free_port
 
 T0 = 1_767_225_600_000_000
 
@@ -91,7 +92,7 @@ def test_syslog_reaches_local_socket(protocol: str) -> None:
 
 def test_syslog_probe_detects_closed_port() -> None:
     """Probing a UDP port nobody listens on, or a closed TCP port, raises SinkError."""
-    udp = SyslogSink("siem", "127.0.0.1", free_port(socket.SOCK_DGRAM), protocol="udp")
+    udp = SyslogSink("siem", "127.0.0.1", free_port(kind=socket.SOCK_DGRAM), protocol="udp")
     with pytest.raises(SinkError, match="unreachable"):
         udp.probe()
     tcp = SyslogSink("siem", "127.0.0.1", free_port(), protocol="tcp", timeout_s=1)

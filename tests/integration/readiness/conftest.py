@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from _readiness_project import NOW, build_template
-from _readiness_receivers import HttpReceiver
+
+from soc2ai.testing.receivers import HttpReceiver
 
 
 @pytest.fixture(scope="module")

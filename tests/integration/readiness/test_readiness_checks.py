@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from _readiness_project import NOW, clone, sink_toml
-from _readiness_receivers import HttpReceiver, free_port
 
 from soc2ai.config import Config
 from soc2ai.governance.incidents import IncidentRegister
 from soc2ai.readiness.runner import run_checks
+from soc2ai.testing.receivers import HttpReceiver
+from soc2ai.testing.server import free_port
 
 LATER = NOW + timedelta(seconds=30)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 from _readiness_project import clone, sink_toml
-from _readiness_receivers import HttpReceiver
 from typer.testing import CliRunner
 
 from soc2ai.cli import _register, app
 from soc2ai.ledger import AuditLog
+from soc2ai.testing.receivers import HttpReceiver
 
 LINE = r"^(OK|WARN|FAIL) +[a-z][a-z0-9_.-]+ +(CC|PI|C|A|P)\d+\.\d+ +\S"
 

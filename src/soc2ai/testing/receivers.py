@@ -1,4 +1,4 @@
-"""Real local receivers for sink tests: an HTTP server, a UDP and a TCP syslog socket."""
+"""Real local alert receivers, for tests and the demo: an HTTP webhook server, UDP and TCP syslog sockets."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class HttpReceiver:
         self.thread.start()
 
     def wait(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until ``n`` bodies arrived (or the timeout); return what arrived."""
         deadline = time.monotonic() + timeout
         while len(self.bodies) < n and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -55,6 +56,7 @@ class HttpReceiver:
 
 @contextmanager
 def http_receiver() -> Iterator[HttpReceiver]:
+    """A webhook receiver for the block's duration."""
     r = HttpReceiver()
     try:
         yield r
@@ -112,6 +114,7 @@ class SyslogReceiver:
                     buf = rest[int(length):]
 
     def wait(self, n: int, timeout: float = 10.0) -> list[bytes]:
+        """Wait until ``n`` messages arrived (or the timeout); return what arrived."""
         deadline = time.monotonic() + timeout
         while len(self.messages) < n and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -125,15 +128,10 @@ class SyslogReceiver:
 
 @contextmanager
 def syslog_receiver(protocol: str) -> Iterator[SyslogReceiver]:
+    """A syslog receiver (``udp`` or ``tcp``) for the block's duration."""
     r = SyslogReceiver(protocol)
     try:
         yield r
     finally:
         r.close()
 
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port nothing listens on (bound then released)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
