@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from soc2ai.cli._common import console, handle_errors, print_json
+from soc2ai.cli._scenario import commit_reviewed, run_scenario
 from soc2ai.config import DEFAULT_CONFIG_NAME, Config, load_config
 from soc2ai.ledger import AuditLog
 from soc2ai.ledger.records import AccessRecord, ConfigChangeRecord
@@ -34,10 +35,12 @@ def register(app: typer.Typer) -> None:
         rate: int = typer.Option(5000, "--rate", min=100, help="Records per second offered."),
         fresh: bool = typer.Option(False, "--fresh", help="Delete the demo directory first."),
         seed: int = typer.Option(7, "--seed"),
+        gateway: bool = typer.Option(True, "--gateway/--no-gateway", help="Also run the live gateway scenario."),
         json_out: bool = typer.Option(False, "--json"),
     ) -> None:
         """Write a realistic stream of inference records, seal, verify, and summarise."""
-        summary = run_demo(directory, records=records, rate=rate, fresh=fresh, seed=seed, quiet=json_out)
+        summary = run_demo(directory, records=records, rate=rate, fresh=fresh, seed=seed, quiet=json_out,
+                           gateway=gateway)
         if json_out:
             print_json(summary)
         else:
@@ -55,11 +58,12 @@ def _ensure_project(directory: Path, fresh: bool) -> Config:
         result = CliRunner().invoke(app, ["init", str(directory), "--name", "demo", "--json"])
         if result.exit_code:
             raise RuntimeError(f"init failed: {result.output}")
+        commit_reviewed(directory.resolve())
     return load_config(directory / DEFAULT_CONFIG_NAME)
 
 
 def run_demo(directory: Path, *, records: int, rate: int, fresh: bool, seed: int,
-             quiet: bool = False) -> dict[str, Any]:
+             quiet: bool = False, gateway: bool = True) -> dict[str, Any]:
     """The demo as a function (the CLI and tests call it)."""
     config = _ensure_project(directory, fresh)
     rng = random.Random(seed)  # noqa: S311 - synthetic demo traffic, not security
@@ -96,7 +100,9 @@ def run_demo(directory: Path, *, records: int, rate: int, fresh: bool, seed: int
         report = log.verify()
         cp = log.checkpoint()
     caller_ns.sort()
+    scenario = run_scenario(config) if gateway else None
     return {
+        "scenario": scenario,
         "directory": str(directory.resolve()),
         "records_written": records,
         "log_size": durable,
@@ -122,6 +128,21 @@ def _print_summary(s: dict[str, Any], directory: Path) -> None:
     if lat.get("p50") is not None:
         table.add_row("call → signed checkpoint", f"p50 {lat['p50'] / 1000:.1f} ms, p99 {lat['p99'] / 1000:.1f} ms")
     table.add_row("lost / caller errors", f"0 / {s['caller_errors']}")
+    sc = s.get("scenario")
+    if sc:
+        gw = sc["gateway"]
+        calls = ", ".join(f"{phase} {len(codes)}x{'/'.join(sorted({str(c) for c in codes}))}"
+                          for phase, codes in gw["statuses"].items())
+        table.add_row("gateway calls (phase countxstatus)", calls)
+        table.add_row("screening", f"injection blocked ({gw['injection_status']}), "
+                      f"PII in output {'redacted' if gw['pii_redacted'] else 'NOT redacted'}")
+        table.add_row("alerts → webhook + syslog", f"{', '.join(sc['alerts'])} ({sc['syslog_messages']} syslog)")
+        table.add_row("incidents opened", ", ".join(f"{i['id']} ({i['source'].rsplit('/', 1)[-1]})"
+                                                    for i in sc["incidents"]) or "none")
+        counts = {st: sum(1 for c in sc["check"] if c["status"] == st) for st in ("OK", "WARN", "FAIL")}
+        bad = [f"{c['status']} {c['check_id']}" for c in sc["check"] if c["status"] != "OK"]
+        table.add_row("readiness check", f"{counts['OK']} OK, {counts['WARN']} WARN, {counts['FAIL']} FAIL"
+                      + (f": {', '.join(bad)}" if bad else ""))
     console.print(table)
     console.print("Latest checkpoint (C2SP signed note):")
     console.print(s["checkpoint"], markup=False, highlight=False)
@@ -130,3 +151,5 @@ def _print_summary(s: dict[str, Any], directory: Path) -> None:
     sql = r"UPDATE ledger_leaves SET body = replace(body, '\"flagged\":false', '\"flagged\":true') WHERE idx = 42"
     console.print(f'  sqlite3 {directory}/.soc2ai/audit.db "{sql}"', markup=False, highlight=False, soft_wrap=True)
     console.print(f"  soc2ai log verify -c {cfg}", markup=False, highlight=False)
+    console.print(f"  soc2ai check -c {cfg}      # the ledger check now names the same index",
+                  markup=False, highlight=False)

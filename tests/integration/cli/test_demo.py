@@ -21,9 +21,24 @@ runner = CliRunner()
 def demo_dir(tmp_path: Path) -> Path:
     """A demo project with a small sealed ledger."""
     d = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--dir", str(d), "-n", "600", "--rate", "20000", "--json"])
+    result = runner.invoke(app, ["demo", "--dir", str(d), "-n", "600", "--rate", "20000", "--json",
+                                 "--no-gateway"])
     assert result.exit_code == 0, result.output
     return d
+
+
+def test_demo_scenario_raises_the_seed_alerts_and_passes_readiness(tmp_path: Path) -> None:
+    """Through the real gateway: injection blocked, PII redacted, the four seed alerts reach the webhook and
+    syslog receivers, HIGH ones open incidents, and every readiness check is OK."""
+    result = runner.invoke(app, ["demo", "--dir", str(tmp_path / "d"), "-n", "200", "--rate", "20000", "--json"])
+    assert result.exit_code == 0, result.output
+    sc = orjson.loads(result.output)["scenario"]
+    assert sc["gateway"]["injection_status"] == 400 and sc["gateway"]["pii_redacted"] is True
+    assert set(sc["gateway"]["statuses"]["outage"]) == {200}  # the fallback provider answered every call
+    assert sc["alerts"] == ["pii_in_output", "prompt_injection", "provider_error_rate", "token_volume_spike"]
+    assert sc["syslog_messages"] == 4
+    assert sorted(i["source"].rsplit("/", 1)[-1] for i in sc["incidents"]) == ["pii_in_output", "prompt_injection"]
+    assert [c for c in sc["check"] if c["status"] != "OK"] == []
 
 
 def test_demo_writes_seals_and_verifies(demo_dir: Path) -> None:
