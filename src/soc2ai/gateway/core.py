@@ -29,7 +29,7 @@ from soc2ai.gateway.routing import Router
 from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
 from soc2ai.gateway.settings import CLASSIFICATIONS
 from soc2ai.gateway.transport import LeanTransport
-from soc2ai.ledger.records import AccessRecord, AlertRecord
+from soc2ai.ledger.records import AccessRecord, AlertRecord, ConfigChangeRecord
 from soc2ai.scan.interface import Action, Stage
 
 if TYPE_CHECKING:
@@ -128,8 +128,30 @@ class Gateway:
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def startup(self) -> None:
-        """Open the shared client (used for readiness probes; model calls go to the transport directly)."""
+        """Record the configuration going live (CC8.1), open the shared client (readiness probes)."""
         self.client = httpx.AsyncClient(transport=self.transport, trust_env=False)
+        if self.log is not None:
+            self._record_config_live()
+
+    def _record_config_live(self) -> None:
+        """A config_change record for the gateway config, plus one per register/prompt changed since last start."""
+        import hashlib
+
+        import orjson
+
+        from soc2ai.governance import record_register_changes
+
+        assert self.log is not None  # noqa: S101 - checked by the caller
+        digest = hashlib.sha256(orjson.dumps(self.config.gateway.model_dump(mode="json"),
+                                             option=orjson.OPT_SORT_KEYS)).hexdigest()
+        self.log.append(ConfigChangeRecord(
+            target="gateway", action="start", actor="gateway", content_hash=f"sha256:{digest}",
+            summary=f"providers={','.join(sorted(self.config.gateway.providers))} "
+                    f"models={','.join(sorted(self.config.gateway.models))}"))
+        try:
+            record_register_changes(self.log, self.config, actor="gateway")
+        except (ConfigError, OSError) as exc:  # a broken register must not stop inference; checks report it
+            logger.warning("register changes not recorded: %s", exc)
 
     async def shutdown(self) -> None:
         """Finish background work; close the upstream client, limiter and cache."""
