@@ -467,8 +467,13 @@ class AuditLog:
             raise StoreError("prune needs a writable log")
         self.flush()
         n = self.store.prune(before_ts, kinds)
+        # The receipt signs how many bodies were dropped and up to which index, so verify can tell a
+        # retention prune from a body deleted by hand (whose ts column could have been back-dated).
+        attrs: dict[str, Any] = {"max_idx": self.store.max_pruned_idx()}
+        if actor:
+            attrs["actor"] = actor
         self.append(RetentionRecord(action="prune", scope=",".join(kinds) if kinds else "*", cutoff_ts=before_ts,
-                                    count=n, attrs={"actor": actor} if actor else {}))
+                                    count=n, attrs=attrs))
         self.flush()
         return n
 

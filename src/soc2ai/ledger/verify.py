@@ -74,8 +74,9 @@ class _ChunkResult:
 
 
 def _retention_cutoffs(store: Store) -> dict[str, int]:
-    """kind -> latest cut-off a retention receipt in the log declares for it ('*' = all kinds)."""
-    out: dict[str, int] = {}
+    """From the log's retention receipts: kind -> latest cut-off ('*' = all kinds), plus ``#max_idx`` (the
+    highest index a prune covered) and ``#count`` (bodies pruned in all)."""
+    out: dict[str, int] = {"#max_idx": -1, "#count": 0}
     for row in store.iter_leaves(kind="retention"):
         if row.body is None:
             continue
@@ -84,6 +85,9 @@ def _retention_cutoffs(store: Store) -> dict[str, int]:
             continue
         for kind in str(body.get("scope") or "*").split(","):
             out[kind] = max(out.get(kind, 0), int(body.get("cutoff_ts", 0)))
+        out["#count"] += int(body.get("count", 0))
+        max_idx = (body.get("attrs") or {}).get("max_idx")
+        out["#max_idx"] = max(out["#max_idx"], int(max_idx) if isinstance(max_idx, int) else row.idx)
     return out
 
 
@@ -122,7 +126,7 @@ def _check_chunk(store: Store, start: int, end: int, sizes: list[int], cutoffs: 
                 lh_stored = bytes(lh_stored) if not isinstance(lh_stored, str) else lh_stored.encode()
             if body is None:
                 pruned += 1
-                if ts >= max(any_cut, cutoffs.get(kind, 0)):
+                if ts >= max(any_cut, cutoffs.get(kind, 0)) or idx > cutoffs["#max_idx"]:
                     return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen,
                                         (n, "record body missing and no retention receipt covers it"))
                 h = lh_stored
@@ -295,6 +299,9 @@ def verify_store(store: Store, verifiers: list[Verifier], *, against: Checkpoint
     if against is not None and against.size > n:
         raise VerificationError(f"log has {n} records, fewer than the external checkpoint's {against.size} "
                                 "(truncated or rolled back)", index=n)
+    if pruned > cutoffs["#count"]:
+        raise VerificationError(f"{pruned} record bodies are missing but retention receipts account for "
+                                f"{cutoffs['#count']}", index=store.max_pruned_idx())
     expected_nodes = sum(n >> level for level in range(TILE_HEIGHT, n.bit_length() + 1, TILE_HEIGHT))
     stored_count = store.count_nodes()
     if nodes_seen != stored_count or stored_count != expected_nodes:

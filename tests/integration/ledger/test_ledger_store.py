@@ -176,8 +176,6 @@ def test_body_nulled_after_retention_cutoff_is_named(store_url: str, tmp_path: P
     assert info.value.index == 7
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a pruned row's ts column is not authenticated (body is gone), so "
-                   "NULLing a recent body and back-dating its ts column passes verify")
 def test_backdated_hand_pruned_body_is_named(store_url: str, tmp_path: Path) -> None:
     """Deleting a recent record's body and back-dating its ts column to before a retention cut-off is named."""
     with open_log(store_url, tmp_path) as log:

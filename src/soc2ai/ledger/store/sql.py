@@ -214,6 +214,11 @@ class SqlStore(abc.ABC):
     def count_by_kind(self) -> dict[str, int]:
         return {k: int(n) for k, n in self._fetchall("SELECT kind, COUNT(*) FROM ledger_leaves GROUP BY kind")}
 
+    def max_pruned_idx(self) -> int:
+        """Highest index whose body is gone (-1 when none)."""
+        v = self._fetchall("SELECT MAX(idx) FROM ledger_leaves WHERE body IS NULL")[0][0]
+        return -1 if v is None else int(v)
+
     def pruned_count(self) -> int:
         return int(self._fetchall("SELECT COUNT(*) FROM ledger_leaves WHERE body IS NULL")[0][0])
 
