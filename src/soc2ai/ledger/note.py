@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -25,6 +25,7 @@ from soc2ai.errors import KeyMaterialError, VerificationError
 
 _ALG_ED25519 = b"\x01"
 _SIG_PREFIX = "\u2014 "  # em dash + space, as the signed-note spec requires
+
 
 
 def key_id(name: str, public_key: bytes) -> bytes:
@@ -80,9 +81,12 @@ class Signer:
 
     name: str
     private_key: Ed25519PrivateKey
+    kid: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        # Derived once: the sealer signs a checkpoint per batch.
+        object.__setattr__(self, "kid", self.verifier.kid)
 
     @property
     def verifier(self) -> Verifier:
@@ -96,7 +100,7 @@ class Signer:
         if not text.endswith("\n"):
             raise ValueError("note text must end with a newline")
         sig = self.private_key.sign(text.encode())
-        blob = base64.b64encode(self.verifier.kid + sig).decode()
+        blob = base64.b64encode(self.kid + sig).decode()
         return f"{text}\n{_SIG_PREFIX}{self.name} {blob}\n"
 
 
