@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from ledger_helpers import open_log
 
@@ -77,9 +76,6 @@ def _hold_store_lock(url: str, seconds: float, held: threading.Event) -> None:
         pg.rollback()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a stuck store (write lock held elsewhere) blocks the sealer inside "
-                   "Store.seal (SQLite busy timeout 30 s, PostgreSQL no lock/statement timeout), so records pile "
-                   "up in memory unacknowledged instead of going to the spool as the issue requires")
 def test_stuck_store_diverts_to_spool(store_url: str, tmp_path: Path) -> None:
     """While another session holds the store's write lock, new records are spooled (acknowledged) promptly."""
     with open_log(store_url, tmp_path) as log:

@@ -82,7 +82,7 @@ class PostgresStore(SqlStore):
                 self._wconn = self._connect()
                 try:
                     # A lock held elsewhere (or a stuck statement) diverts the batch to the spool.
-                    self._wconn.execute("SET lock_timeout = 2000")
+                    self._wconn.execute("SET lock_timeout = 1000")
                     self._wconn.execute("SET statement_timeout = 10000")
                 except self._pg.Error as exc:
                     self._wconn = None

@@ -17,7 +17,7 @@ from soc2ai.ledger.store.sql import SqlStore, schema
 # Rows per INSERT statement: few statements (each releases the GIL around its step) but short enough
 # that binding parameters does not hold the GIL for milliseconds.
 _ROWS_PER_INSERT = 128
-_WRITE_BUSY_MS = 2000
+_WRITE_BUSY_MS = 1000
 
 
 @functools.lru_cache(maxsize=64)
