@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any
 
-from soc2ai.instrument.core import CallState, Recorder, error_status
-from soc2ai.instrument.streams import AsyncStreamProxy, StreamProxy
+from soc2ai.instrument.core import CallState, Recorder
+from soc2ai.instrument.streams import patch_create
 from soc2ai.scan.interface import Action
 
 
@@ -63,39 +61,5 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
 
 def instrument_anthropic(client: Any, rec: Recorder) -> None:
     """Replace ``client.messages.create`` with a recording wrapper (idempotent)."""
-    messages = client.messages
-    original = messages.create
-    if getattr(original, "__soc2ai__", False):
-        return
-    # The SDK decorates create() with sync wrappers returning coroutines: ask the resource class instead.
-    if inspect.iscoroutinefunction(original) or type(messages).__name__.startswith("Async"):
-        @functools.wraps(original)
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
-            state = rec.begin("messages", kwargs, system_key="system")
-            try:
-                resp = await original(*args, **kwargs)
-            except Exception as exc:
-                rec.finish(state, status=error_status(exc), error=type(exc).__name__)
-                raise
-            if kwargs.get("stream"):
-                return AsyncStreamProxy(resp, state, rec, AnthropicAccumulator())
-            return _complete(resp, state, rec)
-
-        acreate.__soc2ai__ = True  # type: ignore[attr-defined]
-        messages.create = acreate
-        return
-
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        state = rec.begin("messages", kwargs, system_key="system")
-        try:
-            resp = original(*args, **kwargs)
-        except Exception as exc:
-            rec.finish(state, status=error_status(exc), error=type(exc).__name__)
-            raise
-        if kwargs.get("stream"):
-            return StreamProxy(resp, state, rec, AnthropicAccumulator())
-        return _complete(resp, state, rec)
-
-    create.__soc2ai__ = True  # type: ignore[attr-defined]
-    messages.create = create
+    patch_create(client.messages, rec, endpoint="messages", accumulator=AnthropicAccumulator,
+                 complete=_complete, system_key="system")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any
 
-from soc2ai.instrument.core import CallState, Recorder, error_status
-from soc2ai.instrument.streams import AsyncStreamProxy, StreamProxy
+from soc2ai.instrument.core import CallState, Recorder
+from soc2ai.instrument.streams import patch_create
 from soc2ai.scan.interface import Action
 
 
@@ -67,39 +65,5 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
 
 def instrument_openai(client: Any, rec: Recorder) -> None:
     """Replace ``client.chat.completions.create`` with a recording wrapper (idempotent)."""
-    completions = client.chat.completions
-    original = completions.create
-    if getattr(original, "__soc2ai__", False):
-        return
-    # The SDK decorates create() with sync wrappers returning coroutines: ask the resource class instead.
-    if inspect.iscoroutinefunction(original) or type(completions).__name__.startswith("Async"):
-        @functools.wraps(original)
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
-            state = rec.begin("chat.completions", kwargs)
-            try:
-                resp = await original(*args, **kwargs)
-            except Exception as exc:
-                rec.finish(state, status=error_status(exc), error=type(exc).__name__)
-                raise
-            if kwargs.get("stream"):
-                return AsyncStreamProxy(resp, state, rec, OpenAIAccumulator())
-            return _complete(resp, state, rec)
-
-        acreate.__soc2ai__ = True  # type: ignore[attr-defined]
-        completions.create = acreate
-        return
-
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        state = rec.begin("chat.completions", kwargs)
-        try:
-            resp = original(*args, **kwargs)
-        except Exception as exc:
-            rec.finish(state, status=error_status(exc), error=type(exc).__name__)
-            raise
-        if kwargs.get("stream"):
-            return StreamProxy(resp, state, rec, OpenAIAccumulator())
-        return _complete(resp, state, rec)
-
-    create.__soc2ai__ = True  # type: ignore[attr-defined]
-    completions.create = create
+    patch_create(client.chat.completions, rec, endpoint="chat.completions", accumulator=OpenAIAccumulator,
+                 complete=_complete)

@@ -6,6 +6,9 @@ flag and record, but cannot take back chunks the caller already has (docs/gatewa
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from soc2ai.instrument.core import CallState, Recorder, error_status
@@ -115,3 +118,47 @@ class AsyncStreamProxy(_Base):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Callable[[], Any],
+                 complete: Callable[[Any, CallState, Recorder], Any], **begin: Any) -> None:
+    """Replace ``resource.create`` with a recording, screening wrapper (idempotent), sync or async.
+
+    ``accumulator()`` assembles a stream's chunks; ``complete(resp, state, rec)`` post-scans and records
+    a non-streamed response.
+    """
+    original = resource.create
+    if getattr(original, "__soc2ai__", False):
+        return
+    # The SDK decorates create() with sync wrappers returning coroutines: ask the resource class instead.
+    if inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async"):
+        @functools.wraps(original)
+        async def acreate(*args: Any, **kwargs: Any) -> Any:
+            state = rec.begin(endpoint, kwargs, **begin)
+            try:
+                resp = await original(*args, **kwargs)
+            except Exception as exc:
+                rec.finish(state, status=error_status(exc), error=type(exc).__name__)
+                raise
+            if kwargs.get("stream"):
+                return AsyncStreamProxy(resp, state, rec, accumulator())
+            return complete(resp, state, rec)
+
+        acreate.__soc2ai__ = True  # type: ignore[attr-defined]
+        resource.create = acreate
+        return
+
+    @functools.wraps(original)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        state = rec.begin(endpoint, kwargs, **begin)
+        try:
+            resp = original(*args, **kwargs)
+        except Exception as exc:
+            rec.finish(state, status=error_status(exc), error=type(exc).__name__)
+            raise
+        if kwargs.get("stream"):
+            return StreamProxy(resp, state, rec, accumulator())
+        return complete(resp, state, rec)
+
+    create.__soc2ai__ = True  # type: ignore[attr-defined]
+    resource.create = create
