@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         gateway: bool = typer.Option(True, "--gateway/--no-gateway", help="Also run the live gateway scenario."),
         json_out: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Write a realistic stream of inference records, seal, verify, and summarise."""
+        """The main job end to end: ledger stream, gateway scenario with alerts and incidents, readiness check."""
         summary = run_demo(directory, records=records, rate=rate, fresh=fresh, seed=seed, quiet=json_out,
                            gateway=gateway)
         if json_out:
