@@ -13,6 +13,7 @@ from rich.table import Table
 
 from soc2ai.cli._common import console, handle_errors, print_json
 from soc2ai.cli._scenario import commit_reviewed, run_scenario
+from soc2ai.cli.init import init_project
 from soc2ai.config import DEFAULT_CONFIG_NAME, Config, load_config
 from soc2ai.ledger import AuditLog
 from soc2ai.ledger.records import AccessRecord, ConfigChangeRecord
@@ -51,13 +52,7 @@ def _ensure_project(directory: Path, fresh: bool) -> Config:
     if fresh and directory.exists():
         shutil.rmtree(directory)
     if not (directory / DEFAULT_CONFIG_NAME).exists():
-        from typer.testing import CliRunner
-
-        from soc2ai.cli import app
-
-        result = CliRunner().invoke(app, ["init", str(directory), "--name", "demo", "--json"])
-        if result.exit_code:
-            raise RuntimeError(f"init failed: {result.output}")
+        init_project(directory, name="demo")
         commit_reviewed(directory.resolve())
     return load_config(directory / DEFAULT_CONFIG_NAME)
 

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import typer
 
-from soc2ai.cli._common import EXIT_USAGE, console, err_console, handle_errors, print_json
+from soc2ai.cli._common import console, handle_errors, print_json
 from soc2ai.config import DEFAULT_CONFIG_NAME, parse_config
+from soc2ai.errors import ConfigError
+from soc2ai.governance import write_examples
 from soc2ai.ledger import AuditLog
-from soc2ai.ledger.keys import generate_keys
+from soc2ai.ledger.keys import generate_keys, load_signer
+from soc2ai.ledger.note import Verifier
 from soc2ai.ledger.records import ConfigChangeRecord
 
 CONFIG_TEMPLATE = """\
@@ -44,6 +47,36 @@ path = ".soc2ai/alerts.ocsf.jsonl"
 """
 
 
+def init_project(directory: Path, *, name: str = "", force: bool = False) -> tuple[list[str], Verifier]:
+    """Scaffold a project (config, keys, registers, the ledger's first record); return created paths and key."""
+    root = directory.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    project = name or "".join(c if c.isalnum() or c in "-_." else "-" for c in root.name) or "soc2ai"
+    cfg_path = root / DEFAULT_CONFIG_NAME
+    if cfg_path.exists() and not force:
+        raise ConfigError("exists (use --force to overwrite)", file=str(cfg_path))
+    cfg_path.write_text(CONFIG_TEMPLATE.format(name=project))
+    config = parse_config(cfg_path.read_text(), source=str(cfg_path), root=root)
+    keys_dir = config.path(config.ledger.keys_dir)
+    created: list[str] = [str(cfg_path)]
+    if (keys_dir / "signing.key").exists():
+        verifier = load_signer(keys_dir).verifier
+    else:
+        verifier = generate_keys(keys_dir, project)
+        created += [str(keys_dir / "signing.key"), str(keys_dir / "master.key")]
+    created += [str(p) for p in write_examples(root, today=datetime.now(UTC).date())]
+    # Create the ledger now, with its first record, so every later command finds a signed log.
+    with AuditLog.open(config) as log:
+        log.append(ConfigChangeRecord(target="soc2ai.toml", action="init", actor="soc2ai init",
+                                      summary=f"project {project} initialised",
+                                      content_hash="sha256:" + hashlib.sha256(cfg_path.read_bytes()).hexdigest()))
+    gitignore = root / ".gitignore"
+    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
+    if ".soc2ai/" not in lines:
+        gitignore.write_text("\n".join([*lines, ".soc2ai/"]) + "\n")
+    return created, verifier
+
+
 def register(app: typer.Typer) -> None:
     """Add ``init`` to the app."""
 
@@ -56,34 +89,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:
         """Create soc2ai.toml, signing and master keys, and example prompts/registers that pass every check."""
-        root = directory.resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        project = name or "".join(c if c.isalnum() or c in "-_." else "-" for c in root.name) or "soc2ai"
-        cfg_path = root / DEFAULT_CONFIG_NAME
-        if cfg_path.exists() and not force:
-            err_console.print(f"[red]error:[/] {cfg_path} exists (use --force to overwrite)")
-            raise typer.Exit(EXIT_USAGE)
-        cfg_path.write_text(CONFIG_TEMPLATE.format(name=project))
-        config = parse_config(cfg_path.read_text(), source=str(cfg_path), root=root)
-        keys_dir = config.path(config.ledger.keys_dir)
-        created: list[str] = [str(cfg_path)]
-        if (keys_dir / "signing.key").exists():
-            from soc2ai.ledger.keys import load_signer
-
-            verifier = load_signer(keys_dir).verifier
-        else:
-            verifier = generate_keys(keys_dir, project)
-            created += [str(keys_dir / "signing.key"), str(keys_dir / "master.key")]
-        created += [str(p) for p in _scaffold_registers(root)]
-        # Create the ledger now, with its first record, so every later command finds a signed log.
-        with AuditLog.open(config) as log:
-            log.append(ConfigChangeRecord(target="soc2ai.toml", action="init", actor="soc2ai init",
-                                          summary=f"project {project} initialised",
-                                          content_hash="sha256:" + hashlib.sha256(cfg_path.read_bytes()).hexdigest()))
-        gitignore = root / ".gitignore"
-        lines = gitignore.read_text().splitlines() if gitignore.exists() else []
-        if ".soc2ai/" not in lines:
-            gitignore.write_text("\n".join([*lines, ".soc2ai/"]) + "\n")
+        created, verifier = init_project(directory, name=name, force=force)
         if json_out:
             print_json({"created": created, "public_key": verifier.encode()})
             return
@@ -91,14 +97,3 @@ def register(app: typer.Typer) -> None:
             console.print(f"created {p}")
         console.print("\nPublic key for auditors (verifies every checkpoint; safe to share):")
         console.print(f"  [bold]{verifier.encode()}[/]")
-
-
-def _scaffold_registers(root: Path) -> list[Path]:
-    """Example prompts/ and registers/ from the governance package (compliant out of the box)."""
-    import soc2ai.governance as governance
-
-    write_examples = getattr(governance, "write_examples", None)
-    if write_examples is None:
-        return []
-    paths: list[Path] = write_examples(root, today=datetime.now(UTC).date())
-    return paths

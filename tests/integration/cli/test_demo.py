@@ -113,3 +113,13 @@ def test_bad_config_names_file_line_and_field(tmp_path: Path) -> None:
     result = runner.invoke(app, ["log", "stats", "-c", str(cfg)])
     assert result.exit_code == 2
     assert "soc2ai.toml:5" in result.output and "ledger.hash_algorithm" in result.output
+
+
+def test_init_refuses_to_overwrite_a_project(demo_dir: Path) -> None:
+    """A second `init` on a project exits 2 naming the file, and leaves config and keys untouched."""
+    cfg = demo_dir / "soc2ai.toml"
+    before = (cfg.read_bytes(), (demo_dir / ".soc2ai" / "keys" / "signing.key").read_bytes())
+    result = runner.invoke(app, ["init", str(demo_dir)])
+    assert result.exit_code == 2
+    assert "soc2ai.toml" in result.output and "--force" in result.output
+    assert (cfg.read_bytes(), (demo_dir / ".soc2ai" / "keys" / "signing.key").read_bytes()) == before
