@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -26,11 +27,12 @@ from soc2ai.errors import VerificationError
 from soc2ai.ledger import AuditLog, Entry
 from soc2ai.ledger.keys import load_verifiers, rotate_signing_key
 from soc2ai.ledger.note import Verifier, open_checkpoint
-from soc2ai.ledger.proofs import verify_consistency_bundle, verify_inclusion_bundle
+from soc2ai.ledger.proofs import verify_bundle
 
 app = typer.Typer(help="Verify, prove and maintain the signed ledger.", no_args_is_help=True)
 
-PubkeyOption = typer.Option(None, "--pubkey", help="Verifier key file(s) (name+id+key). Default: keys dir.")
+PubkeyOption = typer.Option(None, "--pubkey", help="Verifier key file(s) (name+id+key). Default: keys dir.",
+                            exists=True, dir_okay=False, readable=True)
 
 
 def _open(config_path: Path | None, *, write: bool = False) -> AuditLog:
@@ -44,11 +46,24 @@ def _verifiers(pubkeys: list[Path] | None, config_path: Path | None) -> list[Ver
     return load_verifiers(config.path(config.ledger.keys_dir))
 
 
+def _emit_bundle(bundle: dict[str, Any], out: Path | None) -> None:
+    """Write a proof bundle to ``out`` (with how to check it), or to stdout.
+
+    (Files a command reads are declared ``exists=True``: a missing one is a usage error, exit 2.)
+    """
+    data = orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if out is None:
+        typer.echo(data, nl=False)
+        return
+    out.write_text(data)
+    console.print(f"wrote {out}; check with: soc2ai log verify-proof {out} --pubkey signing.pub")
+
+
 @app.command("verify")
 @handle_errors
 def verify(
     against: Path | None = typer.Option(None, "--against", help="A checkpoint exported earlier: detect "
-                                        "truncation or rollback since then."),
+                                        "truncation or rollback since then.", exists=True, dir_okay=False),
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -89,32 +104,19 @@ def prove(
 ) -> None:
     """Export an inclusion proof an auditor can check offline with only the public key."""
     with _open(config) as log:
-        bundle = log.prove(index).to_json()
-    data = orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n"
-    if out:
-        out.write_text(data)
-        console.print(f"wrote {out}; check with: soc2ai log verify-proof {out} --pubkey signing.pub")
-    else:
-        typer.echo(data, nl=False)
+        _emit_bundle(log.prove(index).to_json(), out)
 
 
 @app.command("verify-proof")
 @handle_errors
 def verify_proof(
-    proof: Path = typer.Argument(..., help="Inclusion or consistency proof bundle (JSON)."),
+    proof: Path = typer.Argument(..., help="Inclusion or consistency proof bundle (JSON).", exists=True, dir_okay=False),
     pubkey: list[Path] | None = PubkeyOption,
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Check a proof bundle offline: signature, Merkle path, and the record it proves."""
-    keys = _verifiers(pubkey, config)
-    data = orjson.loads(proof.read_bytes())
-    if str(data.get("type", "")).startswith("soc2ai.consistency"):
-        verify_consistency_bundle(data, keys)
-        result = {"ok": True, "type": "consistency", "old_size": data.get("old_size")}
-    else:
-        record = verify_inclusion_bundle(data, keys)
-        result = {"ok": True, "type": "inclusion", "index": data.get("index"), "record": record}
+    result = verify_bundle(proof.read_bytes(), _verifiers(pubkey, config))
     if json_out:
         print_json(result)
     else:
@@ -131,13 +133,7 @@ def consistency(
 ) -> None:
     """Export a consistency proof: the log at NEW_SIZE extends the log at OLD_SIZE."""
     with _open(config) as log:
-        bundle = log.consistency(old_size, new_size).to_json()
-    data = orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n"
-    if out:
-        out.write_text(data)
-        console.print(f"wrote {out}")
-    else:
-        typer.echo(data, nl=False)
+        _emit_bundle(log.consistency(old_size, new_size).to_json(), out)
 
 
 @app.command("checkpoint")
@@ -253,8 +249,8 @@ def forget(
 @handle_errors
 def match(
     index: int = typer.Argument(..., help="Ledger index of an inference record."),
-    prompt_file: Path | None = typer.Option(None, "--prompt-file"),
-    response_file: Path | None = typer.Option(None, "--response-file"),
+    prompt_file: Path | None = typer.Option(None, "--prompt-file", exists=True, dir_okay=False),
+    response_file: Path | None = typer.Option(None, "--response-file", exists=True, dir_okay=False),
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
 ) -> None:

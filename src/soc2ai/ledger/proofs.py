@@ -63,12 +63,33 @@ def _verifiers(keys: list[str] | list[Verifier]) -> list[Verifier]:
     return [k if isinstance(k, Verifier) else Verifier.decode(k) for k in keys]
 
 
+def _load(bundle: dict[str, Any] | str | bytes) -> dict[str, Any]:
+    """A bundle as a dict; anything that is not a JSON object is a VerificationError, not a crash."""
+    try:
+        data = orjson.loads(bundle) if isinstance(bundle, (str, bytes)) else bundle
+    except orjson.JSONDecodeError as exc:
+        raise VerificationError(f"proof bundle is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise VerificationError("proof bundle is not a JSON object")
+    return data
+
+
+def verify_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str] | list[Verifier]) -> dict[str, Any]:
+    """Verify an inclusion or consistency bundle (by its ``type``); return a summary of what was proven."""
+    data = _load(bundle)
+    if str(data.get("type", "")).startswith("soc2ai.consistency"):
+        verify_consistency_bundle(data, keys)
+        return {"ok": True, "type": "consistency", "old_size": data.get("old_size")}
+    record = verify_inclusion_bundle(data, keys)
+    return {"ok": True, "type": "inclusion", "index": data.get("index"), "record": record}
+
+
 def verify_inclusion_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str] | list[Verifier]) -> dict[str, Any]:
     """Verify an inclusion bundle; return the proven record (or ``{}`` if its body was pruned).
 
     Raises VerificationError on any mismatch.
     """
-    data = orjson.loads(bundle) if isinstance(bundle, (str, bytes)) else bundle
+    data = _load(bundle)
     try:
         if data["type"] != INCLUSION_TYPE:
             raise VerificationError(f"not an inclusion proof: {data['type']!r}")
@@ -91,7 +112,7 @@ def verify_inclusion_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str
 
 def verify_consistency_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str] | list[Verifier]) -> None:
     """Verify a consistency bundle: both checkpoints signed, the new tree extends the old one."""
-    data = orjson.loads(bundle) if isinstance(bundle, (str, bytes)) else bundle
+    data = _load(bundle)
     try:
         if data["type"] != CONSISTENCY_TYPE:
             raise VerificationError(f"not a consistency proof: {data['type']!r}")

@@ -123,3 +123,16 @@ def test_init_refuses_to_overwrite_a_project(demo_dir: Path) -> None:
     assert result.exit_code == 2
     assert "soc2ai.toml" in result.output and "--force" in result.output
     assert (cfg.read_bytes(), (demo_dir / ".soc2ai" / "keys" / "signing.key").read_bytes()) == before
+
+
+def test_bad_proof_files_are_clear_errors(demo_dir: Path, tmp_path: Path) -> None:
+    """A missing proof file is a usage error (2); a file that is not a proof bundle fails verification (1)."""
+    pub = str(demo_dir / ".soc2ai" / "keys" / "signing.pub")
+    missing = runner.invoke(app, ["log", "verify-proof", str(tmp_path / "nope.json"), "--pubkey", pub])
+    assert missing.exit_code == 2
+    for junk in (b"not json", b"[1, 2]", b'{"type": "soc2ai.inclusion/v1"}'):
+        f = tmp_path / "junk.json"
+        f.write_bytes(junk)
+        result = runner.invoke(app, ["log", "verify-proof", str(f), "--pubkey", pub])
+        assert result.exit_code == 1, (junk, result.output)
+        assert "FAIL" in result.output
