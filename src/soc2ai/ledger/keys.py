@@ -141,10 +141,12 @@ def load_verifiers(keys_dir: Path) -> list[Verifier]:
 
 @dataclass(frozen=True, slots=True)
 class MasterKeys:
-    """Keys derived from the master key. ``lookup`` finds a subject's rows; ``wrap`` protects subject keys."""
+    """Keys derived from the master key. ``lookup`` finds a subject's rows; ``wrap`` protects subject keys;
+    ``anonymous`` keys the content hashes of records without a user (those cannot be shredded)."""
 
     lookup: bytes
     wrap: bytes
+    anonymous: bytes
 
     @classmethod
     def load(cls, keys_dir: Path) -> MasterKeys:
@@ -155,7 +157,9 @@ class MasterKeys:
             raise KeyMaterialError(f"{path}: not base64") from exc
         if len(master) != 32:
             raise KeyMaterialError(f"{path}: master key must be 32 bytes")
-        return cls(_hkdf(master, b"soc2ai/subject-lookup/v1"), _hkdf(master, b"soc2ai/subject-wrap/v1"))
+        lookup = _hkdf(master, b"soc2ai/subject-lookup/v1")
+        return cls(lookup, _hkdf(master, b"soc2ai/subject-wrap/v1"),
+                   hmac.new(lookup, b"soc2ai/anonymous-content/v1", hashlib.sha256).digest())
 
     def subject_lookup(self, user_id: str) -> bytes:
         """Stable index of a subject's key rows; deleted with them on forget."""

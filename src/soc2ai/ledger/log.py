@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from soc2ai.errors import KeyMaterialError, Soc2AIError, StoreError, VerificationError
+from soc2ai.errors import KeyMaterialError, StoreError, VerificationError
 from soc2ai.ledger import keys as keymod
 from soc2ai.ledger.canonical import to_jsonable
 from soc2ai.ledger.merkle import consistency_path, inclusion_path
@@ -44,7 +44,6 @@ logger = logging.getLogger("soc2ai.ledger")
 
 _INFERENCE_EXTRA = frozenset(INFERENCE_FIELDS) - {"hash_mode", "input_hash", "output_hash", "model",
                                                   "latency_us", "input_tokens", "output_tokens", "flagged"}
-_ANON_INFO = b"soc2ai/anonymous-content/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +135,7 @@ class AuditLog:
             return
         if self._master is None:  # pragma: no cover - MasterKeys.load raises first
             raise KeyMaterialError(f"{keys_dir}: master.key missing")
-        self._anon_key = hmac.digest(self._master.lookup, _ANON_INFO, "sha256")
+        self._anon_key = self._master.anonymous
         signer: Signer = keymod.load_signer(keys_dir)
         if all(v.kid != signer.verifier.kid for v in self.verifiers):
             raise KeyMaterialError(f"{keys_dir}: signing.pub does not match signing.key")
@@ -387,18 +386,13 @@ class AuditLog:
 
     # -- content proof (PI1) --------------------------------------------------------------------
     def _subject_key_for_ref(self, ref_hex: str | None) -> bytes | None:
-        if ref_hex is None:
-            return self._anon_key_value()
         if self._master is None:
             raise KeyMaterialError("master.key is needed to recompute keyed hashes")
+        if ref_hex is None:
+            return self._master.anonymous
         ref = bytes.fromhex(ref_hex)
         wrapped = self.store.subject_key_by_ref(ref)
         return None if wrapped is None else self._master.unwrap_key(ref, wrapped)
-
-    def _anon_key_value(self) -> bytes:
-        if self._master is None:
-            raise KeyMaterialError("master.key is needed to recompute keyed hashes")
-        return hmac.digest(self._master.lookup, _ANON_INFO, "sha256")
 
     def match(self, index: int, *, prompt: Any = None, response: Any = None) -> MatchResult:
         """Recompute the record's hashes over the given content; say whether it is what was processed."""
@@ -491,4 +485,4 @@ def _redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:***@", url)
 
 
-__all__ = ["AuditLog", "Entry", "ForgetResult", "MatchResult", "Soc2AIError"]
+__all__ = ["AuditLog", "Entry", "ForgetResult", "MatchResult"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ from soc2ai.errors import VerificationError
 from soc2ai.ledger.merkle import frontier_append, frontier_root
 from soc2ai.ledger.note import Checkpoint, Verifier, open_checkpoint
 from soc2ai.ledger.store import TILE_HEIGHT, Store, open_store
+from soc2ai.ledger.store.sql import as_bytes
 
 CHUNK_LEVEL = 15
 CHUNK = 1 << CHUNK_LEVEL
@@ -102,59 +104,52 @@ def _check_chunk(store: Store, start: int, end: int, sizes: list[int], cutoffs: 
     any_cut = cutoffs.get("*", 0)
     stored = store.node_map(TILE_HEIGHT, start >> TILE_HEIGHT, (end + (1 << TILE_HEIGHT) - 1) >> TILE_HEIGHT)
     nodes_seen = 0
-    bad: list[tuple[int, str]] = []
-
-    def emit(level: int, index: int, h: bytes) -> None:
-        nonlocal nodes_seen
-        if level == TILE_HEIGHT:  # deeper stored levels are checked by the parent
-            glob = (start >> TILE_HEIGHT) + index
-            s = stored.get(glob)
-            if s is not None:
-                nodes_seen += 1
-                if s != h:
-                    bad.append((glob << TILE_HEIGHT, "stored tree node (level 8) does not match the leaves"))
-
+    error: tuple[int, str] | None = None
     loads = orjson.loads
     sha = hashlib.sha256
     n = start
-    local = 0
-    for rows in store.raw_leaves(start, end):
-        for idx, lh_stored, body, kind, ts, ref, rid in rows:
-            if idx != n:
-                return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen,
-                                    (n, "record missing (indexes are not contiguous)"))
-            if type(lh_stored) is not bytes:
-                lh_stored = bytes(lh_stored) if not isinstance(lh_stored, str) else lh_stored.encode()
-            if body is None:
-                pruned += 1
-                if ts >= max(any_cut, cutoffs.get(kind, 0)) or idx > cutoffs["#max_idx"]:
-                    return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen,
-                                        (n, "record body missing and no retention receipt covers it"))
-                h = lh_stored
-            else:
-                if type(body) is not bytes:
-                    body = bytes(body) if not isinstance(body, str) else body.encode("utf-8", "surrogateescape")
-                h = sha(b"\x00" + body).digest()
-                err = _check_body(h, lh_stored, body, idx, kind, ts, ref, rid, loads)
-                if err is not None:
-                    return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, (n, err))
-            kinds[kind] = kinds.get(kind, 0) + 1
-            # Inlined frontier_append (this loop is verify's hot path).
-            s, level = local, 0
-            while s & 1:
-                h = sha(b"\x01" + frontier.pop() + h).digest()
-                s >>= 1
-                level += 1
-                if level == TILE_HEIGHT:
-                    emit(level, s, h)
-            frontier.append(h)
-            if bad:
-                return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, bad[0])
-            n += 1
-            local += 1
-            if n in want:
-                at_sizes[n] = list(frontier)
-    return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, None)
+    for idx, lh_stored, body, kind, ts, ref, rid in itertools.chain.from_iterable(store.raw_leaves(start, end)):
+        if idx != n:
+            error = (n, "record missing (indexes are not contiguous)")
+            break
+        if type(lh_stored) is not bytes:  # a hand-edited row may hold TEXT
+            lh_stored = as_bytes(lh_stored)
+        if body is None:
+            pruned += 1
+            if ts >= max(any_cut, cutoffs.get(kind, 0)) or idx > cutoffs["#max_idx"]:
+                error = (n, "record body missing and no retention receipt covers it")
+                break
+            h = lh_stored
+        else:
+            if type(body) is not bytes:
+                body = as_bytes(body)
+            h = sha(b"\x00" + body).digest()
+            err = _check_body(h, lh_stored, body, idx, kind, ts, ref, rid, loads)
+            if err is not None:
+                error = (n, err)
+                break
+        kinds[kind] = kinds.get(kind, 0) + 1
+        # Inlined frontier_append (this loop is verify's hot path); level-8 nodes are checked here,
+        # deeper stored levels by the parent.
+        s, level = n - start, 0
+        while s & 1:
+            h = sha(b"\x01" + frontier.pop() + h).digest()
+            s >>= 1
+            level += 1
+            if level == TILE_HEIGHT:
+                node = (start >> TILE_HEIGHT) + s
+                have = stored.get(node)
+                if have is not None:
+                    nodes_seen += 1
+                    if have != h:
+                        error = (node << TILE_HEIGHT, "stored tree node (level 8) does not match the leaves")
+        frontier.append(h)
+        if error is not None:
+            break
+        n += 1
+        if n in want:
+            at_sizes[n] = list(frontier)
+    return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, error)
 
 
 def _check_body(h: bytes, stored: bytes, body: bytes, idx: int, kind: str, ts: int, ref: Any, rid: str,

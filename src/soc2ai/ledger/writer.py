@@ -77,7 +77,9 @@ class Witness:
 def check_not_rolled_back(store: Store, checkpoint: Checkpoint, *, log_id: str | None = None,
                           witness_path: Path | None = None) -> None:
     """Raise RollbackError if the store is smaller than, inconsistent with, or not the log of ``checkpoint``."""
-    if log_id is not None and checkpoint.origin.rsplit("/", 1)[-1] != log_id[: len(checkpoint.origin.rsplit("/", 1)[-1])]:
+    # The origin is "<project>/<first 16 hex of the log id>" (AuditLog.open).
+    signed_id = checkpoint.origin.rsplit("/", 1)[-1]
+    if log_id is not None and not log_id.startswith(signed_id):
         where = f" (if replacing the store was intended, delete {witness_path})" if witness_path else ""
         raise RollbackError(f"the store was replaced: it held log {checkpoint.origin} with {checkpoint.size} records "
                             f"signed, and now holds another log{where}")

@@ -40,7 +40,7 @@ def schema(blob: str, bigint: str) -> list[str]:
     ]
 
 
-def _blob(value: Any) -> bytes:
+def as_bytes(value: Any) -> bytes:
     # A hand-edited row may hold TEXT where we wrote a BLOB (SQLite is dynamically typed); keep the bytes
     # so verification reports the edit instead of crashing on it.
     return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
@@ -144,18 +144,21 @@ class SqlStore(abc.ABC):
                 self._fetchall("SELECT level, idx, hash FROM ledger_nodes")}
 
     def node_map(self, level: int, start: int, end: int) -> dict[int, bytes]:
-        return {int(i): _blob(h) for i, h in self._fetchall(
+        return {int(i): as_bytes(h) for i, h in self._fetchall(
             "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ?", (level, start, end))}
 
     def count_nodes(self) -> int:
         return int(self._fetchall("SELECT COUNT(*) FROM ledger_nodes")[0][0])
 
-    def raw_leaves(self, start: int, end: int, batch: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
+    def raw_leaves(self, start: int, end: int, batch: int = 20_000,
+                   kind: str | None = None) -> Iterator[list[tuple[Any, ...]]]:
         """Rows (idx, leaf_hash, body, kind, ts, subject_ref, rid) in batches, unconverted (verify's fast path)."""
+        where = " AND kind = ?" if kind else ""
         pos = start
         while pos < end:
-            rows = self._fetchall(f"{_LEAF_COLS} WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT {int(batch)}",
-                                  (pos, end))
+            params: list[Any] = [pos, end, kind] if kind else [pos, end]
+            rows = self._fetchall(f"{_LEAF_COLS} WHERE idx >= ? AND idx < ?{where} ORDER BY idx LIMIT {int(batch)}",
+                                  params)
             if not rows:
                 return
             yield rows
@@ -163,21 +166,10 @@ class SqlStore(abc.ABC):
 
     def iter_leaves(self, start: int = 0, end: int | None = None, kind: str | None = None,
                     batch: int = 20_000) -> Iterator[LeafRow]:
-        stop = end if end is not None else 2**62
-        pos = start
-        where = " AND kind = ?" if kind else ""
-        while pos < stop:
-            params: list[Any] = [pos, stop]
-            if kind:
-                params.append(kind)
-            sql = f"{_LEAF_COLS} WHERE idx >= ? AND idx < ?{where} ORDER BY idx LIMIT {int(batch)}"
-            rows = self._fetchall(sql, params)
-            if not rows:
-                return
+        for rows in self.raw_leaves(start, end if end is not None else 2**62, batch, kind):
             for r in rows:
-                yield LeafRow(int(r[0]), _blob(r[1]), None if r[2] is None else _blob(r[2]), str(r[3]),
-                              int(r[4]), None if r[5] is None else _blob(r[5]), str(r[6]))
-            pos = int(rows[-1][0]) + 1
+                yield LeafRow(int(r[0]), as_bytes(r[1]), None if r[2] is None else as_bytes(r[2]), str(r[3]),
+                              int(r[4]), None if r[5] is None else as_bytes(r[5]), str(r[6]))
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return [(int(s), n) for s, n in self._fetchall("SELECT size, note FROM ledger_checkpoints ORDER BY size")]
