@@ -130,35 +130,35 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
     original = resource.create
     if getattr(original, "__soc2ai__", False):
         return
+
+    def done(resp: Any, state: CallState, kwargs: dict[str, Any], proxy: type[Any]) -> Any:
+        return proxy(resp, state, rec, accumulator()) if kwargs.get("stream") else complete(resp, state, rec)
+
+    def failed(state: CallState, exc: Exception) -> None:
+        rec.finish(state, status=error_status(exc), error=type(exc).__name__)
+
+    wrapper: Any
     # The SDK decorates create() with sync wrappers returning coroutines: ask the resource class instead.
     if inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async"):
         @functools.wraps(original)
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
             state = rec.begin(endpoint, kwargs, **begin)
             try:
                 resp = await original(*args, **kwargs)
             except Exception as exc:
-                rec.finish(state, status=error_status(exc), error=type(exc).__name__)
+                failed(state, exc)
                 raise
-            if kwargs.get("stream"):
-                return AsyncStreamProxy(resp, state, rec, accumulator())
-            return complete(resp, state, rec)
+            return done(resp, state, kwargs, AsyncStreamProxy)
+    else:
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = rec.begin(endpoint, kwargs, **begin)
+            try:
+                resp = original(*args, **kwargs)
+            except Exception as exc:
+                failed(state, exc)
+                raise
+            return done(resp, state, kwargs, StreamProxy)
 
-        acreate.__soc2ai__ = True  # type: ignore[attr-defined]
-        resource.create = acreate
-        return
-
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        state = rec.begin(endpoint, kwargs, **begin)
-        try:
-            resp = original(*args, **kwargs)
-        except Exception as exc:
-            rec.finish(state, status=error_status(exc), error=type(exc).__name__)
-            raise
-        if kwargs.get("stream"):
-            return StreamProxy(resp, state, rec, accumulator())
-        return complete(resp, state, rec)
-
-    create.__soc2ai__ = True  # type: ignore[attr-defined]
-    resource.create = create
+    wrapper.__soc2ai__ = True
+    resource.create = wrapper
