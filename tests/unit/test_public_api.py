@@ -19,7 +19,7 @@ EXPECTED = {
 
 def test_all_is_exactly_the_documented_surface() -> None:
     """Adding or removing a public name is a deliberate change to this list."""
-    assert set(soc2ai.__all__) >= EXPECTED
+    assert set(soc2ai.__all__) == EXPECTED
     for name in soc2ai.__all__:
         assert hasattr(soc2ai, name), name
 

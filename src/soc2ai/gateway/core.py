@@ -131,9 +131,9 @@ class Gateway:
         """Record the configuration going live (CC8.1), open the shared client (readiness probes)."""
         self.client = httpx.AsyncClient(transport=self.transport, trust_env=False)
         if self.log is not None:
-            self._record_config_live()
+            self._record_config_live(self.log)
 
-    def _record_config_live(self) -> None:
+    def _record_config_live(self, log: AuditLog) -> None:
         """A config_change record for the gateway config, plus one per register/prompt changed since last start."""
         import hashlib
 
@@ -141,15 +141,14 @@ class Gateway:
 
         from soc2ai.governance import record_register_changes
 
-        assert self.log is not None  # noqa: S101 - checked by the caller
         digest = hashlib.sha256(orjson.dumps(self.config.gateway.model_dump(mode="json"),
                                              option=orjson.OPT_SORT_KEYS)).hexdigest()
-        self.log.append(ConfigChangeRecord(
+        log.append(ConfigChangeRecord(
             target="gateway", action="start", actor="gateway", content_hash=f"sha256:{digest}",
             summary=f"providers={','.join(sorted(self.config.gateway.providers))} "
                     f"models={','.join(sorted(self.config.gateway.models))}"))
         try:
-            record_register_changes(self.log, self.config, actor="gateway")
+            record_register_changes(log, self.config, actor="gateway")
         except (ConfigError, OSError) as exc:  # a broken register must not stop inference; checks report it
             logger.warning("register changes not recorded: %s", exc)
 
