@@ -226,7 +226,7 @@ class Sealer(threading.Thread):
 
     def _to_spool(self, items: list[Item]) -> None:
         try:
-            self.spool.append([({k: v for k, v in b.items() if k != "idx"}, s, p) for b, s, p in items])
+            self.spool.append(items)  # bodies are never mutated: the sealer adds idx to a copy
         except SpoolError as exc:
             # Both the store and the spool failed: keep the records in memory (front of the queue) and
             # retry; they are not acknowledged, and nothing is dropped.
