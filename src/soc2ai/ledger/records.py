@@ -61,7 +61,7 @@ def new_id() -> str:
 
     Time order keeps inserts into the unique id index local (random ids cost the SQLite sealer ~2x).
     """
-    return f"{time.time_ns() // 1_000_000:012x}{_id_rng.getrandbits(80):020x}"
+    return ((time.time_ns() // 1_000_000) << 80 | _id_rng.getrandbits(80)).to_bytes(16, "big").hex()
 
 
 def content_bytes(content: Any) -> bytes:

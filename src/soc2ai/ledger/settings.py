@@ -31,6 +31,10 @@ class LedgerSettings(BaseModel):
     # process crash (kill -9) but may lose the last commits on power loss. PostgreSQL follows its own
     # synchronous_commit setting.
     sqlite_synchronous: Literal["full", "normal"] = "full"
+    # Where the sealer runs. "thread": in the writing process (no extra process; caller and sealer share
+    # the GIL). "process": a child process per log, so callers never wait for the sealer's GIL and
+    # sealing uses a second core; a parent killed with -9 still has what it handed over sealed.
+    sealer: Literal["thread", "process"] = "thread"
     retain_payloads: bool = False
     retention_days: int = Field(default=365, ge=1)
 

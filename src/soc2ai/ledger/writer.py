@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 from soc2ai.errors import DuplicateRecordError, RollbackError, SpoolError, StoreError, VerificationError
 from soc2ai.ledger.canonical import canonical_json
@@ -95,6 +96,22 @@ def check_not_rolled_back(store: Store, checkpoint: Checkpoint, *, log_id: str |
         raise RollbackError(f"store is inconsistent with the checkpoint at size {checkpoint.size}")
 
 
+class SealerHandle(Protocol):
+    """What ``AuditLog`` needs from a sealer: the thread below, or ``SealerProcess`` (a child process)."""
+
+    durable_size: int
+
+    def submit(self, item: Item) -> None: ...
+
+    def flush(self, timeout: float) -> int: ...
+
+    def stop(self, timeout: float) -> None: ...
+
+    def snapshot(self, *, latencies: bool = False) -> dict[str, Any]: ...
+
+    def clear_latencies(self) -> None: ...
+
+
 class Sealer(threading.Thread):
     """One per writing process. Never raises out of ``run``; errors are counted and kept in ``stats``."""
 
@@ -153,6 +170,52 @@ class Sealer(threading.Thread):
                 self.last_error = f"sealer error: {type(exc).__name__}: {exc}"
                 logger.exception("ledger sealer error (continuing)")
                 time.sleep(0.05)
+
+    # -- the handle AuditLog uses (a SealerProcess offers the same) --------------------------------
+    def submit(self, item: Item) -> None:
+        """Queue one record (called on the caller's thread: no I/O, no lock)."""
+        self.queue.append((item, time.perf_counter_ns()))
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def flush(self, timeout: float) -> int:
+        """Wait until everything queued so far is sealed (or spooled and replayed); the durable size."""
+        deadline = time.monotonic() + timeout
+        marker = threading.Event()
+        self.queue.append(marker)
+        self.wake.set()
+        marker.wait(timeout)
+        while (self.spool.pending or self.degraded) and time.monotonic() < deadline and self.is_alive():
+            time.sleep(0.01)
+        return self.durable_size
+
+    def stop(self, timeout: float) -> None:
+        """Drain (seal or spool every record), stop the thread, release the spool file."""
+        self.flush(timeout)
+        self.stopping = True
+        self.wake.set()
+        self.join(timeout)
+        self.spool.close()
+
+    def snapshot(self, *, latencies: bool = False) -> dict[str, Any]:
+        """Queue, spool, replay and sealing counters for ``AuditLog.stats``."""
+        lat = sorted(self.latencies_us)
+        out: dict[str, Any] = {
+            "queue_depth": sum(1 for e in list(self.queue) if not isinstance(e, threading.Event)),
+            "spool_pending": self.spool.pending, "spooled_total": self.spool.spooled_total,
+            "replayed_total": self.spool.replayed_total, "spool_corrupt": list(self.spool.corrupt),
+            "store_errors": self.store_errors, "degraded": self.degraded, "last_error": self.last_error,
+            "duplicates_rejected": self.duplicates_rejected, "durable_size": self.durable_size,
+            "sealed_batches": self.sealed_batches, "sealed_records": self.sealed_records,
+            "seal_latency_us": {"p50": _pct(lat, 0.50), "p99": _pct(lat, 0.99), "max": lat[-1] if lat else None,
+                                "samples": len(lat)},
+        }
+        if latencies:
+            out["latencies_us"] = list(self.latencies_us)
+        return out
+
+    def clear_latencies(self) -> None:
+        self.latencies_us.clear()
 
     def _idle_timeout(self) -> float | None:
         return 0.05 if self.spool.pending or self.degraded else 0.5
@@ -338,3 +401,9 @@ class Sealer(threading.Thread):
             except Exception as exc:  # a listener must not break sealing
                 logger.exception("on_sealed listener failed: %s", exc)
         return batch
+
+
+def _pct(sorted_vals: list[int], q: float) -> int | None:
+    if not sorted_vals:
+        return None
+    return sorted_vals[min(len(sorted_vals) - 1, int(q * len(sorted_vals)))]
