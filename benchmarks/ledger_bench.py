@@ -13,7 +13,7 @@ What is measured (all on this machine, in one run):
 - caller cost of ``log.log_inference`` (2 KB prompt, 2 KB response, realistic extras), timed with
   ``perf_counter_ns`` around each call while the sealer runs under open-loop paced load;
 - call -> durable signed checkpoint: the sealer's own per-record enqueue->commit latencies
-  (``log._sealer.latencies_us``; the enqueue stamp is taken at the end of ``log_inference``, so the
+  (the sealer's latency record; the enqueue stamp is taken at the end of ``log_inference``, so the
   caller's few µs of hashing are not included), at 5,000 and 10,000 records/s offered;
 - sustained throughput: one thread offers N records as fast as it can, then ``flush``;
   records/s = N / (time from the first call until ``flush`` returned);
@@ -166,11 +166,26 @@ def call(log: Any, i: int) -> None:
                       params={"temperature": "0.2", "max_tokens": 512})
 
 
-def open_log(tmp: Path, url: str, name: str = "a") -> Any:
+SEALER = "thread"  # --sealer: where the sealer runs ([ledger] sealer)
+
+
+def open_log(tmp: Path, url: str, name: str = "a", sealer: str | None = None) -> Any:
     from soc2ai.ledger import AuditLog
 
     return AuditLog.open(url, keys_dir=tmp / "keys", spool_dir=tmp / f"spool-{name}",
-                         witness_dir=tmp / "witness")
+                         witness_dir=tmp / "witness", sealer=sealer or SEALER)
+
+
+def sealer_cpu_s(sealer: Any) -> float | None:
+    """CPU seconds of the sealer: its thread's clock, or the whole child process (``sealer = "process"``)."""
+    pid = getattr(sealer, "pid", None)
+    try:
+        if pid is None:
+            return time.clock_gettime(time.pthread_getcpuclockid(sealer.ident))
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, TypeError, ValueError, IndexError):
+        return None
 
 
 # -- baselines --------------------------------------------------------------------------------------
@@ -291,9 +306,7 @@ class CpuMeter:
         self.start = self.read()
 
     def read(self) -> tuple[float, float | None, float, tuple[int, int] | None]:
-        sealer_cpu = None
-        with contextlib.suppress(AttributeError, OSError, TypeError):
-            sealer_cpu = time.clock_gettime(time.pthread_getcpuclockid(self.sealer.ident))
+        sealer_cpu = sealer_cpu_s(self.sealer)
         ivcsw = None
         with contextlib.suppress(ImportError, AttributeError, OSError):
             import resource
@@ -306,8 +319,9 @@ class CpuMeter:
         (c0, s0, p0, v0), (c1, s1, p1, v1) = self.start, self.read()
         caller = (c1 - c0) / n * 1e6
         sealer = None if s0 is None or s1 is None else (s1 - s0) / n * 1e6
+        child = sealer if hasattr(self.sealer, "pid") and sealer is not None else 0.0
         return {"caller_thread": round(caller, 2), "sealer_thread": None if sealer is None else round(sealer, 2),
-                "process": round((p1 - p0) / n * 1e6, 2),
+                "process": round((p1 - p0) / n * 1e6 + child, 2),
                 "caller_involuntary_ctx_switches": None if v0 is None or v1 is None else v1[0] - v0[0],
                 "caller_minor_faults": None if v0 is None or v1 is None else v1[1] - v0[1]}
 
@@ -353,15 +367,17 @@ def seal_phase(log: Any, rate: float, seconds: float, warm_s: float) -> dict[str
     w = paced(log, rate, warm_s)
     log.flush(timeout=60)
     spooled0 = log.stats()["spooled_total"]
-    sealer.latencies_us.clear()
-    b0, r0 = sealer.sealed_batches, sealer.sealed_records
+    sealer.clear_latencies()
+    snap0 = sealer.snapshot()
+    b0, r0 = snap0["sealed_batches"], snap0["sealed_records"]
     cpu = CpuMeter(sealer)
     run = paced(log, rate, seconds, start=w["n"])
     log.flush(timeout=120)
     cpu_us = cpu.per_record(run["n"])
-    lat = list(sealer.latencies_us)
+    snap = sealer.snapshot(latencies=True)
+    lat = snap["latencies_us"]
     st = log.stats()
-    batches = sealer.sealed_batches - b0
+    batches = snap["sealed_batches"] - b0
     return {
         "rate_offered": rate, "seconds": seconds, "records": run["n"], "offered_per_s": run["offered_per_s"],
         "pacing_late_max_ms": run["late_max_ms"], "pacing_late_mean_ms": run["late_mean_ms"],
@@ -371,7 +387,7 @@ def seal_phase(log: Any, rate: float, seconds: float, warm_s: float) -> dict[str
         "seal_ms": summary(lat, 1e-3),
         "seal_samples": len(lat),
         "stats_seal_latency_us": st["seal_latency_us"],
-        "batches": batches, "mean_batch": round((sealer.sealed_records - r0) / max(1, batches), 1),
+        "batches": batches, "mean_batch": round((snap["sealed_records"] - r0) / max(1, batches), 1),
         "spooled": st["spooled_total"] - spooled0, "caller_errors": st["caller_errors"],
         "store_errors": st["store_errors"],
     }
@@ -396,7 +412,7 @@ def throughput(log: Any, n: int) -> dict[str, Any]:
             # if all of it ran serially on one core (the GIL makes most of it serial)
             "one_core_equivalent_per_s": round(1e6 / cpu_us["process"]) if cpu_us["process"] else None,
             "spooled": st["spooled_total"] - spooled0,
-            "sealed_batches": sealer.sealed_batches, "caller_errors": st["caller_errors"],
+            "sealed_batches": st["sealed_batches"], "caller_errors": st["caller_errors"],
             "store_errors": st["store_errors"]}
 
 
@@ -440,15 +456,15 @@ def pg_available(base: str) -> str | None:
     return None
 
 
-def pg_worker(url: str, tmp: str, name: str, phases: list[tuple[int, float]], barrier: Any, out: Any) -> None:
+def pg_worker(url: str, tmp: str, name: str, phases: list[tuple[int, float]], barrier: Any, out: Any,
+              sealer: str) -> None:
     """One writer process with its own AuditLog on the shared log. Each phase offers n records (paced at
     ``rate`` if > 0, else as fast as possible) after both processes reached the barrier, then flushes."""
-    log = open_log(Path(tmp), url, name)
-    sealer = log._sealer
+    log = open_log(Path(tmp), url, name, sealer)
     try:
         for n, rate in phases:
             st0 = log.stats()
-            sealer.latencies_us.clear()
+            log._sealer.clear_latencies()
             barrier.wait(timeout=120)
             t0 = time.perf_counter()
             if rate > 0:
@@ -460,7 +476,8 @@ def pg_worker(url: str, tmp: str, name: str, phases: list[tuple[int, float]], ba
             log.flush(timeout=600)
             t1 = time.perf_counter()
             st = log.stats()
-            out.send({"t0": t0, "t1": t1, "n": n, "lat_us": list(sealer.latencies_us), "caller_ns": caller,
+            out.send({"t0": t0, "t1": t1, "n": n, "lat_us": log._sealer.snapshot(latencies=True)["latencies_us"],
+                      "caller_ns": caller,
                       **{k: st[k] - st0[k] for k in ("spooled_total", "caller_errors", "store_errors",
                                                      "sealed_batches")}})
     finally:
@@ -474,7 +491,7 @@ def two_procs(url: str, tmp: Path, phases: list[tuple[int, float]]) -> list[dict
     pipes, procs = [], []
     for name in ("p1", "p2"):
         rx, tx = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=pg_worker, args=(url, str(tmp), name, phases, barrier, tx))
+        p = ctx.Process(target=pg_worker, args=(url, str(tmp), name, phases, barrier, tx, SEALER))
         p.start()
         pipes.append(rx)
         procs.append(p)
@@ -554,7 +571,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
     busy = cpu_busy_sample(0.2 if args.smoke else 1.0)
     doc: dict[str, Any] = {
-        "benchmark": "ledger", "smoke": args.smoke, "only": only, "machine": machine_info(),
+        "benchmark": "ledger", "smoke": args.smoke, "only": only, "sealer": SEALER, "machine": machine_info(),
         "load": {"loadavg_before": [round(x, 2) for x in load_before], "cpu_busy_before": busy,
                  # "other load": more than ~a quarter of a core busy before we started
                  "other_load": load_before[0] > 0.5 or (busy is not None and busy > 0.15)},
@@ -562,7 +579,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "prompt_bytes": len(PROMPTS[0].encode()), "response_bytes": len(RESPONSES[0].encode()),
             "subjects": len(USERS), "pacing": "open loop: call i due at t0 + i/rate; sleep until due (no spinning: it would hold the GIL)",
             "caller_cost": "perf_counter_ns around each log_inference call, during the paced run",
-            "seal_latency": "sealer's enqueue->commit per record (log._sealer.latencies_us), after warm-up",
+            "seal_latency": "sealer's enqueue->commit per record (the sealer's latency record), after warm-up",
             "throughput": "N calls from one thread as fast as possible, then flush; N / time to flush",
         },
         "results": {},
@@ -724,7 +741,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("SOC2AI_TEST_PG_URL", DEFAULT_PG),
                     help="PostgreSQL database to create a scratch schema in")
     ap.add_argument("--tmp", default=None, help="directory for scratch databases (default: system temp)")
+    ap.add_argument("--sealer", choices=("thread", "process"), default="thread",
+                    help="where the sealer runs ([ledger] sealer); default thread")
     args = ap.parse_args(argv)
+    global SEALER
+    SEALER = args.sealer
     doc = run(args)
     out = args.out or ROOT / "benchmarks" / "results" / ("ledger-smoke.json" if args.smoke else "ledger.json")
     out.parent.mkdir(parents=True, exist_ok=True)
