@@ -237,12 +237,15 @@ def forget(
     with AuditLog.open(get_config(config)) as log:
         result = log.forget(subject, actor="cli")
     if json_out:
-        print_json({"subject_refs": result.subject_refs, "records": result.records, "receipt": result.receipt_id})
+        print_json({"subject_refs": result.subject_refs, "records": result.records, "receipt": result.receipt_id,
+                    "spool_keys_erased": result.spool_keys_erased})
     elif result.subject_refs:
         console.print(f"shredded {len(result.subject_refs)} key(s) covering {result.records} records; "
                       f"receipt {result.receipt_id}")
     else:
         console.print("no such subject in the ledger (receipt appended)")
+    if result.spool_keys_erased:
+        console.print(f"erased {result.spool_keys_erased} key(s) from quarantined spool files")
 
 
 @app.command("match")

@@ -32,7 +32,7 @@ from soc2ai.ledger.note import Checkpoint, Signer, open_checkpoint
 from soc2ai.ledger.proofs import ConsistencyProof, InclusionProof
 from soc2ai.ledger.records import INFERENCE_FIELDS, SCHEMA_VERSION, DsarRecord, Record, content_bytes, new_id
 from soc2ai.ledger.sealer_process import SealerProcess
-from soc2ai.ledger.spool import Item, Spool
+from soc2ai.ledger.spool import Item, Spool, scrub_quarantined
 from soc2ai.ledger.store import Store, open_store
 from soc2ai.ledger.tree import StoredTree
 from soc2ai.ledger.verify import VerifyReport, verify_store
@@ -65,6 +65,8 @@ class ForgetResult:
     subject_refs: list[str]
     records: int
     receipt_id: str
+    # Wrapped keys erased from quarantined spool files (never replayed, so not in the store).
+    spool_keys_erased: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +459,9 @@ class AuditLog:
         if self._master is None or self._sealer is None:
             raise KeyMaterialError("forget needs a writable log with its keys")
         self.flush()
-        refs = self.store.delete_subject(self._master.subject_lookup(user_id))
+        lookup = self._master.subject_lookup(user_id)
+        refs = self.store.delete_subject(lookup)
+        erased = scrub_quarantined(self._spool_dir, lookup)
         with self._subject_lock:
             self._subjects.pop(user_id, None)
         records = self.store.count_subject_records(refs)
@@ -467,7 +471,7 @@ class AuditLog:
                              attrs={"actor": actor} if actor else {})
         self.append(receipt)
         self.flush()
-        return ForgetResult([r.hex() for r in refs], records, receipt.id)
+        return ForgetResult([r.hex() for r in refs], records, receipt.id, erased)
 
     def prune(self, before_ts: int, kinds: list[str] | None = None, *, actor: str = "") -> int:
         """Drop record bodies older than ``before_ts`` (µs); hashes and checkpoints stay; a receipt is logged."""

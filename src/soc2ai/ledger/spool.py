@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import re
 import struct
 import uuid
 import zlib
@@ -151,3 +152,33 @@ class Spool:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def scrub_quarantined(directory: Path, lookup: bytes) -> int:
+    """Erase, in place, the wrapped subject keys minted for ``lookup`` inside quarantined (``*.corrupt``)
+    spool files; return how many were erased.
+
+    Those files are never replayed, so ``forget`` must reach them itself or the subject's key (wrapped
+    under the master key) would outlive the shredding. The file cannot be parsed (it is corrupt), so the
+    rows are found by their encoded bytes: ``"<lookup b64>","<wrapped key b64>"``. The rest of the file is
+    kept byte for byte for whoever inspects it.
+    """
+    if not directory.is_dir():
+        return 0
+    pattern = re.compile(rb'"' + re.escape(_b64(lookup).encode()) + rb'","([A-Za-z0-9+/]+=*)"')
+    erased = 0
+    for path in sorted(directory.glob("*.corrupt")):
+        data = bytearray(path.read_bytes())
+        hits = [m.span(1) for m in pattern.finditer(data)]
+        if not hits:
+            continue
+        for a, b in hits:
+            data[a:b] = b"A" * (b - a)
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, bytes(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        erased += len(hits)
+    return erased

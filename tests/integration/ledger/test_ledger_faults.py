@@ -330,3 +330,35 @@ def test_forget_removes_key_bytes_from_every_sqlite_file(tmp_path: Path) -> None
         assert last.kind == "dsar" and last.body and last.body["outcome"] == "shredded"
         assert log.payload(0)["prompt"] == "p0"  # bob's retained payload is untouched
     assert _scan(files, needles) == []
+
+
+def test_forget_erases_subject_keys_kept_in_quarantined_spool(tmp_path: Path) -> None:
+    """A corrupt spool file is never replayed; forget() must still erase the subject key it holds."""
+    import base64
+    import os
+
+    from soc2ai.ledger import keys as keymod
+
+    url = sqlite_url(tmp_path)
+    spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
+    master = keymod.MasterKeys.load(tmp_path / "keys")
+    key = os.urandom(32)
+    ref = keymod.subject_ref(key, "alice")
+    wrapped = master.wrap_key(ref, key)
+    row = (ref, master.subject_lookup("alice"), wrapped)
+    body = {**_bodies(1, "q")[0][0], "subject_ref": ref.hex()}
+    path = _write_spool(spool_dir, [[(body, row, None)], _bodies(2, "z")])  # type: ignore[list-item]
+    data = bytearray(path.read_bytes())
+    data[9] ^= 0x01  # first frame's CRC no longer matches: the whole file is quarantined
+    path.write_bytes(bytes(data))
+    with open_log(url, tmp_path) as log:
+        log.flush(timeout=5)
+        corrupt = path.with_suffix(".corrupt")
+        assert corrupt.exists() and base64.b64encode(wrapped) in corrupt.read_bytes()
+        before = corrupt.read_bytes()
+        res = log.forget("alice")
+        after = corrupt.read_bytes()
+    assert res.spool_keys_erased == 1
+    assert base64.b64encode(wrapped) not in after and len(after) == len(before)
+    assert sum(a != b for a, b in zip(before, after, strict=True)) <= len(base64.b64encode(wrapped))
+    assert base64.b64encode(row[1]) in after  # only the key is erased; the rest is kept for inspection
