@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 
 from soc2ai.errors import AuthError, ConfigError, PolicyViolation
 from soc2ai.gateway.cache import CompletionCache, build_cache
@@ -63,6 +64,19 @@ class Call:
     wall_ns: int = field(default_factory=time.time_ns)
 
 
+def _same_json_validity(before: str, after: str) -> bool:
+    """False when ``before`` was valid JSON and ``after`` is not (a redaction broke the structure)."""
+    try:
+        orjson.loads(before)
+    except orjson.JSONDecodeError:
+        return True
+    try:
+        orjson.loads(after)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def estimate_tokens(text: str) -> int:
     """About four characters per token (tiktoken needs a download; this is marked as an estimate)."""
     return len(text) // 4 + 1
@@ -75,6 +89,26 @@ def message_text(content: Any) -> str:
     if isinstance(content, list):
         return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
+
+
+def tool_call_functions(tool_calls: Any) -> list[dict[str, Any]]:
+    """The ``function`` objects of a message's ``tool_calls`` whose ``arguments`` is a string."""
+    out = []
+    for tc in tool_calls if isinstance(tool_calls, list) else ():
+        fn = tc.get("function") if isinstance(tc, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+            out.append(fn)
+    return out
+
+
+def messages_text(messages: list[dict[str, Any]]) -> str:
+    """Everything a request sends the model as text: message contents and, for assistant turns in the
+    history, the arguments of the tool calls they made (data the model is shown again)."""
+    parts = []
+    for m in messages:
+        parts.append(message_text(m.get("content")))
+        parts.extend(fn["arguments"] for fn in tool_call_functions(m.get("tool_calls")))
+    return "\n".join(parts)
 
 
 class Abuse:
@@ -311,8 +345,39 @@ class Gateway:
                 m = {**m, "content": [{**p, "text": self.pipeline.run(p["text"], stage=Stage.PRE).text}
                                       if isinstance(p, dict) and isinstance(p.get("text"), str) else p
                                       for p in c]}
+            if tool_call_functions(m.get("tool_calls")):
+                m = {**m, "tool_calls": [self._redact_call(tc) for tc in m["tool_calls"]]}
             out.append(m)
         return out
+
+    def _redact_call(self, tc: Any) -> Any:
+        """A history tool call with its JSON arguments redacted; refused if they would no longer parse."""
+        fns = tool_call_functions([tc])
+        if not fns:
+            return tc
+        assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
+        args = fns[0]["arguments"]
+        red = self.pipeline.run(args, stage=Stage.PRE).text
+        if red != args and not _same_json_validity(args, red):
+            raise PolicyViolation("tool call arguments cannot be redacted without breaking them")
+        return {**tc, "function": {**fns[0], "arguments": red}}
+
+    def screen_tool_calls(self, call: Call, tool_calls: Any) -> Action:
+        """Post-generation screening of the tool calls a model made (their arguments can carry data out).
+
+        Redaction is applied in place; a call whose arguments would no longer parse after redaction is
+        treated as blocked (fail closed). Returns the strongest action taken.
+        """
+        worst = Action.ALLOW
+        for fn in tool_call_functions(tool_calls):
+            res = self.screen(call, fn["arguments"], Stage.POST)
+            if res is None or res.action in (Action.ALLOW, Action.FLAG):
+                continue
+            if res.action is Action.BLOCK or not _same_json_validity(fn["arguments"], res.text):
+                return Action.BLOCK
+            fn["arguments"] = res.text
+            worst = Action.REDACT
+        return worst
 
     # --- templates -------------------------------------------------------------------------------
     def render_template(self, call: Call, name: Any, variables: Any) -> str:

@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway import anthropic_format as af
 from soc2ai.gateway.cache import request_hash
-from soc2ai.gateway.core import Call, Gateway, estimate_tokens, message_text
+from soc2ai.gateway.core import Call, Gateway, estimate_tokens, messages_text
 from soc2ai.gateway.errors import ApiError, bad_request
 from soc2ai.gateway.upstream import send, sse_events, upstream_error
 from soc2ai.scan.interface import Action, Stage
@@ -136,16 +136,16 @@ class ChatHandler:
             # Output screening covers one choice; more would let unscreened text through. Fail closed.
             raise bad_request("n > 1 is not supported while output screening is on", param="n")
         call.prompt = messages
-        prompt_text = "\n".join(message_text(m.get("content")) for m in messages)
+        prompt_text = messages_text(messages)
         params = _params(body)
         await gw.rate_limit(call, estimate_tokens(prompt_text))
         try:
             pre = gw.screen(call, prompt_text, Stage.PRE)
+            if pre is not None and pre.action is Action.REDACT:
+                messages = gw.redact_messages(messages)
         except PolicyViolation as exc:
             gw.record(call, status=400, error=str(exc), params=params, prompt_text=prompt_text)
             return error_response(ApiError(400, str(exc), code="content_policy_violation"), self.shape)
-        if pre is not None and pre.action is Action.REDACT:
-            messages = gw.redact_messages(messages)
         upstream_body = {k: v for k, v in body.items() if k not in ("template", "variables")}
         upstream_body["messages"] = messages
         stream = bool(body.get("stream"))
@@ -219,13 +219,17 @@ class ChatHandler:
         text: str = content if isinstance(content, str) else ""
         finish = choice.get("finish_reason")
         post = gw.screen(call, text, Stage.POST)
-        if post is not None and post.action in (Action.REDACT, Action.BLOCK):
-            blocked = post.action is Action.BLOCK
-            message["content"] = "" if blocked else post.text
-            if blocked:
-                choice["finish_reason"] = finish = "content_filter"
+        tools = gw.screen_tool_calls(call, message.get("tool_calls"))
+        if tools is Action.BLOCK or (post is not None and post.action is Action.BLOCK):
+            message["content"] = ""
+            message.pop("tool_calls", None)
+            choice["finish_reason"] = finish = "content_filter"
             raw = orjson.dumps(data)
-            text = message["content"]
+            text = ""
+        elif tools is Action.REDACT or (post is not None and post.action is Action.REDACT):
+            if post is not None and post.action is Action.REDACT:
+                message["content"] = text = post.text
+            raw = orjson.dumps(data)
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         # Recorded on the next loop turn, i.e. right after the response bytes were written: the audit
         # record is still exactly one per call, but its hashing is not on the response's critical path.
@@ -245,6 +249,7 @@ class ChatHandler:
         passthrough = gw.settings.stream_mode == "passthrough"
         anthropic = self.shape == "anthropic"
         parts: list[str] = []
+        tool_calls: dict[int, dict[str, Any]] = {}
         held: list[bytes] = []
         meta: dict[str, Any] = {}
         finish: str | None = None
@@ -287,6 +292,8 @@ class ChatHandler:
                     delta = ch.get("delta") or {}
                     if isinstance(delta.get("content"), str):
                         parts.append(delta["content"])
+                    if isinstance(delta.get("tool_calls"), list):
+                        _merge_tool_deltas(tool_calls, delta["tool_calls"])
                     if ch.get("finish_reason"):
                         finish = ch["finish_reason"]
                 if passthrough:
@@ -296,18 +303,26 @@ class ChatHandler:
                     held.append(payload)
             text = "".join(parts)
             post = gw.screen(call, text, Stage.POST)
+            calls = [tool_calls[i] for i in sorted(tool_calls)]
+            tools = gw.screen_tool_calls(call, calls)
             if not passthrough:
-                if post is not None and post.action in (Action.REDACT, Action.BLOCK):
-                    blocked = post.action is Action.BLOCK
+                blocked = tools is Action.BLOCK or (post is not None and post.action is Action.BLOCK)
+                if blocked or tools is Action.REDACT or (post is not None and post.action is Action.REDACT):
                     finish = "content_filter" if blocked else finish
-                    parts = [] if blocked else [post.text]
-                    held = _rewrite(meta, "" if blocked else post.text, finish, usage if include_usage else None)
+                    if blocked:
+                        parts, calls = [], []
+                    elif post is not None and post.action is Action.REDACT:
+                        parts = [post.text]
+                    held = _rewrite(meta, "".join(parts), finish, usage if include_usage else None, calls)
                 events = [e for payload in held
                           for e in out(payload, orjson.loads(payload) if anthropic else None)]
             else:
                 events = []
-                if post is not None and post.action in (Action.REDACT, Action.BLOCK):
-                    error = f"post-scan {post.action} after pass-through streaming (output already sent)"
+                worst = Action.BLOCK if tools is Action.BLOCK else (post.action if post is not None else tools)
+                if tools is Action.REDACT and worst not in (Action.BLOCK, Action.REDACT):
+                    worst = Action.REDACT
+                if worst in (Action.REDACT, Action.BLOCK):
+                    error = f"post-scan {worst} after pass-through streaming (output already sent)"
             if anthropic:
                 events += out(b"", None)  # message_start if nothing was sent yet
                 events.append(af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0)))
@@ -348,9 +363,31 @@ def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None) -> b
                          "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
 
-def _rewrite(meta: dict[str, Any], text: str, finish: str | None, usage: dict[str, Any] | None) -> list[bytes]:
-    """A minimal stream carrying ``text`` (after redaction) instead of the upstream's chunks."""
-    out = [_chunk(meta, {"role": "assistant", "content": text}, None), _chunk(meta, {}, finish or "stop")]
+def _merge_tool_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> None:
+    """Assemble streamed tool calls: the first delta of a call has its id and name, later ones append
+    fragments of its arguments."""
+    for d in deltas:
+        if not isinstance(d, dict) or not isinstance(d.get("index"), int):
+            continue
+        tc = calls.setdefault(d["index"], {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+        for k in ("id", "type"):
+            if d.get(k) is not None:
+                tc[k] = d[k]
+        fn = d.get("function")
+        if isinstance(fn, dict):
+            if isinstance(fn.get("name"), str):
+                tc["function"]["name"] += fn["name"]
+            if isinstance(fn.get("arguments"), str):
+                tc["function"]["arguments"] += fn["arguments"]
+
+
+def _rewrite(meta: dict[str, Any], text: str, finish: str | None, usage: dict[str, Any] | None,
+             tool_calls: list[dict[str, Any]] | None = None) -> list[bytes]:
+    """A minimal stream carrying ``text`` and tool calls (after redaction) instead of the upstream's chunks."""
+    delta: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
+    if tool_calls:
+        delta["tool_calls"] = [{"index": i, **tc} for i, tc in enumerate(tool_calls)]
+    out = [_chunk(meta, delta, None), _chunk(meta, {}, finish or "stop")]
     if usage is not None:
         out.append(orjson.dumps({"id": meta.get("id"), "object": "chat.completion.chunk",
                                  "created": meta.get("created", 0), "model": meta.get("model"),

@@ -38,6 +38,8 @@ class Behaviour:
     echo: bool = False          # reply with the last user message instead of ``reply``
     usage: bool = True          # include a ``usage`` object
     retry_after: str | None = None
+    # (function name, JSON arguments) per tool call; when set the reply is tool calls (finish "tool_calls")
+    tool_calls: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -166,7 +168,7 @@ class FakeUpstream:
         if not isinstance(req, dict):
             req = {}
         self._stats.calls.append({"path": path, "model": req.get("model"), "stream": bool(req.get("stream")),
-                                  "upstream": self.name, "t": time.monotonic_ns()})
+                                  "upstream": self.name, "t": time.monotonic_ns(), "messages": req.get("messages")})
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
         if b.mode == "drop":
@@ -205,6 +207,11 @@ class FakeUpstream:
             "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                          "message": {"role": "assistant", "content": text}}],
         }
+        if b.tool_calls:
+            out["choices"][0].update(finish_reason="tool_calls", message={
+                "role": "assistant", "content": None,
+                "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+                               for i, (n, a) in enumerate(b.tool_calls)]})
         if b.usage:
             prompt_tokens = max(1, len(orjson.dumps(req.get("messages"))) // 4)
             completion = max(1, len(text) // 4)
@@ -225,6 +232,19 @@ class FakeUpstream:
             return b"data: " + orjson.dumps(body) + b"\n\n"
 
         conn.start_stream()
+        if b.tool_calls:
+            # As OpenAI streams them: the call's id and name first, then its arguments in fragments.
+            conn.send_chunk(chunk({"role": "assistant", "content": None}, None))
+            for i, (name, args) in enumerate(b.tool_calls):
+                conn.send_chunk(chunk({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
+                                                       "function": {"name": name, "arguments": ""}}]}, None))
+                for k in range(0, len(args), 7):
+                    conn.send_chunk(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[k:k + 7]}}]},
+                                          None))
+            conn.send_chunk(chunk({}, "tool_calls"))
+            conn.send_chunk(b"data: [DONE]\n\n")
+            conn.end_stream()
+            return
         conn.send_chunk(chunk({"role": "assistant", "content": ""}, None))
         for word in _words(text):
             if b.chunk_delay_s:
