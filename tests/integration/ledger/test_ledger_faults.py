@@ -6,7 +6,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,18 +89,6 @@ def test_sqlite_unwritable_spools_then_replays_in_order(tmp_path: Path) -> None:
         assert not st["degraded"] and st["spool_pending"] == 0
         assert st["spooled_total"] >= 200 and st["replayed_total"] == st["spooled_total"]
         _assert_all_in_order(log, ids)
-
-
-@pytest.fixture
-def proxied_pg() -> Iterator[tuple[str, TcpProxy]]:
-    """A fresh PostgreSQL schema reached through a TCP proxy the test can take down."""
-    url = new_pg_schema()
-    host, port = ([*PG_URL.split("@", 1)[-1].split("/", 1)[0].split(":"), "5432"])[:2]
-    proxy = TcpProxy((host, int(port)))
-    yield proxy.url_for(url), proxy
-    proxy.down()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {url.split('search_path%3D', 1)[1]} CASCADE")
 
 
 @pytest.mark.postgres

@@ -11,7 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from ledger_helpers import config_for, ensure_keys, open_log
+import pytest
+
+from ledger_helpers import TcpProxy, config_for, ensure_keys, open_log
 from soc2ai.ledger import AuditLog
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -132,3 +134,28 @@ def test_closing_stops_the_child(store_url: str, tmp_path: Path) -> None:
         time.sleep(0.05)
     with open_log(store_url, tmp_path) as again:
         assert again.size() == 1
+
+
+@pytest.mark.postgres
+def test_store_outage_in_the_child_spools_then_replays(proxied_pg: tuple[str, TcpProxy], tmp_path: Path) -> None:
+    """PostgreSQL unreachable while records keep coming: the child spools, replays in order afterwards."""
+    url, proxy = proxied_pg
+    with open_log(url, tmp_path, sealer="process") as log:
+        ids = [log.log_inference(user_id="u", model_id="m", prompt=f"a{k}", response="r", request_id=f"a-{k:04d}")
+               for k in range(30)]
+        assert log.flush(timeout=30) == 30
+        proxy.down()
+        for k in range(200):
+            ids.append(log.log_inference(user_id="u", model_id="m", prompt=f"b{k}", response="r",
+                                         request_id=f"b-{k:04d}"))
+            if k % 10 == 9:
+                time.sleep(0.005)
+        log.flush(timeout=0.5)
+        snap = log._sealer.snapshot() if log._sealer is not None else {}
+        assert snap["degraded"] and snap["spool_pending"] > 0 and log.caller_errors == 0
+        proxy.up()
+        assert log.flush(timeout=30) == 230
+        snap = log._sealer.snapshot() if log._sealer is not None else {}
+        assert not snap["degraded"] and snap["spool_pending"] == 0 and snap["replayed_total"] >= 200
+        assert [e.id for e in log.entries()] == ids
+        assert log.verify().size == 230
