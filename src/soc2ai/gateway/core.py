@@ -64,7 +64,7 @@ class Call:
     wall_ns: int = field(default_factory=time.time_ns)
 
 
-def _same_json_validity(before: str, after: str) -> bool:
+def json_still_valid(before: str, after: str) -> bool:
     """False when ``before`` was valid JSON and ``after`` is not (a redaction broke the structure)."""
     try:
         orjson.loads(before)
@@ -358,7 +358,7 @@ class Gateway:
         assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
         args = fns[0]["arguments"]
         red = self.pipeline.run(args, stage=Stage.PRE).text
-        if red != args and not _same_json_validity(args, red):
+        if red != args and not json_still_valid(args, red):
             raise PolicyViolation("tool call arguments cannot be redacted without breaking them")
         return {**tc, "function": {**fns[0], "arguments": red}}
 
@@ -373,7 +373,7 @@ class Gateway:
             res = self.screen(call, fn["arguments"], Stage.POST)
             if res is None or res.action in (Action.ALLOW, Action.FLAG):
                 continue
-            if res.action is Action.BLOCK or not _same_json_validity(fn["arguments"], res.text):
+            if res.action is Action.BLOCK or not json_still_valid(fn["arguments"], res.text):
                 return Action.BLOCK
             fn["arguments"] = res.text
             worst = Action.REDACT

@@ -15,6 +15,7 @@ class OpenAIAccumulator:
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.meta: dict[str, Any] = {}
+        self.tool_args: dict[int, list[str]] = {}
 
     def add(self, chunk: Any) -> None:
         """One chunk."""
@@ -31,12 +32,20 @@ class OpenAIAccumulator:
             if choice.index == 0:
                 if choice.delta is not None and choice.delta.content:
                     self.parts.append(choice.delta.content)
+                for tc in (choice.delta.tool_calls if choice.delta is not None else None) or []:
+                    fn = getattr(tc, "function", None)
+                    if fn is not None and fn.arguments:
+                        self.tool_args.setdefault(tc.index, []).append(fn.arguments)
                 if choice.finish_reason:
                     self.meta["finish_reason"] = choice.finish_reason
 
     def text(self) -> str:
         """Assembled output."""
         return "".join(self.parts)
+
+    def tool_arguments(self) -> list[str]:
+        """Assembled arguments of each streamed tool call."""
+        return ["".join(self.tool_args[i]) for i in sorted(self.tool_args)]
 
     def fields(self) -> dict[str, Any]:
         """Record fields."""
@@ -51,8 +60,21 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
         action, shown = rec.post_scan(state, text)
         if action in (Action.REDACT, Action.BLOCK):
             choice.message.content = shown
-            if action is Action.BLOCK:
-                choice.finish_reason = "content_filter"
+        calls = (choice.message.tool_calls if choice.message is not None else None) or []
+        for tc in calls:  # tool-call arguments can carry data out as well as text can
+            fn = getattr(tc, "function", None)
+            if fn is None or not isinstance(fn.arguments, str) or not fn.arguments:
+                continue
+            tc_action, tc_shown = rec.post_scan_arguments(state, fn.arguments)
+            if tc_action is Action.BLOCK:
+                action = Action.BLOCK
+                break
+            if tc_action is Action.REDACT:
+                fn.arguments = tc_shown
+        if action is Action.BLOCK:
+            choice.message.content = shown = ""
+            choice.message.tool_calls = None
+            choice.finish_reason = "content_filter"
         shown_texts.append(shown)
     usage = getattr(resp, "usage", None)
     rec.finish(state, status=200, output="\n".join(shown_texts), model_served=getattr(resp, "model", None),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from soc2ai.errors import PolicyViolation
-from soc2ai.gateway.core import estimate_tokens, message_text
+from soc2ai.gateway.core import estimate_tokens, json_still_valid, message_text
 from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
 from soc2ai.scan.interface import Action, Stage
 
@@ -123,6 +123,14 @@ class Recorder:
         if result.action is Action.REDACT:
             return Action.REDACT, str(result.text)
         return result.action, text
+
+    def post_scan_arguments(self, state: CallState, args: str) -> tuple[Action, str]:
+        """Post-generation screening of one tool call's JSON arguments: (action, arguments to show).
+        A redaction that would leave them unparseable is a block (fail closed)."""
+        action, shown = self.post_scan(state, args)
+        if action is Action.REDACT and not json_still_valid(args, shown):
+            return Action.BLOCK, ""
+        return action, shown
 
     def finish(self, state: CallState, *, status: int, output: str | None = None, model_served: str | None = None,
                input_tokens: int | None = None, output_tokens: int | None = None, response_id: str | None = None,

@@ -42,6 +42,11 @@ class _Base:
             return
         text = self._acc.text()
         action, _ = self._rec.post_scan(self._state, text)
+        tool_arguments = getattr(self._acc, "tool_arguments", None)
+        for args in tool_arguments() if tool_arguments is not None else []:
+            tc_action, _ = self._rec.post_scan_arguments(self._state, args)
+            if tc_action.value in ("redact", "block") and action.value not in ("redact", "block"):
+                action = tc_action
         if action.value in ("redact", "block") and error is None:
             error = f"post-scan {action.value} on streamed output (already delivered)"
         self._rec.finish(self._state, status=status, output=text, error=error, **self._acc.fields())

@@ -163,3 +163,27 @@ def test_unsupported_client(world: Any) -> None:
     _up, log, _h = world
     with pytest.raises(ConfigError):
         instrument(object(), log=log)
+
+
+def test_openai_tool_call_arguments_screened(world: Any) -> None:
+    """Tool-call arguments are post-screened: redacted (still JSON), withheld on block, flagged when streamed."""
+    import json
+
+    up, log, _h = world
+    args = json.dumps({"to": "ops@example.com", "body": "the secret plan"})
+    up.set(tool_calls=(("send_mail", args),))
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="erin", pipeline=KeywordPipeline(redact=["secret"]))
+        r = client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
+        streamed = list(client.chat.completions.create(model="m", messages=MSG, stream=True))  # type: ignore[arg-type]
+    calls = r.choices[0].message.tool_calls or []
+    assert [c.function.arguments for c in calls] == [args.replace("secret", "[REDACTED]")]  # type: ignore[union-attr]
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert any(c.choices and c.choices[0].delta.tool_calls for c in streamed)
+    recs = inference_records(log)
+    assert recs[0]["flagged"] and recs[0].get("error") is None
+    assert recs[1]["flagged"] and "already delivered" in recs[1]["error"]
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="erin", pipeline=KeywordPipeline(block=["ops@example.com"]))
+        blocked = client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
+    assert blocked.choices[0].finish_reason == "content_filter" and not blocked.choices[0].message.tool_calls
