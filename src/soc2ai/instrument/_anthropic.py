@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from soc2ai.instrument.core import CallState, Recorder
-from soc2ai.instrument.streams import patch_create
+from soc2ai.instrument.streams import patch_create, patch_stream_helper
 from soc2ai.scan.interface import Action
 
 
@@ -60,6 +60,9 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
 
 
 def instrument_anthropic(client: Any, rec: Recorder) -> None:
-    """Replace ``client.messages.create`` with a recording wrapper (idempotent)."""
+    """Wrap ``client.messages.create`` and the ``client.messages.stream`` helper (idempotent)."""
     patch_create(client.messages, rec, endpoint="messages", accumulator=AnthropicAccumulator,
                  complete=_complete, system_key="system")
+    # ``messages.stream(...)`` posts the request itself (it does not go through create).
+    patch_stream_helper(client.messages, rec, endpoint="messages", accumulator=AnthropicAccumulator,
+                        system_key="system")

@@ -75,6 +75,8 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
             choice.message.content = shown = ""
             choice.message.tool_calls = None
             choice.finish_reason = "content_filter"
+        if action in (Action.REDACT, Action.BLOCK) and getattr(choice.message, "parsed", None) is not None:
+            choice.message.parsed = None  # parse(): the object was built from the unredacted text
         shown_texts.append(shown)
     usage = getattr(resp, "usage", None)
     rec.finish(state, status=200, output="\n".join(shown_texts), model_served=getattr(resp, "model", None),
@@ -86,6 +88,9 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
 
 
 def instrument_openai(client: Any, rec: Recorder) -> None:
-    """Replace ``client.chat.completions.create`` with a recording wrapper (idempotent)."""
-    patch_create(client.chat.completions, rec, endpoint="chat.completions", accumulator=OpenAIAccumulator,
-                 complete=_complete)
+    """Wrap ``client.chat.completions.create`` and ``.parse`` (idempotent); ``.stream`` uses create."""
+    # ``chat.completions.stream(...)`` goes through create (stream=True); ``parse(...)`` posts itself.
+    for method in ("create", "parse"):
+        if hasattr(client.chat.completions, method):
+            patch_create(client.chat.completions, rec, endpoint="chat.completions", accumulator=OpenAIAccumulator,
+                         complete=_complete, method=method)

@@ -126,13 +126,14 @@ class AsyncStreamProxy(_Base):
 
 
 def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Callable[[], Any],
-                 complete: Callable[[Any, CallState, Recorder], Any], **begin: Any) -> None:
-    """Replace ``resource.create`` with a recording, screening wrapper (idempotent), sync or async.
+                 complete: Callable[[Any, CallState, Recorder], Any], method: str = "create", **begin: Any) -> None:
+    """Replace ``resource.<method>`` (``create``, or ``parse``) with a recording, screening wrapper
+    (idempotent), sync or async.
 
     ``accumulator()`` assembles a stream's chunks; ``complete(resp, state, rec)`` post-scans and records
     a non-streamed response.
     """
-    original = resource.create
+    original = getattr(resource, method)
     if getattr(original, "__soc2ai__", False):
         return
 
@@ -144,7 +145,7 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
 
     wrapper: Any
     # The SDK decorates create() with sync wrappers returning coroutines: ask the resource class instead.
-    if inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async"):
+    if _is_async(resource, original):
         @functools.wraps(original)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             state = rec.begin(endpoint, kwargs, **begin)
@@ -166,4 +167,70 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
             return done(resp, state, kwargs, StreamProxy)
 
     wrapper.__soc2ai__ = True
-    resource.create = wrapper
+    setattr(resource, method, wrapper)
+
+
+def _is_async(resource: Any, original: Any) -> bool:
+    return inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async")
+
+
+def patch_stream_helper(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Callable[[], Any],
+                        **begin: Any) -> None:
+    """Wrap a ``.stream(...)`` helper that returns a stream *manager* (``with client.messages.stream(...)
+    as s``) and sends its request itself, bypassing ``create``.
+
+    The prompt is screened before the helper runs; on entering the manager, the helper's raw event
+    stream is swapped for a recording proxy before anything is read, so the helper's own accumulation
+    (``text_stream``, ``get_final_message()``) sees the same events and the call is recorded once.
+    """
+    original = getattr(resource, "stream", None)
+    if original is None or getattr(original, "__soc2ai__", False):
+        return
+    is_async = _is_async(resource, original)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = rec.begin(endpoint, kwargs, **begin)
+        return _ManagerProxy(original(*args, **kwargs), state, rec, accumulator(), is_async)
+
+    wrapper.__soc2ai__ = True  # type: ignore[attr-defined]
+    resource.stream = wrapper
+
+
+class _ManagerProxy:
+    """A stream manager whose stream reports to the recorder (sync ``with`` and ``async with``)."""
+
+    def __init__(self, manager: Any, state: CallState, rec: Recorder, acc: Any, is_async: bool) -> None:
+        self._manager, self._state, self._rec, self._acc, self._async = manager, state, rec, acc, is_async
+
+    def _observe(self, stream: Any) -> Any:
+        raw = getattr(stream, "_raw_stream", None)
+        if raw is None:  # SDK internals changed: record the call, say the output was not observed
+            self._rec.finish(self._state, status=200, error="stream helper output not observed (unknown SDK)")
+            return stream
+        stream._raw_stream = (AsyncStreamProxy if self._async else StreamProxy)(raw, self._state, self._rec,
+                                                                               self._acc)
+        return stream
+
+    def __enter__(self) -> Any:
+        try:
+            return self._observe(self._manager.__enter__())
+        except Exception as exc:
+            self._rec.finish(self._state, status=error_status(exc), error=type(exc).__name__)
+            raise
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._manager.__exit__(*exc)
+
+    async def __aenter__(self) -> Any:
+        try:
+            return self._observe(await self._manager.__aenter__())
+        except Exception as exc:
+            self._rec.finish(self._state, status=error_status(exc), error=type(exc).__name__)
+            raise
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._manager.__aexit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)

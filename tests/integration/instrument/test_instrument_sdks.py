@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +12,13 @@ import pytest
 from soc2ai.errors import ConfigError, PolicyViolation
 from soc2ai.governance.prompts import PromptRegistry
 from soc2ai.instrument import instrument
-from soc2ai.ledger import AuditLog
-from soc2ai.testing.gateway import Harness, inference_records
+from soc2ai.testing.gateway import inference_records
 from soc2ai.testing.scanners import KeywordPipeline
 from soc2ai.testing.server import serve_in_thread
-from soc2ai.testing.upstream import FakeUpstream
 
 MSG = [{"role": "user", "content": "hello"}]
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[FakeUpstream, AuditLog, Harness]]:
-    """A fake OpenAI upstream, a real ledger, and a harness (for an Anthropic-format endpoint)."""
-    with FakeUpstream(name="up") as up, FakeUpstream(name="backup") as backup:
-        h = Harness(tmp_path, up, backup)
-        log = h.log(h.config())
-        yield up, log, h
-        for lg in h.logs:
-            lg.close()
 
 
 def test_openai_sync_non_streaming(world: Any) -> None:
@@ -120,17 +108,12 @@ def test_openai_template(world: Any, tmp_path: Path) -> None:
     assert rec["template"] == "greet@v1" and rec["template_hash"].startswith("sha256:")
 
 
-def _anthropic_endpoint(h: Harness) -> Any:
-    """The gateway's /v1/messages serves as an Anthropic-format upstream for the anthropic SDK."""
-    app, _log, keys = h.app(h.config())
-    secret, _ = keys.create(role="inference", user_id="gw")
-    return app, secret
 
 
-def test_anthropic_sync_and_stream(world: Any) -> None:
+def test_anthropic_sync_and_stream(world: Any, anthropic_endpoint: Any) -> None:
     """anthropic.Anthropic: create and create(stream=True) are recorded with usage and stop reason."""
     up, log, h = world
-    app, secret = _anthropic_endpoint(h)
+    app, secret = anthropic_endpoint(h)
     up.set(reply="hej verden")
     with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
         instrument(client, log=log, user_id="frank", pipeline=KeywordPipeline(redact=["verden"]))
@@ -145,16 +128,20 @@ def test_anthropic_sync_and_stream(world: Any) -> None:
     assert recs[1]["flagged"] is True and "already delivered" in recs[1]["error"]
 
 
-async def test_anthropic_async(world: Any) -> None:
-    """anthropic.AsyncAnthropic is instrumented too."""
+async def test_anthropic_async(world: Any, anthropic_endpoint: Any) -> None:
+    """anthropic.AsyncAnthropic is instrumented too: create and the async stream helper."""
     _up, log, h = world
-    app, secret = _anthropic_endpoint(h)
+    app, secret = anthropic_endpoint(h)
     with serve_in_thread(app) as url:
         client = anthropic.AsyncAnthropic(base_url=url, api_key=secret, max_retries=0)
         instrument(client, log=log, user_id="gina")
         msg = await client.messages.create(model="m", max_tokens=20, messages=MSG)  # type: ignore[arg-type]
+        async with client.messages.stream(model="m", max_tokens=20, messages=MSG) as s:  # type: ignore[arg-type]
+            text = "".join([t async for t in s.text_stream])
         await client.close()
-    assert msg.content[0].text == "Hello from the fake upstream."  # type: ignore[union-attr]
+    assert msg.content[0].text == "Hello from the fake upstream." == text  # type: ignore[union-attr]
+    recs = [r for r in inference_records(log) if r.get("key_id") is None]
+    assert [r["status"] for r in recs] == [200, 200] and recs[1]["output_tokens"] > 0
     assert any(r["provider"] == "anthropic" for r in inference_records(log))
 
 

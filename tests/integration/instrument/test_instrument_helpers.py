@@ -1,0 +1,73 @@
+"""The SDKs' convenience entry points are recorded too: openai ``.stream()`` / ``.parse()``, anthropic
+``messages.stream()`` (sync and async). A call that bypassed the wrapper would leave no audit record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import openai
+import pydantic
+
+from soc2ai.instrument import instrument
+from soc2ai.testing.gateway import inference_records
+from soc2ai.testing.scanners import KeywordPipeline
+from soc2ai.testing.server import serve_in_thread
+
+MSG = [{"role": "user", "content": "hello"}]
+
+
+class City(pydantic.BaseModel):
+    city: str
+
+
+
+
+def test_openai_stream_helper_recorded_once(world: Any) -> None:
+    up, log, _h = world
+    up.set(reply="a b c")
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="hana")
+        with client.chat.completions.stream(model="m", messages=MSG) as s:  # type: ignore[arg-type]
+            deltas = [e.delta for e in s if e.type == "content.delta"]
+            final = s.get_final_completion()
+    assert "".join(deltas) == "a b c" == final.choices[0].message.content
+    recs = inference_records(log)
+    assert len(recs) == 1 and recs[0]["status"] == 200 and recs[0]["params"]["stream"] is True
+    assert log.match(log.find(recs[0]["id"]) or 0, response="a b c").response is True
+
+
+def test_openai_parse_recorded_and_redaction_clears_parsed(world: Any) -> None:
+    up, log, _h = world
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="ivan", pipeline=KeywordPipeline(redact=["atlantis"]))
+        up.set(reply='{"city": "Paris"}')
+        ok = client.chat.completions.parse(model="m", messages=MSG, response_format=City)  # type: ignore[arg-type]
+        up.set(reply='{"city": "Atlantis"}')
+        red = client.chat.completions.parse(model="m", messages=MSG, response_format=City)  # type: ignore[arg-type]
+    assert ok.choices[0].message.parsed == City(city="Paris")
+    # The parsed object was built from the unredacted text, so it is withheld with it.
+    assert red.choices[0].message.content == '{"city": "[REDACTED]"}' and red.choices[0].message.parsed is None
+    recs = inference_records(log)
+    assert [r["status"] for r in recs] == [200, 200] and [r["flagged"] for r in recs] == [False, True]
+
+
+
+
+def test_anthropic_stream_helper_recorded(world: Any, anthropic_endpoint: Any) -> None:
+    up, log, h = world
+    app, secret = anthropic_endpoint(h)
+    up.set(reply="hej verden")
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
+        instrument(client, log=log, user_id="jonas", pipeline=KeywordPipeline(redact=["verden"]))
+        with client.messages.stream(model="m", max_tokens=20, messages=MSG) as s:  # type: ignore[arg-type]
+            text = "".join(s.text_stream)
+            final = s.get_final_message()
+        with client.messages.stream(model="m", max_tokens=20, messages=MSG) as s:  # type: ignore[arg-type]
+            pass  # left without reading: recorded as closed early
+    assert text == "hej verden" == final.content[0].text  # type: ignore[union-attr]
+    recs = [r for r in inference_records(log) if r.get("key_id") is None]
+    assert [r["status"] for r in recs] == [200, 499]
+    assert recs[0]["endpoint"] == "messages" and recs[0]["finish_reason"] == "end_turn"
+    assert recs[0]["flagged"] is True and "already delivered" in recs[0]["error"]
+
