@@ -1,13 +1,16 @@
 """Conversions between OpenAI chat completions (the gateway's internal shape) and Anthropic messages.
 
 Used both ways: ``/v1/messages`` clients talk Anthropic to an OpenAI-style upstream, and OpenAI clients
-reach an Anthropic provider. Text content only; other block types are refused with a 400.
+reach an Anthropic provider. Text, ``tool_use`` and ``tool_result`` blocks and tool definitions are
+translated; other block types (images, documents) are refused with a 400.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+import orjson
 
 from soc2ai.gateway.errors import bad_request
 
@@ -23,10 +26,71 @@ def _blocks_text(content: Any, where: str) -> str:
         out = []
         for i, block in enumerate(content):
             if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-                raise bad_request(f"{where}[{i}]: only text content blocks are supported", param=where)
+                raise bad_request(f"{where}[{i}]: only text content blocks are supported here", param=where)
             out.append(block["text"])
         return "".join(out)
     raise bad_request(f"{where} must be a string or a list of text blocks", param=where)
+
+
+def _message_to_chat(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """One Anthropic message as OpenAI messages: tool results become ``tool`` messages (first, as OpenAI
+    wants them right after the assistant turn that called), tool uses become ``tool_calls``."""
+    content = m.get("content")
+    if not isinstance(content, list):
+        return [{"role": m["role"], "content": _blocks_text(content, where)}]
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for i, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        at = f"{where}[{i}]"
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind == "tool_use" and m["role"] == "assistant":
+            if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str) \
+                    or not isinstance(block.get("input"), dict):
+                raise bad_request(f"{at}: tool_use needs string id and name and an object input", param=at)
+            calls.append({"id": block["id"], "type": "function",
+                          "function": {"name": block["name"], "arguments": orjson.dumps(block["input"]).decode()}})
+        elif kind == "tool_result" and m["role"] == "user":
+            if not isinstance(block.get("tool_use_id"), str):
+                raise bad_request(f"{at}: tool_result needs a string tool_use_id", param=at)
+            body = block.get("content", "")
+            results.append({"role": "tool", "tool_call_id": block["tool_use_id"],
+                            "content": _blocks_text(body, f"{at}.content")})
+        else:
+            raise bad_request(f"{at}: unsupported content block {kind!r} (text, tool_use, tool_result)", param=at)
+    out: list[dict[str, Any]] = list(results)
+    if m["role"] == "assistant":
+        out.append({"role": "assistant", "content": "".join(texts) if texts else None,
+                    **({"tool_calls": calls} if calls else {})})
+    elif texts or not results:
+        out.append({"role": "user", "content": "".join(texts)})
+    return out
+
+
+def _tools_to_chat(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise bad_request("tools must be a list", param="tools")
+    out = []
+    for i, t in enumerate(tools):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("input_schema"), dict):
+            raise bad_request(f"tools[{i}] needs a string name and an object input_schema", param=f"tools[{i}]")
+        fn: dict[str, Any] = {"name": t["name"], "parameters": t["input_schema"]}
+        if isinstance(t.get("description"), str):
+            fn["description"] = t["description"]
+        out.append({"type": "function", "function": fn})
+    return out
+
+
+def _tool_choice_to_chat(choice: Any) -> Any:
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "tool" and isinstance(choice.get("name"), str):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
+    if mapped is None:
+        raise bad_request("tool_choice must be {type: auto | any | none | tool}", param="tool_choice")
+    return mapped
 
 
 def messages_to_chat(req: dict[str, Any]) -> dict[str, Any]:
@@ -43,35 +107,82 @@ def messages_to_chat(req: dict[str, Any]) -> dict[str, Any]:
     for i, m in enumerate(msgs):
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
             raise bad_request(f"messages[{i}].role must be 'user' or 'assistant'", param=f"messages[{i}]")
-        out_msgs.append({"role": m["role"], "content": _blocks_text(m.get("content"), f"messages[{i}].content")})
+        out_msgs.extend(_message_to_chat(m, f"messages[{i}].content"))
     chat: dict[str, Any] = {"model": req.get("model"), "messages": out_msgs, "max_tokens": max_tokens}
     for src, dst in (("temperature", "temperature"), ("top_p", "top_p"), ("stop_sequences", "stop"),
                      ("stream", "stream")):
         if req.get(src) is not None:
             chat[dst] = req[src]
+    if req.get("tools") is not None:
+        chat["tools"] = _tools_to_chat(req["tools"])
+    if req.get("tool_choice") is not None:
+        chat["tool_choice"] = _tool_choice_to_chat(req["tool_choice"])
     for name in ("template", "variables"):
         if name in req:
             chat[name] = req[name]
     return chat
 
 
+def _tool_input(arguments: Any) -> dict[str, Any]:
+    """A tool call's JSON arguments as Anthropic ``input`` (an object; anything else is wrapped)."""
+    try:
+        value = orjson.loads(arguments) if isinstance(arguments, str) and arguments else {}
+    except orjson.JSONDecodeError:
+        return {"arguments": arguments}
+    return value if isinstance(value, dict) else {"arguments": value}
+
+
+def tool_use_blocks(tool_calls: Any) -> list[dict[str, Any]]:
+    """OpenAI ``tool_calls`` as Anthropic ``tool_use`` content blocks."""
+    out = []
+    for tc in tool_calls if isinstance(tool_calls, list) else ():
+        fn = tc.get("function") if isinstance(tc, dict) else None
+        if isinstance(fn, dict):
+            out.append({"type": "tool_use", "id": str(tc.get("id") or ""), "name": str(fn.get("name") or ""),
+                        "input": _tool_input(fn.get("arguments"))})
+    return out
+
+
 def chat_response_to_message(resp: dict[str, Any], model: str) -> dict[str, Any]:
     """An OpenAI chat completion as an Anthropic message."""
     choice = (resp.get("choices") or [{}])[0]
-    text = (choice.get("message") or {}).get("content") or ""
+    message = choice.get("message") or {}
+    text = message.get("content") or ""
+    tools = tool_use_blocks(message.get("tool_calls"))
     usage = resp.get("usage") or {}
+    content = ([{"type": "text", "text": text}] if text or not tools else []) + tools
     return {"id": "msg_" + str(resp.get("id") or "").removeprefix("chatcmpl-"), "type": "message",
-            "role": "assistant", "model": model, "content": [{"type": "text", "text": text}],
+            "role": "assistant", "model": model, "content": content,
             "stop_reason": _FINISH_TO_STOP.get(choice.get("finish_reason") or "stop", "end_turn"),
             "stop_sequence": None,
             "usage": {"input_tokens": int(usage.get("prompt_tokens") or 0),
                       "output_tokens": int(usage.get("completion_tokens") or 0)}}
 
 
+def _chat_message_to_anthropic(m: dict[str, Any]) -> dict[str, Any]:
+    if m.get("role") == "tool":
+        return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": str(m.get("tool_call_id") or ""),
+                                             "content": m.get("content") or ""}]}
+    blocks = tool_use_blocks(m.get("tool_calls")) if m.get("role") == "assistant" else []
+    if not blocks:
+        return {"role": m["role"], "content": m["content"]}
+    text = m.get("content")
+    return {"role": "assistant", "content": ([{"type": "text", "text": text}] if text else []) + blocks}
+
+
 def chat_to_anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any]:
-    """An OpenAI chat request for an Anthropic provider (system messages folded into ``system``)."""
+    """An OpenAI chat request for an Anthropic provider (system messages folded into ``system``, tool
+    messages into ``tool_result`` blocks of one user turn)."""
     system = [m["content"] for m in chat["messages"] if m.get("role") == "system"]
-    msgs = [{"role": m["role"], "content": m["content"]} for m in chat["messages"] if m.get("role") != "system"]
+    msgs: list[dict[str, Any]] = []
+    for m in chat["messages"]:
+        if m.get("role") == "system":
+            continue
+        am = _chat_message_to_anthropic(m)
+        if m.get("role") == "tool" and msgs and msgs[-1]["role"] == "user" and isinstance(msgs[-1]["content"], list):
+            msgs[-1]["content"].extend(am["content"])  # consecutive results answer one assistant turn
+        else:
+            msgs.append(am)
     out: dict[str, Any] = {"model": model, "messages": msgs,
                            "max_tokens": chat.get("max_tokens") or chat.get("max_completion_tokens") or 1024}
     if system:
@@ -80,25 +191,41 @@ def chat_to_anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any
         if chat.get(src) is not None:
             v = chat[src]
             out[dst] = [v] if dst == "stop_sequences" and isinstance(v, str) else v
+    if isinstance(chat.get("tools"), list):
+        out["tools"] = [{"name": t["function"]["name"], "input_schema": t["function"].get("parameters") or
+                         {"type": "object"}, **({"description": t["function"]["description"]}
+                                                if t["function"].get("description") else {})}
+                        for t in chat["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    choice = chat.get("tool_choice")
+    if choice is not None:
+        if isinstance(choice, dict):
+            out["tool_choice"] = {"type": "tool", "name": (choice.get("function") or {}).get("name")}
+        else:
+            out["tool_choice"] = {"type": {"auto": "auto", "required": "any", "none": "none"}.get(choice, "auto")}
     return out
 
 
 def anthropic_message_to_chat(msg: dict[str, Any]) -> dict[str, Any]:
     """An Anthropic message response as an OpenAI chat completion."""
-    text = "".join(b.get("text", "") for b in msg.get("content") or [] if isinstance(b, dict))
+    blocks = [b for b in msg.get("content") or [] if isinstance(b, dict)]
+    text = "".join(b.get("text", "") for b in blocks if b.get("type", "text") == "text")
+    calls = [{"id": str(b.get("id") or ""), "type": "function",
+              "function": {"name": str(b.get("name") or ""), "arguments": orjson.dumps(b.get("input") or {}).decode()}}
+             for b in blocks if b.get("type") == "tool_use"]
     usage = msg.get("usage") or {}
     inp, outp = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+    message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+    if calls:
+        message["tool_calls"] = calls
     return {"id": "chatcmpl-" + str(msg.get("id") or ""), "object": "chat.completion", "created": int(time.time()),
             "model": msg.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+            "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": _STOP_TO_FINISH.get(msg.get("stop_reason") or "", "stop")}],
             "usage": {"prompt_tokens": inp, "completion_tokens": outp, "total_tokens": inp + outp}}
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
     """One Anthropic server-sent event."""
-    import orjson
-
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
@@ -119,9 +246,17 @@ def message_stream_delta(text: str) -> bytes:
                                        "delta": {"type": "text_delta", "text": text}})
 
 
-def message_stream_end(finish: str | None, output_tokens: int) -> bytes:
-    """The closing events: ``content_block_stop``, ``message_delta``, ``message_stop``."""
-    return (sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+def message_stream_end(finish: str | None, output_tokens: int, tool_calls: Any = None) -> bytes:
+    """The closing events: ``content_block_stop`` of the text block, one complete ``tool_use`` block per
+    tool call (start, its whole input as one ``input_json_delta``, stop), ``message_delta``, ``message_stop``."""
+    tools = b""
+    for i, block in enumerate(tool_use_blocks(tool_calls), start=1):
+        tools += (sse("content_block_start", {"type": "content_block_start", "index": i,
+                                              "content_block": {**block, "input": {}}})
+                  + sse("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {
+                      "type": "input_json_delta", "partial_json": orjson.dumps(block["input"]).decode()}})
+                  + sse("content_block_stop", {"type": "content_block_stop", "index": i}))
+    return (sse("content_block_stop", {"type": "content_block_stop", "index": 0}) + tools
             + sse("message_delta", {"type": "message_delta",
                                     "delta": {"stop_reason": _FINISH_TO_STOP.get(finish or "stop", "end_turn"),
                                               "stop_sequence": None},

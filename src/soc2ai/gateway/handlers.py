@@ -325,7 +325,7 @@ class ChatHandler:
                     error = f"post-scan {worst} after pass-through streaming (output already sent)"
             if anthropic:
                 events += out(b"", None)  # message_start if nothing was sent yet
-                events.append(af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0)))
+                events.append(af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0), calls))
             else:
                 events.append(b"data: [DONE]\n\n")
             # One write for what is left (all of it in buffer mode): fewer syscalls than event by event.
@@ -399,8 +399,11 @@ async def _synth_events(completion: dict[str, Any]) -> AsyncIterator[bytes]:
     """A complete chat completion replayed as stream chunks (providers streamed without SSE)."""
     meta = {k: completion.get(k) for k in ("id", "model", "system_fingerprint", "created")}
     choice = (completion.get("choices") or [{}])[0]
-    text = (choice.get("message") or {}).get("content") or ""
-    yield _chunk(meta, {"role": "assistant", "content": text}, None)
+    message = choice.get("message") or {}
+    delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+    if isinstance(message.get("tool_calls"), list):
+        delta["tool_calls"] = [{"index": i, **tc} for i, tc in enumerate(message["tool_calls"])]
+    yield _chunk(meta, delta, None)
     yield _chunk(meta, {}, choice.get("finish_reason") or "stop")
     if completion.get("usage"):
         yield orjson.dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]})

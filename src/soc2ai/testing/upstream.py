@@ -168,7 +168,8 @@ class FakeUpstream:
         if not isinstance(req, dict):
             req = {}
         self._stats.calls.append({"path": path, "model": req.get("model"), "stream": bool(req.get("stream")),
-                                  "upstream": self.name, "t": time.monotonic_ns(), "messages": req.get("messages")})
+                                  "upstream": self.name, "t": time.monotonic_ns(), "messages": req.get("messages"),
+                                  "tools": req.get("tools"), "tool_choice": req.get("tool_choice")})
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
         if b.mode == "drop":
