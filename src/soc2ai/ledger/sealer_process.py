@@ -306,6 +306,7 @@ def _child(fd: int) -> int:
                         witness=Witness(Path(p["witness_dir"]), store.url), batch_ms=p["batch_ms"],
                         batch_max=p["batch_max"], queue_max=p["queue_max"])
         sealer.durable_size = store.head().size
+        sealer.yield_gil = False
         sealer.start()
     except Exception as exc:
         reply("error", f"{type(exc).__name__}: {exc}")
