@@ -107,6 +107,7 @@ class SealerProcess:
         self._waiters: dict[int, _Waiter] = {}
         self._seq = itertools.count(1)
         self._closing = False
+        self._stopped = False  # the stop request went out: the sender thread may end
         self._restart_lock = threading.Lock()
         self.durable_size = 0
         self.restarts = 0
@@ -114,6 +115,7 @@ class SealerProcess:
         self._last_snapshot: dict[str, Any] = {}
         self._sock: socket.socket
         self._proc: subprocess.Popen[bytes]
+        self._reader: threading.Thread
         self._start()
         self._sender = threading.Thread(target=self._send_loop, name="soc2ai-sealer-send", daemon=True)
         self._sender.start()
@@ -131,7 +133,9 @@ class SealerProcess:
         parent.sendall(_frame(self._params))
         ready = _Waiter()
         self._waiters[0] = ready
-        threading.Thread(target=self._read, args=(parent, proc), name="soc2ai-sealer-recv", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(parent, proc), name="soc2ai-sealer-recv",
+                                        daemon=True)
+        self._reader.start()
         if not ready.event.wait(_START_TIMEOUT_S) or not isinstance(ready.value, int):
             proc.kill()
             parent.close()
@@ -174,7 +178,7 @@ class SealerProcess:
         out, idle = self._out, 0
         while True:
             if not out:
-                if self._closing and self._poke.is_set():
+                if self._stopped:
                     return
                 # ~1 ms hand-off latency while busy; slower polling once idle keeps an idle process quiet.
                 self._poke.wait(0.001 if idle < 200 else 0.01)
@@ -238,12 +242,16 @@ class SealerProcess:
         self.flush(timeout)
         self._closing = True
         self._call("stop", timeout, timeout=timeout + 5.0)
+        self._stopped = True
         self._poke.set()
         try:
             self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
             logger.error("ledger sealer process %d did not stop; left to finish on its own", self._proc.pid)
         self._sock.close()
+        # No helper thread outlives the log: a process with only its main thread may fork (verify does).
+        self._sender.join(5.0)
+        self._reader.join(5.0)
 
     def snapshot(self, *, latencies: bool = False) -> dict[str, Any]:
         snap = self._call("stats", latencies)

@@ -159,3 +159,12 @@ def test_store_outage_in_the_child_spools_then_replays(proxied_pg: tuple[str, Tc
         assert not snap["degraded"] and snap["spool_pending"] == 0 and snap["replayed_total"] >= 200
         assert [e.id for e in log.entries()] == ids
         assert log.verify().size == 230
+
+
+def test_close_leaves_no_helper_thread(tmp_path: Path) -> None:
+    """After close() only the threads that were there before remain (verify may then fork workers)."""
+    before = {t.ident for t in threading.enumerate()}
+    log = open_log(f"sqlite:///{tmp_path / 'a.db'}", tmp_path, sealer="process")
+    log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+    log.close()
+    assert {t.ident for t in threading.enumerate()} <= before
