@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -349,3 +350,45 @@ def test_forget_erases_subject_keys_kept_in_quarantined_spool(tmp_path: Path) ->
     assert base64.b64encode(wrapped) not in after and len(after) == len(before)
     assert sum(a != b for a, b in zip(before, after, strict=True)) <= len(base64.b64encode(wrapped))
     assert base64.b64encode(row[1]) in after  # only the key is erased; the rest is kept for inspection
+
+
+@pytest.mark.postgres
+def test_forget_removes_key_bytes_from_postgres_table_files(tmp_path: Path) -> None:
+    """After forget, the subject's wrapped key and lookup are in none of the key/payload tables' data files."""
+    url = new_pg_schema()
+    try:
+        with psycopg.connect(url, autocommit=True) as admin:
+            row = admin.execute("SHOW data_directory").fetchone()
+            data_dir = Path(row[0]) if row else Path("/nonexistent")
+            if not os.access(data_dir, os.R_OK):
+                pytest.skip(f"PostgreSQL data directory {data_dir} is not readable from the tests")
+
+            def files() -> list[Path]:
+                out = []
+                for table in ("ledger_subjects", "ledger_payloads"):
+                    rel = admin.execute("SELECT pg_relation_filepath(%s)", (table,)).fetchone()
+                    if rel and rel[0]:
+                        main = data_dir / rel[0]  # plus its _fsm/_vm forks and .N segments
+                        out += [f for f in main.parent.glob(f"{main.name}*")
+                                if f.name == main.name or f.name[len(main.name)] in "_."]
+                return out
+
+            with open_log(url, tmp_path, retain_payloads=True) as log:
+                for k in range(20):
+                    log.log_inference(user_id="alice" if k % 2 else "bob", model_id="m", prompt=f"p{k}",
+                                      response="r")
+                log.flush()
+                admin.execute("CHECKPOINT")  # get the pages written to the table files
+                (wrapped, lookup), = admin.execute(
+                    "SELECT wrapped_key, lookup FROM ledger_subjects WHERE subject_ref = %s",
+                    (bytes.fromhex(log.subject_refs("alice")[0]),)).fetchall()
+                needles = {"wrapped key": bytes(wrapped), "lookup": bytes(lookup)}
+                assert _scan(files(), needles), "the needles should be in the table files before forget"
+                log.forget("alice")
+                admin.execute("CHECKPOINT")
+                assert _scan(files(), needles) == []
+                assert log.verify().size == 21
+                assert log.payload(0)["prompt"] == "p0"  # bob's retained payload is untouched
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {url.split('search_path%3D', 1)[1]} CASCADE")

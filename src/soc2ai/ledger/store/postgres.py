@@ -114,11 +114,18 @@ class PostgresStore(SqlStore):
                         "ON CONFLICT DO NOTHING", rows)
 
     def compact(self) -> None:
-        """VACUUM the key and payload tables so deleted tuples are reclaimed (WAL segments recycle later)."""
+        """Rewrite the key and payload tables so deleted keys leave their data files.
+
+        A plain VACUUM only marks dead tuples reusable (their bytes stay in the page); VACUUM FULL writes
+        a new file and unlinks the old one. Both tables are small (a row per subject, a row per retained
+        payload); the rewrite locks them briefly, and a seal that waits longer than its lock timeout goes
+        to the spool and is replayed. WAL segments keep the bytes until the server recycles and overwrites
+        them (docs/architecture.md).
+        """
         conn = self._connect()
         try:
-            conn.execute("VACUUM ledger_subjects")
-            conn.execute("VACUUM ledger_payloads")
+            conn.execute("VACUUM FULL ledger_subjects")
+            conn.execute("VACUUM FULL ledger_payloads")
         except self._pg.Error as exc:
             raise StoreError(f"PostgreSQL vacuum failed: {exc}") from exc
         finally:
