@@ -108,6 +108,18 @@ class KeyedHash:
         return outer.hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class _SealerConf:
+    """How this log's sealer is started (again, in a forked child)."""
+
+    kind: str
+    spool_dir: Path
+    witness_dir: Path
+    batch_ms: int
+    batch_max: int
+    queue_max: int
+
+
 class _Subject:
     __slots__ = ("key", "mac", "ref", "ref_hex")
 
@@ -136,6 +148,16 @@ def _drain_at_exit() -> None:
 atexit.register(_drain_at_exit)
 
 
+def _mark_forked() -> None:
+    # Runs in the child right after fork(); only sets a flag (the child may be about to exec). The
+    # first write in the child then gives it its own sealer and store connections.
+    for log in list(_OPEN_LOGS):
+        log._forked = True
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
 class AuditLog:
     """A signed, tamper-evident, append-only log of AI activity."""
 
@@ -156,6 +178,7 @@ class AuditLog:
         self.caller_errors = 0
         self.last_caller_error = ""
         self._closed = False
+        self._forked = False  # set in a forked child (see _mark_forked)
         self.verifiers = keymod.load_verifiers(keys_dir)
         self._master: keymod.MasterKeys | None = None
         self._sealer: SealerHandle | None = None
@@ -175,21 +198,36 @@ class AuditLog:
         if note is not None:
             check_not_rolled_back(store, open_checkpoint(note, self.verifiers), log_id=store.log_id,
                                   witness_path=self.witness.path)
-        if sealer == "process":
-            self._sealer = SealerProcess({
-                "url": store.url, "sqlite_synchronous": getattr(store, "_synchronous", "FULL").lower(),
-                "keys_dir": str(keys_dir), "spool_dir": str(spool_dir), "witness_dir": str(witness_dir),
-                "origin": origin, "batch_ms": batch_ms, "batch_max": batch_max, "queue_max": queue_max})
-        elif sealer == "thread":
-            thread = Sealer(store=store, signer=signer, verifiers=self.verifiers, origin=origin,
-                            spool=Spool(spool_dir), witness=self.witness, batch_ms=batch_ms,
-                            batch_max=batch_max, queue_max=queue_max)
-            thread.durable_size = store.head().size
-            thread.start()
-            self._sealer = thread
-        else:
+        if sealer not in ("thread", "process"):
             raise ConfigError(f"unknown sealer {sealer!r} (use 'thread' or 'process')", field="ledger.sealer")
+        self._sealer_conf = _SealerConf(sealer, spool_dir, witness_dir, batch_ms, batch_max, queue_max)
+        self._sealer = self._start_sealer(signer)
         _OPEN_LOGS.add(self)
+
+    def _start_sealer(self, signer: Signer) -> SealerHandle:
+        c, store = self._sealer_conf, self.store
+        if c.kind == "process":
+            return SealerProcess({
+                "url": store.url, "sqlite_synchronous": getattr(store, "_synchronous", "FULL").lower(),
+                "keys_dir": str(self.keys_dir), "spool_dir": str(c.spool_dir), "witness_dir": str(c.witness_dir),
+                "origin": self.origin, "batch_ms": c.batch_ms, "batch_max": c.batch_max, "queue_max": c.queue_max})
+        thread = Sealer(store=store, signer=signer, verifiers=self.verifiers, origin=self.origin,
+                        spool=Spool(c.spool_dir), witness=self.witness, batch_ms=c.batch_ms,
+                        batch_max=c.batch_max, queue_max=c.queue_max)
+        thread.durable_size = store.head().size
+        thread.start()
+        return thread
+
+    def _after_fork(self) -> None:
+        """First write in a forked child (gunicorn --preload, a prefork worker pool): the sealer thread or
+        process and the store connections belong to the parent, so this process gets its own. What the
+        parent had queued before the fork stays the parent's to seal."""
+        self._forked = False
+        old = self.store
+        self.store = open_store(old.url, create=False,
+                                sqlite_synchronous=getattr(old, "_synchronous", "FULL").lower())
+        self.witness = Witness(self._sealer_conf.witness_dir, self.store.url)
+        self._sealer = self._start_sealer(keymod.load_signer(self.keys_dir))
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -254,6 +292,10 @@ class AuditLog:
         return mac.hexdigest(data)
 
     def _enqueue(self, item: Item) -> None:
+        if self._forked:
+            with self._subject_lock:
+                if self._forked:
+                    self._after_fork()
         sealer = self._sealer
         if sealer is None or self._closed:
             raise StoreError("log is closed or read-only")
@@ -325,6 +367,10 @@ class AuditLog:
     def close(self, timeout: float = 30.0) -> None:
         """Drain the queue (sealing or spooling every record), stop the sealer, close the store."""
         if self._closed:
+            return
+        if self._forked:  # a forked child that never wrote: the inherited sealer is the parent's
+            self._closed = True
+            _OPEN_LOGS.discard(self)
             return
         if self._sealer is not None:
             self._sealer.stop(timeout)

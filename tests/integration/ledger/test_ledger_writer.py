@@ -171,3 +171,40 @@ def test_forget_destroys_keys_minted_by_every_process(store_url: str, tmp_path: 
             with pytest.raises(VerificationError, match="destroyed"):
                 log.match(i, prompt=f"p{i}")
         assert log.verify().size == 3
+
+
+@pytest.mark.parametrize("sealer", ["thread", "process"])
+def test_forked_child_gets_its_own_sealer(store_url: str, tmp_path: Path, sealer: str) -> None:
+    """A log opened before fork() (gunicorn --preload, prefork pools): records written in the child are
+    sealed by the child's own sealer, the parent keeps logging, and a child that never writes exits at once."""
+    with open_log(store_url, tmp_path, sealer=sealer) as log:
+        log.log_inference(user_id="p", model_id="m", prompt="before", response="r", request_id="parent-0")
+        assert log.flush(timeout=30) == 1
+        pid = os.fork()
+        if pid == 0:  # the child: write, flush, report through the exit status
+            code = 1
+            try:
+                for k in range(50):
+                    log.log_inference(user_id="c", model_id="m", prompt=f"c{k}", response="r",
+                                      request_id=f"child-{k:03d}")
+                code = 0 if log.flush(timeout=30) >= 51 else 2
+                log.close()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        quiet = os.fork()
+        if quiet == 0:
+            import atexit
+
+            atexit._run_exitfuncs()  # what a normal exit runs: must not wait on the parent's sealer
+            os._exit(0)
+        t0 = time.monotonic()
+        os.waitpid(quiet, 0)
+        assert time.monotonic() - t0 < 3.0
+        log.log_inference(user_id="p", model_id="m", prompt="after", response="r", request_id="parent-1")
+        assert log.flush(timeout=30) == 52
+        ids = [e.id for e in log.entries()]
+        assert ids[0] == "parent-0" and ids[-1] == "parent-1"
+        assert sorted(i for i in ids if i.startswith("child-")) == [f"child-{k:03d}" for k in range(50)]
+        assert log.verify().size == 52
