@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from soc2ai.instrument.core import CallState, Recorder
@@ -15,6 +16,7 @@ class AnthropicAccumulator:
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.meta: dict[str, Any] = {}
+        self.tool_json: dict[int, list[str]] = {}
 
     def add(self, event: Any) -> None:
         """One event."""
@@ -24,10 +26,16 @@ class AnthropicAccumulator:
             self.meta.update(response_id=msg.id, model_served=msg.model)
             if msg.usage is not None:
                 self.meta["input_tokens"] = msg.usage.input_tokens
+        elif kind == "content_block_start":
+            if getattr(event.content_block, "type", "") == "tool_use":
+                self.tool_json[event.index] = []
         elif kind == "content_block_delta":
             text = getattr(event.delta, "text", None)
             if text:
                 self.parts.append(text)
+            partial = getattr(event.delta, "partial_json", None)
+            if partial and event.index in self.tool_json:
+                self.tool_json[event.index].append(partial)
         elif kind == "message_delta":
             if getattr(event.delta, "stop_reason", None):
                 self.meta["finish_reason"] = event.delta.stop_reason
@@ -38,6 +46,10 @@ class AnthropicAccumulator:
         """Assembled output."""
         return "".join(self.parts)
 
+    def tool_arguments(self) -> list[str]:
+        """The JSON input of each streamed ``tool_use`` block."""
+        return ["".join(self.tool_json[i]) for i in sorted(self.tool_json)]
+
     def fields(self) -> dict[str, Any]:
         """Record fields."""
         return dict(self.meta)
@@ -47,6 +59,18 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
     blocks = [b for b in getattr(msg, "content", None) or [] if getattr(b, "type", "") == "text"]
     text = "".join(b.text for b in blocks)
     action, shown = rec.post_scan(state, text)
+    for use in [b for b in getattr(msg, "content", None) or [] if getattr(b, "type", "") == "tool_use"]:
+        # Tool inputs can carry data out as well as text can: screened as their JSON.
+        tc_action, tc_shown = rec.post_scan_arguments(state, json.dumps(use.input))
+        if tc_action is Action.BLOCK:
+            action, shown = Action.BLOCK, ""
+            break
+        if tc_action is Action.REDACT:
+            use.input = json.loads(tc_shown)
+    if action is Action.BLOCK:
+        msg.content = [b for b in msg.content if getattr(b, "type", "") != "tool_use"]
+        if msg.stop_reason == "tool_use":
+            msg.stop_reason = "end_turn"  # no tool call to answer any more
     if blocks and action in (Action.REDACT, Action.BLOCK):
         blocks[0].text = shown
         for b in blocks[1:]:

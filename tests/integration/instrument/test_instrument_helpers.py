@@ -71,3 +71,28 @@ def test_anthropic_stream_helper_recorded(world: Any, anthropic_endpoint: Any) -
     assert recs[0]["endpoint"] == "messages" and recs[0]["finish_reason"] == "end_turn"
     assert recs[0]["flagged"] is True and "already delivered" in recs[0]["error"]
 
+
+
+def test_anthropic_tool_use_input_screened(world: Any, anthropic_endpoint: Any) -> None:
+    """tool_use input is post-screened: redacted in place, withheld on block, flagged when streamed."""
+    import json
+
+    up, log, h = world
+    app, secret = anthropic_endpoint(h)
+    up.set(tool_calls=(("send_mail", json.dumps({"to": "ops@example.com", "body": "the secret plan"})),))
+    tool = {"name": "send_mail", "input_schema": {"type": "object"}}
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
+        instrument(client, log=log, user_id="lena", pipeline=KeywordPipeline(redact=["secret"]))
+        msg = client.messages.create(model="m", max_tokens=50, messages=MSG, tools=[tool])  # type: ignore[arg-type]
+        with client.messages.stream(model="m", max_tokens=50, messages=MSG, tools=[tool]) as s:  # type: ignore[arg-type]
+            s.get_final_message()
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
+        instrument(client, log=log, user_id="lena", pipeline=KeywordPipeline(block=["ops@example.com"]))
+        blocked = client.messages.create(model="m", max_tokens=50, messages=MSG, tools=[tool])  # type: ignore[arg-type]
+    uses = [b for b in msg.content if b.type == "tool_use"]
+    assert [u.input for u in uses] == [{"to": "ops@example.com", "body": "the [REDACTED] plan"}]  # type: ignore[union-attr]
+    assert not [b for b in blocked.content if b.type == "tool_use"] and blocked.stop_reason == "end_turn"
+    recs = [r for r in inference_records(log) if r.get("key_id") is None]
+    assert [r["flagged"] for r in recs] == [True, True, True]
+    assert recs[0].get("error") is None and "already delivered" in recs[1]["error"]
+    assert recs[2]["finish_reason"] == "content_filter"
