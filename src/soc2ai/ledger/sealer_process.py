@@ -2,12 +2,13 @@
 
 With the sealer as a thread, the caller and the sealer share one GIL: a caller arriving while the
 sealer encodes, hashes and binds rows waits for the GIL, and the whole log is limited to one core.
-Here the caller hashes, pickles the record and hands it to a socket with one non-blocking ``send``;
-the child process runs the same :class:`~soc2ai.ledger.writer.Sealer` on the other core.
+Here the caller hashes and appends the record to a deque; a sender thread pickles what accumulated
+(about every millisecond) and writes it to a socket; the child process runs the same
+:class:`~soc2ai.ledger.writer.Sealer` on the other core.
 
 Guarantees, as with the thread:
-- ``submit`` never blocks and never raises: when the socket buffer is full the frame waits in an
-  in-memory backlog that a sender thread drains in order (nothing is dropped, order is kept).
+- ``submit`` never blocks and never raises: records wait in the deque until the sender thread has
+  written them, in order (nothing is dropped, order is kept).
 - ``flush`` returns only after the child committed (or spooled and replayed) everything sent before it.
 - If this process dies (even ``kill -9``), the child reads to the end of the socket, seals or spools
   what it received, and exits: records are not lost with the parent.
@@ -100,9 +101,11 @@ class SealerProcess:
 
     def __init__(self, params: dict[str, Any]) -> None:
         self._params = params
-        # Frames not yet handed to the socket, in order. Callers only append (no lock, no syscall: waking
-        # the child for every record would cost the caller ~10 µs); the sender thread moves them in bulk.
-        self._out: collections.deque[bytes] = collections.deque()
+        # What is not yet handed to the socket, in order: records as (item, enqueue time) tuples, control
+        # messages as ready frames. Callers only append (no lock, no syscall, no pickling: waking the child
+        # for every record would cost the caller ~10 µs); the sender thread pickles runs of records as one
+        # list per frame, which is also cheaper per record than one pickle each.
+        self._out: collections.deque[Any] = collections.deque()
         self._poke = threading.Event()  # a control message wants out now
         self._waiters: dict[int, _Waiter] = {}
         self._seq = itertools.count(1)
@@ -187,11 +190,18 @@ class SealerProcess:
                 continue
             idle = 0
             frames: list[bytes] = []
-            size = 0
-            while out and size < (1 << 20):
-                f = out.popleft()
-                frames.append(f)
-                size += len(f)
+            records: list[Any] = []
+            while out and len(records) < 4096:
+                entry = out.popleft()
+                if entry.__class__ is bytes:  # a control frame: the records before it go first
+                    if records:
+                        frames.append(_frame(records))
+                        records = []
+                    frames.append(entry)
+                else:
+                    records.append(entry)
+            if records:
+                frames.append(_frame(records))
             self._send_frames(frames)
 
     def _send_frames(self, frames: list[bytes]) -> None:
@@ -230,7 +240,7 @@ class SealerProcess:
 
     # -- the sealer handle ------------------------------------------------------------------------
     def submit(self, item: Item) -> None:
-        self._out.append(_frame((item, time.perf_counter_ns())))
+        self._out.append((item, time.perf_counter_ns()))
 
     def flush(self, timeout: float) -> int:
         size = self._call("flush", timeout, timeout=timeout + 5.0)
@@ -324,12 +334,13 @@ def _child(fd: int) -> int:
     stop_timeout = 60.0
     try:
         for msg in frames:
-            op = msg[0]
-            if op.__class__ is not str:  # a record: (item, enqueue time)
-                q.append(msg)
+            if msg.__class__ is list:  # records: [(item, enqueue time), ...]
+                q.extend(msg)
                 if not wake.is_set():
                     wake.set()
-            elif op == "flush":
+                continue
+            op = msg[0]
+            if op == "flush":
                 threading.Thread(target=lambda s=msg[1], t=msg[2]: reply("reply", s, sealer.flush(t)),
                                  daemon=True).start()
             elif op == "stats":
