@@ -32,11 +32,11 @@ from soc2ai.ledger.note import Checkpoint, Signer, open_checkpoint
 from soc2ai.ledger.proofs import ConsistencyProof, InclusionProof
 from soc2ai.ledger.records import INFERENCE_FIELDS, SCHEMA_VERSION, DsarRecord, Record, content_bytes, new_id
 from soc2ai.ledger.sealer_process import SealerProcess
-from soc2ai.ledger.spool import Item, Spool, scrub_quarantined
+from soc2ai.ledger.spool import Item, scrub_quarantined
 from soc2ai.ledger.store import Store, open_store
 from soc2ai.ledger.tree import StoredTree
 from soc2ai.ledger.verify import VerifyReport, verify_store
-from soc2ai.ledger.writer import Sealer, SealerHandle, Witness, check_not_rolled_back
+from soc2ai.ledger.writer import SealerHandle, Witness, check_not_rolled_back, start_sealer
 
 if TYPE_CHECKING:
     from soc2ai.config import Config
@@ -118,6 +118,7 @@ class _SealerConf:
     batch_ms: int
     batch_max: int
     queue_max: int
+    sqlite_synchronous: str
 
 
 class _Subject:
@@ -164,7 +165,8 @@ class AuditLog:
     def __init__(self, store: Store, *, keys_dir: Path, origin: str, spool_dir: Path, witness_dir: Path,
                  hash_mode: str = "hmac-sha256", read_only: bool = False, retain_payloads: bool = False,
                  batch_ms: int = 10, batch_max: int = 512, queue_max: int = 50_000,
-                 sealer: str = "thread", clock: Callable[[], int] = _now_us) -> None:
+                 sealer: str = "thread", sqlite_synchronous: str = "full",
+                 clock: Callable[[], int] = _now_us) -> None:
         self.store = store
         self.keys_dir = keys_dir
         self.origin = origin
@@ -200,34 +202,27 @@ class AuditLog:
                                   witness_path=self.witness.path)
         if sealer not in ("thread", "process"):
             raise ConfigError(f"unknown sealer {sealer!r} (use 'thread' or 'process')", field="ledger.sealer")
-        self._sealer_conf = _SealerConf(sealer, spool_dir, witness_dir, batch_ms, batch_max, queue_max)
-        self._sealer = self._start_sealer(signer)
+        self._sealer_conf = _SealerConf(sealer, spool_dir, witness_dir, batch_ms, batch_max, queue_max,
+                                        sqlite_synchronous)
+        self._sealer = self._start_sealer()
         _OPEN_LOGS.add(self)
 
-    def _start_sealer(self, signer: Signer) -> SealerHandle:
-        c, store = self._sealer_conf, self.store
+    def _start_sealer(self) -> SealerHandle:
+        c = self._sealer_conf
+        where: dict[str, Any] = {"keys_dir": self.keys_dir, "origin": self.origin, "spool_dir": c.spool_dir,
+                                 "witness_dir": c.witness_dir, "batch_ms": c.batch_ms, "batch_max": c.batch_max,
+                                 "queue_max": c.queue_max}
         if c.kind == "process":
-            return SealerProcess({
-                "url": store.url, "sqlite_synchronous": getattr(store, "_synchronous", "FULL").lower(),
-                "keys_dir": str(self.keys_dir), "spool_dir": str(c.spool_dir), "witness_dir": str(c.witness_dir),
-                "origin": self.origin, "batch_ms": c.batch_ms, "batch_max": c.batch_max, "queue_max": c.queue_max})
-        thread = Sealer(store=store, signer=signer, verifiers=self.verifiers, origin=self.origin,
-                        spool=Spool(c.spool_dir), witness=self.witness, batch_ms=c.batch_ms,
-                        batch_max=c.batch_max, queue_max=c.queue_max)
-        thread.durable_size = store.head().size
-        thread.start()
-        return thread
+            return SealerProcess({**where, "url": self.store.url, "sqlite_synchronous": c.sqlite_synchronous})
+        return start_sealer(self.store, **where)
 
     def _after_fork(self) -> None:
         """First write in a forked child (gunicorn --preload, a prefork worker pool): the sealer thread or
         process and the store connections belong to the parent, so this process gets its own. What the
         parent had queued before the fork stays the parent's to seal."""
         self._forked = False
-        old = self.store
-        self.store = open_store(old.url, create=False,
-                                sqlite_synchronous=getattr(old, "_synchronous", "FULL").lower())
-        self.witness = Witness(self._sealer_conf.witness_dir, self.store.url)
-        self._sealer = self._start_sealer(keymod.load_signer(self.keys_dir))
+        self.store = open_store(self.store.url, create=False, sqlite_synchronous=self._sealer_conf.sqlite_synchronous)
+        self._sealer = self._start_sealer()
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -249,6 +244,7 @@ class AuditLog:
             "origin": f"{config.project.name}/{store.log_id[:16]}",
             "hash_mode": s.hash_mode, "read_only": read_only, "retain_payloads": s.retain_payloads,
             "batch_ms": s.batch_ms, "batch_max": s.batch_max, "queue_max": s.queue_max, "sealer": s.sealer,
+            "sqlite_synchronous": s.sqlite_synchronous,
         }
         if clock is not None:
             params["clock"] = clock
@@ -536,7 +532,6 @@ class AuditLog:
                                     count=n, attrs=attrs))
         self.flush()
         return n
-
 
 
 

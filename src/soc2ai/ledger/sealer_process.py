@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from soc2ai.errors import StoreError
@@ -42,7 +41,7 @@ from soc2ai.ledger.spool import Item
 logger = logging.getLogger("soc2ai.ledger")
 
 _LEN = struct.Struct(">I")
-_BUF = 4 << 20  # socket buffers: ~6,000 records of slack before the backlog is used
+_BUF = 4 << 20  # socket buffers (the kernel may cap them): the child need not read every millisecond
 _START_TIMEOUT_S = 60.0
 _REPLY_TIMEOUT_S = 10.0
 # Not ``-m``: this module is imported by the package before runpy would execute it as __main__.
@@ -111,7 +110,6 @@ class SealerProcess:
         self._seq = itertools.count(1)
         self._closing = False
         self._stopped = False  # the stop request went out: the sender thread may end
-        self._restart_lock = threading.Lock()
         self.durable_size = 0
         self.restarts = 0
         self.last_error = ""
@@ -166,15 +164,15 @@ class SealerProcess:
         sock.close()
 
     def _restart(self) -> None:
-        with self._restart_lock:
-            while not self._closing:
-                try:
-                    self._start()
-                    return
-                except Exception as exc:  # keep trying: the queue holds the records meanwhile
-                    self.last_error = f"sealer process cannot be restarted: {exc}"
-                    logger.error("ledger %s", self.last_error)
-                    time.sleep(1.0)
+        # Only the reader of the live socket gets here, so restarts never overlap.
+        while not self._closing:
+            try:
+                self._start()
+                return
+            except Exception as exc:  # keep trying: the queue holds the records meanwhile
+                self.last_error = f"sealer process cannot be restarted: {exc}"
+                logger.error("ledger %s", self.last_error)
+                time.sleep(1.0)
 
     # -- sending --------------------------------------------------------------------------------
     def _send_loop(self) -> None:
@@ -289,10 +287,8 @@ class _Stop(Exception):
 
 
 def _child(fd: int) -> int:
-    from soc2ai.ledger import keys as keymod
-    from soc2ai.ledger.spool import Spool
     from soc2ai.ledger.store import open_store
-    from soc2ai.ledger.writer import Sealer, Witness
+    from soc2ai.ledger.writer import start_sealer
 
     # Ctrl-C in a terminal reaches the whole process group: the parent decides when this one stops.
     # SIGTERM means "stop after draining", like the parent closing the socket.
@@ -317,15 +313,8 @@ def _child(fd: int) -> int:
     frames = _frames(sock)
     try:
         p = next(frames)
-        store = open_store(p["url"], create=False, sqlite_synchronous=p["sqlite_synchronous"])
-        keys_dir = Path(p["keys_dir"])
-        sealer = Sealer(store=store, signer=keymod.load_signer(keys_dir), verifiers=keymod.load_verifiers(keys_dir),
-                        origin=p["origin"], spool=Spool(Path(p["spool_dir"])),
-                        witness=Witness(Path(p["witness_dir"]), store.url), batch_ms=p["batch_ms"],
-                        batch_max=p["batch_max"], queue_max=p["queue_max"])
-        sealer.durable_size = store.head().size
-        sealer.yield_gil = False
-        sealer.start()
+        store = open_store(p.pop("url"), create=False, sqlite_synchronous=p.pop("sqlite_synchronous"))
+        sealer = start_sealer(store, **p, yield_gil=False)
     except Exception as exc:
         reply("error", f"{type(exc).__name__}: {exc}")
         return 1

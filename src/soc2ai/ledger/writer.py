@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -122,7 +121,7 @@ class Sealer(threading.Thread):
 
     def __init__(self, *, store: Store, signer: Signer, verifiers: list[Verifier], origin: str,
                  spool: Spool, witness: Witness, batch_ms: int, batch_max: int, queue_max: int,
-                 on_sealed: Callable[[SealBatch], None] | None = None) -> None:
+                 yield_gil: bool = True) -> None:
         super().__init__(name="soc2ai-sealer", daemon=True)
         self.store = store
         self.signer = signer
@@ -133,7 +132,6 @@ class Sealer(threading.Thread):
         self.batch_s = batch_ms / 1000
         self.batch_max = batch_max
         self.queue_max = queue_max
-        self.on_sealed = on_sealed
         self.queue: collections.deque[QueueEntry] = collections.deque()
         self.wake = threading.Event()
         self.stopping = False
@@ -152,7 +150,7 @@ class Sealer(threading.Thread):
         self.duplicates_rejected = 0
         # Yield the GIL every few records so callers in this process are not held up; a sealer alone in
         # its own process (sealer = "process") has nobody to yield to (each yield costs a syscall).
-        self.yield_gil = True
+        self.yield_gil = yield_gil
 
     # -- thread ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -408,12 +406,21 @@ class Sealer(threading.Thread):
             self.witness.write(batch.checkpoint.note)
         except OSError as exc:
             self.last_error = f"witness not written: {exc}"
-        if self.on_sealed is not None:
-            try:
-                self.on_sealed(batch)
-            except Exception as exc:  # a listener must not break sealing
-                logger.exception("on_sealed listener failed: %s", exc)
         return batch
+
+
+def start_sealer(store: Store, *, keys_dir: Path, origin: str, spool_dir: Path, witness_dir: Path,
+                 batch_ms: int, batch_max: int, queue_max: int, yield_gil: bool = True) -> Sealer:
+    """A running sealer for ``store`` with this installation's keys, spool and witness (the writing
+    process's thread, or the whole of a sealer process)."""
+    from soc2ai.ledger import keys as keymod
+
+    sealer = Sealer(store=store, signer=keymod.load_signer(keys_dir), verifiers=keymod.load_verifiers(keys_dir),
+                    origin=origin, spool=Spool(spool_dir), witness=Witness(witness_dir, store.url),
+                    batch_ms=batch_ms, batch_max=batch_max, queue_max=queue_max, yield_gil=yield_gil)
+    sealer.durable_size = store.head().size
+    sealer.start()
+    return sealer
 
 
 def _pct(sorted_vals: list[int], q: float) -> int | None:
