@@ -25,6 +25,7 @@ from soc2ai.gateway.core import Call, Gateway, estimate_tokens, messages_text
 from soc2ai.gateway.errors import ApiError, bad_request
 from soc2ai.gateway.upstream import send, sse_events, upstream_error
 from soc2ai.scan.interface import Action, Stage
+from soc2ai.scan.pipeline import strongest
 
 logger = logging.getLogger("soc2ai.gateway")
 
@@ -219,14 +220,14 @@ class ChatHandler:
         text: str = content if isinstance(content, str) else ""
         finish = choice.get("finish_reason")
         post = gw.screen(call, text, Stage.POST)
-        tools = gw.screen_tool_calls(call, message.get("tool_calls"))
-        if tools is Action.BLOCK or (post is not None and post.action is Action.BLOCK):
+        action = _output_action(post, gw.screen_tool_calls(call, message.get("tool_calls")))
+        if action is Action.BLOCK:
             message["content"] = ""
             message.pop("tool_calls", None)
             choice["finish_reason"] = finish = "content_filter"
             raw = orjson.dumps(data)
             text = ""
-        elif tools is Action.REDACT or (post is not None and post.action is Action.REDACT):
+        elif action is Action.REDACT:  # the text, the tool-call arguments (redacted in place), or both
             if post is not None and post.action is Action.REDACT:
                 message["content"] = text = post.text
             raw = orjson.dumps(data)
@@ -304,13 +305,12 @@ class ChatHandler:
             text = "".join(parts)
             post = gw.screen(call, text, Stage.POST)
             calls = [tool_calls[i] for i in sorted(tool_calls)]
-            tools = gw.screen_tool_calls(call, calls)
+            action = _output_action(post, gw.screen_tool_calls(call, calls))
+            changed = action in (Action.REDACT, Action.BLOCK)
             if not passthrough:
-                blocked = tools is Action.BLOCK or (post is not None and post.action is Action.BLOCK)
-                if blocked or tools is Action.REDACT or (post is not None and post.action is Action.REDACT):
-                    finish = "content_filter" if blocked else finish
-                    if blocked:
-                        parts, calls = [], []
+                if changed:
+                    if action is Action.BLOCK:
+                        parts, calls, finish = [], [], "content_filter"
                     elif post is not None and post.action is Action.REDACT:
                         parts = [post.text]
                     held = _rewrite(meta, "".join(parts), finish, usage if include_usage else None, calls)
@@ -318,11 +318,8 @@ class ChatHandler:
                           for e in out(payload, orjson.loads(payload) if anthropic else None)]
             else:
                 events = []
-                worst = Action.BLOCK if tools is Action.BLOCK else (post.action if post is not None else tools)
-                if tools is Action.REDACT and worst not in (Action.BLOCK, Action.REDACT):
-                    worst = Action.REDACT
-                if worst in (Action.REDACT, Action.BLOCK):
-                    error = f"post-scan {worst} after pass-through streaming (output already sent)"
+                if changed:
+                    error = f"post-scan {action} after pass-through streaming (output already sent)"
             if anthropic:
                 events += out(b"", None)  # message_start if nothing was sent yet
                 events.append(af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0), calls))
@@ -361,6 +358,12 @@ def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None) -> b
     return orjson.dumps({"id": meta.get("id"), "object": "chat.completion.chunk", "created": meta.get("created", 0),
                          "model": meta.get("model"), "system_fingerprint": meta.get("system_fingerprint"),
                          "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+
+
+def _output_action(post: Any, tools: Action) -> Action:
+    """What post-generation screening decided for an answer: the stronger of its text's and its tool
+    calls' decisions (``post`` is None when screening is off)."""
+    return strongest([tools, post.action if post is not None else Action.ALLOW])
 
 
 def _merge_tool_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> None:
