@@ -43,6 +43,8 @@ class PostgresStore(SqlStore):
 
         self._write_txn(init)
 
+    _REF_HEX = "encode(subject_ref, 'hex')"
+
     def _q(self, sql: str) -> str:
         return re.sub(r"\?", "%s", sql)
 
