@@ -10,6 +10,7 @@ proves the two byte-identical with a differential property test.
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 import orjson
@@ -27,6 +28,36 @@ class EncodingError(Soc2AIError, ValueError):
 def canonical_json(obj: dict[str, Any]) -> bytes:
     """Encode a validated record body as RFC 8785 canonical JSON bytes."""
     return orjson.dumps(obj, option=_OPTS)
+
+
+# split_encode marks where "idx" goes with a value no record is expected to hold; if the marker shows up
+# more than once (a nested object that happens to carry it), the split is done structurally instead.
+_IDX_SENTINEL = -(secrets.randbits(50) | 1 << 50)
+_IDX_MARK = b'"idx":%d' % _IDX_SENTINEL
+
+
+def split_encode(body: dict[str, Any]) -> tuple[bytes, bytes]:
+    """Canonical JSON of ``body`` plus a top-level ``"idx"`` key, as the bytes before and after the index
+    value: ``head + b'"idx":%d' % n + tail == canonical_json({**body, "idx": n})`` for every ``n``.
+
+    The log assigns a record's index only when it seals it; this lets the encoding happen earlier (in the
+    writing process, before the record crosses to the sealer) and the sealer just splice the number in.
+    """
+    enc = orjson.dumps({**body, "idx": _IDX_SENTINEL}, option=_OPTS)
+    at = enc.find(_IDX_MARK)
+    if at >= 0 and enc.find(_IDX_MARK, at + 1) < 0:
+        return enc[:at], enc[at + len(_IDX_MARK):]
+    # Keys are ASCII (to_jsonable/check_jsonable), so str order is RFC 8785's UTF-16 order.
+    lo = {k: v for k, v in body.items() if k < "idx"}
+    hi = {k: v for k, v in body.items() if k > "idx"}
+    head = orjson.dumps(lo, option=_OPTS)[:-1] + (b"," if lo else b"")
+    tail = (b"," if hi else b"") + orjson.dumps(hi, option=_OPTS)[1:]
+    return head, tail
+
+
+def join_encoded(head: bytes, idx: int, tail: bytes) -> bytes:
+    """The canonical record from :func:`split_encode`'s halves and its index."""
+    return head + b'"idx":%d' % idx + tail
 
 
 def check_jsonable(value: Any, path: str = "$") -> None:

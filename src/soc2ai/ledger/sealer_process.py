@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from soc2ai.errors import StoreError
-from soc2ai.ledger.spool import Item
+from soc2ai.ledger.spool import Item, encode_item
 
 logger = logging.getLogger("soc2ai.ledger")
 
@@ -85,6 +85,16 @@ def _frames(sock: socket.socket) -> Iterator[Any]:
         finally:
             view.release()
         del buf[:pos]
+
+
+def _encoded(entry: tuple[Item, int]) -> tuple[Item, int]:
+    """Encode the record here, off the child's critical path: a pickled pair of byte strings is also far
+    cheaper to send and unpickle than the body dict. A body that does not encode goes as it is, and the
+    child's sealer reports it."""
+    try:
+        return encode_item(entry[0]), entry[1]
+    except (TypeError, ValueError, KeyError):
+        return entry
 
 
 class _Waiter:
@@ -198,7 +208,7 @@ class SealerProcess:
                         records = []
                     frames.append(entry)
                 else:
-                    records.append(entry)
+                    records.append(_encoded(entry))
             if records:
                 frames.append(_frame(records))
             self._send_frames(frames)

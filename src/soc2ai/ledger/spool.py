@@ -15,38 +15,74 @@ import re
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from soc2ai.errors import SpoolError
+from soc2ai.ledger.canonical import split_encode
 
 _HDR = struct.Struct(">II")
 
-# A queued item: (body without idx, new subject row or None, sealed payload or None)
-Item = tuple[dict[str, Any], tuple[bytes, bytes, bytes] | None, bytes | None]
+Subject = tuple[bytes, bytes, bytes]  # a new subject key row: (subject_ref, lookup, wrapped key)
+# A record ready for sealing: its canonical JSON split where the top-level "idx" goes (split_encode), and
+# the fields the store indexes: (head, tail, kind, ts, subject_ref hex or None, id).
+Encoded = tuple[bytes, bytes, str, int, str | None, str]
+# What a writer submits: (body without idx, or already Encoded; new subject row or None; sealed payload or None)
+Item = tuple[dict[str, Any] | Encoded, Subject | None, bytes | None]
+SealItem = tuple[Encoded, Subject | None, bytes | None]
+
+
+def encode_item(item: Item) -> SealItem:
+    """The sealable form of a submitted item (raises EncodingError/TypeError for a body JSON cannot hold)."""
+    body, subj, payload = item
+    if not isinstance(body, dict):
+        return body, subj, payload  # already Encoded
+    head, tail = split_encode(body)
+    ref = body.get("subject_ref")
+    return (head, tail, str(body["kind"]), int(body["ts"]), ref, str(body["id"])), subj, payload
 
 
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
 
 
-def encode_items(items: list[Item]) -> bytes:
-    return orjson.dumps([[body, None if s is None else [_b64(x) for x in s], None if p is None else _b64(p)]
-                         for body, s, p in items])
+def _unb64(s: str | None) -> bytes | None:
+    return None if s is None else base64.b64decode(s)
 
 
-def decode_items(data: bytes) -> list[Item]:
-    out: list[Item] = []
-    for body, s, p in orjson.loads(data):
+def encode_items(items: Sequence[Item]) -> bytes:
+    """A spool frame (version 2): the encoded halves as JSON strings, so replay does not rebuild dicts."""
+    rows = []
+    for it in items:
+        (head, tail, kind, ts, ref, rid), s, p = encode_item(it)
+        rows.append([head.decode(), tail.decode(), kind, ts, ref, rid,
+                     None if s is None else [_b64(x) for x in s], None if p is None else _b64(p)])
+    return orjson.dumps({"v": 2, "items": rows})
+
+
+def decode_items(data: bytes) -> list[SealItem]:
+    obj = orjson.loads(data)
+    out: list[SealItem] = []
+    if isinstance(obj, list):  # version 1 (before 2026-11-27): bodies as JSON objects
+        for body, s, p in obj:
+            subj = None if s is None else (base64.b64decode(s[0]), base64.b64decode(s[1]), base64.b64decode(s[2]))
+            out.append(encode_item((body, subj, _unb64(p))))
+        return out
+    if obj.get("v") != 2:
+        raise ValueError(f"unknown spool frame version {obj.get('v')!r}")
+    for head, tail, kind, ts, ref, rid, s, p in obj["items"]:
+        if not (isinstance(head, str) and isinstance(tail, str) and isinstance(kind, str)
+                and isinstance(ts, int) and isinstance(rid, str) and (ref is None or isinstance(ref, str))):
+            raise ValueError("malformed spooled record")
         subj = None if s is None else (base64.b64decode(s[0]), base64.b64decode(s[1]), base64.b64decode(s[2]))
-        out.append((body, subj, None if p is None else base64.b64decode(p)))
+        out.append(((head.encode(), tail.encode(), kind, ts, ref, rid), subj, _unb64(p)))
     return out
 
 
-def read_frames(path: Path) -> Iterator[list[Item]]:
+def read_frames(path: Path) -> Iterator[list[SealItem]]:
     """Yield each batch in ``path``; raise SpoolError on a corrupt or torn frame."""
     with open(path, "rb") as fh:
         offset = 0
@@ -64,7 +100,7 @@ def read_frames(path: Path) -> Iterator[list[Item]]:
                 raise SpoolError(f"{path}: CRC mismatch in frame at byte {offset}")
             try:
                 yield decode_items(data)
-            except (ValueError, TypeError, IndexError) as exc:
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
                 raise SpoolError(f"{path}: undecodable frame at byte {offset}: {exc}") from exc
             offset += _HDR.size + length
 
@@ -89,12 +125,12 @@ class Spool:
             self._fd = fd
         return self._fd
 
-    def append(self, items: list[Item]) -> None:
+    def append(self, items: Sequence[Item]) -> None:
         """Write and fsync one batch. Raises SpoolError when the spool itself cannot be written."""
         try:
             data = encode_items(items)
-        except (TypeError, ValueError) as exc:
-            raise SpoolError(f"records cannot be encoded for the spool: {exc}") from exc
+        except (TypeError, ValueError, KeyError) as exc:
+            raise SpoolError(f"records cannot be encoded for the spool: {type(exc).__name__}: {exc}") from exc
         try:
             fd = self._open()
             os.write(fd, _HDR.pack(len(data), zlib.crc32(data)) + data)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from soc2ai.errors import DuplicateRecordError, RollbackError, SpoolError, StoreError, VerificationError
-from soc2ai.ledger.canonical import canonical_json
+from soc2ai.ledger.canonical import join_encoded
 from soc2ai.ledger.merkle import frontier_append, frontier_root, leaf_hash
 from soc2ai.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_checkpoint
-from soc2ai.ledger.spool import Item, Spool, read_frames
+from soc2ai.ledger.spool import Item, SealItem, Spool, encode_item, read_frames
 from soc2ai.ledger.store import TILE_HEIGHT, Head, LeafRow, SealBatch, Store
 from soc2ai.ledger.tree import StoredTree
 
@@ -148,6 +148,7 @@ class Sealer(threading.Thread):
         self._orphans_at = 0.0
         self._orphan_count = 0
         self.duplicates_rejected = 0
+        self.records_rejected = 0
         # Yield the GIL every few records so callers in this process are not held up; a sealer alone in
         # its own process (sealer = "process") has nobody to yield to (each yield costs a syscall).
         self.yield_gil = yield_gil
@@ -211,7 +212,7 @@ class Sealer(threading.Thread):
             "spool_pending": self.spool.pending, "spooled_total": self.spool.spooled_total,
             "replayed_total": self.spool.replayed_total, "spool_corrupt": list(self.spool.corrupt),
             "store_errors": self.store_errors, "degraded": self.degraded, "last_error": self.last_error,
-            "duplicates_rejected": self.duplicates_rejected, "durable_size": self.durable_size,
+            "duplicates_rejected": self.duplicates_rejected, "records_rejected": self.records_rejected, "durable_size": self.durable_size,
             "sealed_batches": self.sealed_batches, "sealed_records": self.sealed_records,
             "seal_latency_us": {"p50": _pct(lat, 0.50), "p99": _pct(lat, 0.99), "max": lat[-1] if lat else None,
                                 "samples": len(lat)},
@@ -226,10 +227,10 @@ class Sealer(threading.Thread):
     def _idle_timeout(self) -> float | None:
         return 0.05 if self.spool.pending or self.degraded else 0.5
 
-    def _drain(self) -> tuple[list[Item], list[int], list[threading.Event], bool]:
+    def _drain(self) -> tuple[list[SealItem], list[int], list[threading.Event], bool]:
         """The next batch, its enqueue times, flush markers reached, and whether the queue was over its
         bound (then the chunk is large and goes straight to the spool rather than letting memory grow)."""
-        items: list[Item] = []
+        items: list[SealItem] = []
         times: list[int] = []
         markers: list[threading.Event] = []
         q = self.queue
@@ -243,7 +244,15 @@ class Sealer(threading.Thread):
             if isinstance(entry, threading.Event):
                 markers.append(entry)
                 break  # seal what precedes the marker, then release the flusher
-            items.append(entry[0])
+            try:
+                items.append(encode_item(entry[0]))
+            except (TypeError, ValueError, KeyError) as exc:
+                # A body JSON cannot hold (e.g. a lone surrogate in a string): it can never be sealed or
+                # spooled. Counted and reported rather than wedging the queue.
+                self.records_rejected += 1
+                self.last_error = f"record not encodable, rejected: {type(exc).__name__}: {exc}"
+                logger.error("%s", self.last_error)
+                continue
             times.append(entry[1])
         return items, times, markers, over
 
@@ -269,12 +278,12 @@ class Sealer(threading.Thread):
             for m in markers:
                 m.set()
 
-    def _drop_duplicates(self, items: list[Item]) -> list[Item]:
+    def _drop_duplicates(self, items: list[SealItem]) -> list[SealItem]:
         """Remove records whose id is already in the log (or repeated in the batch); count and report them."""
-        existing = self.store.existing_ids([b["id"] for b, _, _ in items])
-        keep: list[Item] = []
+        existing = self.store.existing_ids([e[5] for e, _, _ in items])
+        keep: list[SealItem] = []
         for it in items:
-            rid = it[0]["id"]
+            rid = it[0][5]
             if rid in existing:
                 self.duplicates_rejected += 1
                 self.last_error = f"record id {rid!r} already in the log: rejected"
@@ -297,7 +306,7 @@ class Sealer(threading.Thread):
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, 2.0)
 
-    def _to_spool(self, items: list[Item]) -> None:
+    def _to_spool(self, items: list[SealItem]) -> None:
         try:
             self.spool.append(items)  # bodies are never mutated: the sealer adds idx to a copy
         except SpoolError as exc:
@@ -325,8 +334,8 @@ class Sealer(threading.Thread):
             replayed = 0
             try:
                 for batch in read_frames(path):
-                    existing = self.store.existing_ids([b["id"] for b, _, _ in batch])
-                    todo = [it for it in batch if it[0]["id"] not in existing]
+                    existing = self.store.existing_ids([e[5] for e, _, _ in batch])
+                    todo = [it for it in batch if it[0][5] not in existing]
                     step = self.batch_max * _BURST  # a replay is a backlog by definition
                     for i in range(0, len(todo), step):
                         self._seal(todo[i:i + step], replay=True)
@@ -363,7 +372,7 @@ class Sealer(threading.Thread):
             raise RollbackError(f"stored tree head does not match its checkpoint at size {cp.size}")
         self._known_note = note
 
-    def _seal(self, items: list[Item], *, replay: bool) -> SealBatch:
+    def _seal(self, items: list[SealItem], *, replay: bool) -> SealBatch:
         def prepare(head: Head) -> SealBatch:
             self._check_head(head)
             size = head.size
@@ -377,22 +386,19 @@ class Sealer(threading.Thread):
             leaves: list[LeafRow] = []
             subjects = []
             payloads = []
-            for n, (body, subj, payload) in enumerate(items):
+            for n, ((head_b, tail_b, kind, ts, ref, rid), subj, payload) in enumerate(items):
                 if self.yield_gil and not n & _YIELD_EVERY:
                     # Let caller threads waiting for the GIL run now rather than after a full switch
                     # interval (5 ms): bounds the latency this loop adds to log_inference calls.
                     time.sleep(0)
-                rec = {**body, "idx": size}
-                enc = canonical_json(rec)
+                enc = join_encoded(head_b, size, tail_b)
                 lh = leaf_hash(enc)
                 frontier_append(frontier, size, lh, emit)
-                ref = rec.get("subject_ref")
-                leaves.append(LeafRow(size, lh, enc, rec["kind"], rec["ts"],
-                                      bytes.fromhex(ref) if ref else None, rec["id"]))
+                leaves.append(LeafRow(size, lh, enc, kind, ts, bytes.fromhex(ref) if ref else None, rid))
                 if subj is not None:
                     subjects.append(subj)
                 if payload is not None:
-                    payloads.append((rec["id"], payload))
+                    payloads.append((rid, payload))
                 size += 1
             cp = sign_checkpoint(self.signer, self.origin, size, frontier_root(frontier))
             return SealBatch(leaves, nodes, cp, frontier, subjects, payloads, len(items) if replay else 0)

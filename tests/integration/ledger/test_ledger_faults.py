@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import struct
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 
 from ledger_helpers import PG_URL, Raw, TcpProxy, config_for, new_pg_schema, open_log, sqlite_url
+from soc2ai.errors import SpoolError
 from soc2ai.ledger import AuditLog
 from soc2ai.ledger.spool import Spool
 
@@ -30,6 +34,14 @@ def _write_spool(directory: Path, frames: list[list[tuple[dict[str, Any], None, 
         sp.append(f)  # type: ignore[arg-type]
     sp.close()
     return sp.path
+
+
+def _write_raw_frames(directory: Path, payloads: list[bytes]) -> Path:
+    """A spool file holding these frame payloads as they are (length, CRC-32, payload)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{uuid.uuid4().hex}.spool"
+    path.write_bytes(b"".join(struct.pack(">II", len(p), zlib.crc32(p)) + p for p in payloads))
+    return path
 
 
 def _log_id(url: str, base: Path) -> str:
@@ -244,11 +256,34 @@ def test_orphan_spool_from_dead_process_is_replayed(tmp_path: Path) -> None:
         assert log.size() == 5
 
 
+def test_spool_frames_written_before_the_v2_format_still_replay(tmp_path: Path) -> None:
+    """A spool left by an older version (frames of JSON record bodies) is replayed, in order, unchanged."""
+    url = sqlite_url(tmp_path)
+    spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
+    v1 = [orjson.dumps([[body, s, p] for body, s, p in _bodies(n, tag)]) for n, tag in ((3, "a"), (2, "b"))]
+    _write_raw_frames(spool_dir, v1)
+    with open_log(url, tmp_path) as log:
+        log.flush(timeout=5)
+        entries = list(log.entries())
+        assert [e.id for e in entries] == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+        assert entries[4].body == {**_bodies(2, "b")[1][0], "idx": 4}
+        assert log.verify().size == 5
+
+
+def test_spool_refuses_a_record_it_cannot_encode(tmp_path: Path) -> None:
+    """A body missing the indexed fields is refused when written (SpoolError), not stored unreplayable."""
+    sp = Spool(tmp_path / "sp")
+    with pytest.raises(SpoolError, match="cannot be encoded"):
+        sp.append([({"id": "broken"}, None, None)])
+    sp.close()
+
+
 def test_malformed_spool_record_does_not_stall_the_log(tmp_path: Path) -> None:
     """A CRC-valid spool frame holding a malformed record is quarantined; the sealer keeps sealing new records."""
     url = sqlite_url(tmp_path)
     spool_dir = tmp_path / "spool" / _log_id(url, tmp_path)
-    _write_spool(spool_dir, [[({"id": "broken"}, None, None)]])
+    _write_raw_frames(spool_dir, [orjson.dumps({"v": 2, "items": [["{", "}", "alert", "not-a-ts", None, "x",
+                                                                   None, None]]})])
     log = open_log(url, tmp_path)
     try:
         time.sleep(0.7)  # let the sealer pick up the orphan

@@ -9,7 +9,16 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soc2ai.ledger.canonical import MAX_SAFE_INT, EncodingError, canonical_json, check_jsonable, to_jsonable
+from soc2ai.ledger import canonical
+from soc2ai.ledger.canonical import (
+    MAX_SAFE_INT,
+    EncodingError,
+    canonical_json,
+    check_jsonable,
+    join_encoded,
+    split_encode,
+    to_jsonable,
+)
 
 # Unicode text without lone surrogates (JSON text is UTF-8); includes control characters, astral chars,
 # characters JCS escapes specially, and characters it must NOT escape (U+007F, U+2028, non-BMP).
@@ -77,3 +86,27 @@ def test_to_jsonable_keeps_float_text_exact() -> None:
     """Floats become their shortest repr string, so 0.1 stays '0.1' and nothing is rounded silently."""
     assert to_jsonable({"t": 0.1, "p": [1e-7, float("inf")], "n": 2**60}) == \
         {"t": "0.1", "p": ["1e-07", "inf"], "n": str(2**60)}
+
+
+# Records whose nested objects carry "idx" keys too, sometimes with split_encode's own marker value.
+_idx_value = _value | st.builds(lambda: {"idx": canonical._IDX_SENTINEL}) | st.builds(
+    lambda v: {"idx": v}, _safe_int)
+_idx_record = st.dictionaries(_ascii_key | st.sampled_from(["idx", "id", "idw", "idy", "i", "kind"]),
+                              _idx_value, max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_idx_record, st.integers(0, MAX_SAFE_INT))
+def test_split_encode_then_join_equals_rfc8785_of_the_record_with_its_index(rec: dict[str, Any], idx: int) -> None:
+    """The sealer splices the index into a body encoded earlier; the result is the RFC 8785 encoding of
+    the record with that index, byte for byte (nested "idx" keys and the marker value included)."""
+    head, tail = split_encode(rec)
+    assert join_encoded(head, idx, tail) == canonical_json({**rec, "idx": idx}) == rfc8785.dumps({**rec, "idx": idx})
+
+
+def test_split_encode_falls_back_when_the_marker_repeats() -> None:
+    """A nested object holding the marker value itself cannot fool the split."""
+    rec = {"a": {"idx": canonical._IDX_SENTINEL}, "z": [{"idx": canonical._IDX_SENTINEL}]}
+    head, tail = split_encode(rec)
+    assert join_encoded(head, 7, tail) == rfc8785.dumps({**rec, "idx": 7})
+    assert head.endswith(b",") and tail.startswith(b",")
