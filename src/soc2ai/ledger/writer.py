@@ -386,6 +386,7 @@ class Sealer(threading.Thread):
             leaves: list[LeafRow] = []
             subjects = []
             payloads = []
+            spans: dict[str, list[int]] = {}  # subject_ref hex -> [first idx, last idx, count]
             for n, ((head_b, tail_b, kind, ts, ref, rid), subj, payload) in enumerate(items):
                 if self.yield_gil and not n & _YIELD_EVERY:
                     # Let caller threads waiting for the GIL run now rather than after a full switch
@@ -394,14 +395,25 @@ class Sealer(threading.Thread):
                 enc = join_encoded(head_b, size, tail_b)
                 lh = leaf_hash(enc)
                 frontier_append(frontier, size, lh, emit)
-                leaves.append(LeafRow(size, lh, enc, kind, ts, bytes.fromhex(ref) if ref else None, rid))
+                if ref:
+                    span = spans.get(ref)
+                    if span is None:
+                        spans[ref] = [size, size, 1]
+                    else:
+                        span[1] = size
+                        span[2] += 1
+                    leaves.append(LeafRow(size, lh, enc, kind, ts, bytes.fromhex(ref), rid))
+                else:
+                    leaves.append(LeafRow(size, lh, enc, kind, ts, None, rid))
                 if subj is not None:
                     subjects.append(subj)
                 if payload is not None:
                     payloads.append((rid, payload))
                 size += 1
             cp = sign_checkpoint(self.signer, self.origin, size, frontier_root(frontier))
-            return SealBatch(leaves, nodes, cp, frontier, subjects, payloads, len(items) if replay else 0)
+            return SealBatch(leaves, nodes, cp, frontier, subjects, payloads,
+                             [(a, bytes.fromhex(r), b, k) for r, (a, b, k) in spans.items()],
+                             len(items) if replay else 0)
 
         batch = self.store.seal(prepare)
         self._known_note = batch.checkpoint.note

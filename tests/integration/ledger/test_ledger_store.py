@@ -124,6 +124,57 @@ def test_forget_shreds_subject_and_logs_receipt(store_url: str, tmp_path: Path) 
         assert log.subject_refs("alice") != refs and len(log.subject_refs("alice")) == 1
 
 
+def _write_batches(log: AuditLog, plan: list[list[str]]) -> dict[str, list[str]]:
+    """Each inner list is sealed as its own batch (flush between): records per user, by request id."""
+    ids: dict[str, list[str]] = {}
+    for batch in plan:
+        for user in batch:
+            ids.setdefault(user, []).append(log.log_inference(user_id=user, model_id="m", prompt=f"p-{user}",
+                                                              response="r"))
+        log.flush()
+    return ids
+
+
+def test_forget_finds_a_subject_across_many_batches(store_url: str, tmp_path: Path) -> None:
+    """A subject's records spread over many sealed batches are all counted, and all their retained
+    payloads deleted, while other subjects' payloads stay."""
+    plan = [["a", "b", "a"], ["b"], ["a"], ["c", "b", "c"], ["a", "a", "b"]]
+    with open_log(store_url, tmp_path, retain_payloads=True) as log:
+        ids = _write_batches(log, plan)
+        res = log.forget("a", actor="dpo")
+        assert res.records == 5
+        assert all(log.store.payload(r) is None for r in ids["a"])
+        assert all(log.store.payload(r) is not None for r in ids["b"] + ids["c"])
+        assert log.forget("b", actor="dpo").records == 4
+        assert log.verify().size == 13
+
+
+def test_a_store_from_schema_1_is_migrated_by_the_next_writer(store_url: str, tmp_path: Path) -> None:
+    """A store written before ledger_subject_spans existed (subject index on the leaves) is migrated when a
+    writer opens it: its records are found by subject afterwards, and the old index is gone."""
+    with open_log(store_url, tmp_path, retain_payloads=True) as log:
+        ids = _write_batches(log, [["a", "b"], ["a"], ["b", "a"]])
+    raw = Raw(store_url)
+    raw.q("DROP TABLE ledger_subject_spans")
+    raw.q("CREATE INDEX ledger_leaves_subject ON ledger_leaves (subject_ref)")
+    raw.q("UPDATE ledger_meta SET v = '1' WHERE k = 'schema'")
+    with AuditLog.open(config_for(store_url, tmp_path), read_only=True) as ro:
+        assert ro.store.schema_version == 1  # a reader leaves the store as it is
+        assert ro.store.count_subject_records([bytes.fromhex(r) for r in ro.subject_refs("a")]) == 3
+    with open_log(store_url, tmp_path, retain_payloads=True) as log:
+        assert log.store.schema_version == 2
+        assert raw.q("SELECT v FROM ledger_meta WHERE k = 'schema'") == [("2",)]
+        more = _write_batches(log, [["a", "c"]])
+        assert log.forget("a", actor="dpo").records == 4
+        assert all(log.store.payload(r) is None for r in ids["a"] + more["a"])
+        assert log.store.payload(ids["b"][0]) is not None
+        assert log.verify().size == 8
+    indexes = (raw.q("SELECT indexname FROM pg_indexes WHERE indexname = 'ledger_leaves_subject'") if raw.pg else
+               raw.q("SELECT name FROM sqlite_master WHERE name = 'ledger_leaves_subject'"))
+    assert indexes == []
+    raw.close()
+
+
 def test_prune_drops_bodies_keeps_proofs(store_url: str, tmp_path: Path) -> None:
     """prune removes old bodies; verify passes and reports them; proofs of pruned records still verify."""
     with open_log(store_url, tmp_path) as log:

@@ -41,6 +41,7 @@ class SealBatch:
     frontier: list[bytes]
     subjects: list[tuple[bytes, bytes, bytes]] = field(default_factory=list)  # (ref, lookup, wrapped key)
     payloads: list[tuple[str, bytes]] = field(default_factory=list)           # (rid, sealed payload)
+    spans: list[tuple[int, bytes, int, int]] = field(default_factory=list)   # (first idx, ref, last idx, n)
     replayed: int = 0
 
 

@@ -39,7 +39,7 @@ class PostgresStore(SqlStore):
             if create:
                 for ddl in schema("BYTEA", "BIGINT"):
                     cur.execute(ddl)
-            self._init_meta(cur)
+            self._init_meta(cur, writable=create)
 
         self._write_txn(init)
 

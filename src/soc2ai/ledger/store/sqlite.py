@@ -63,7 +63,7 @@ class SQLiteStore(SqlStore):
                 cur.execute("BEGIN IMMEDIATE")
                 for ddl in schema("BLOB", "INTEGER"):
                     cur.execute(ddl)
-                self._init_meta(cur)
+                self._init_meta(cur, writable=create)
                 cur.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
