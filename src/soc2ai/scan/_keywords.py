@@ -30,6 +30,8 @@ class KeywordGate:
                     subs.append(kw)
             self._words.append(frozenset(words))
             self._subs.append(tuple(subs))
+        self._any_words = frozenset().union(*self._words)
+        self._any_subs = tuple(dict.fromkeys(s for subs in self._subs for s in subs))
 
     @staticmethod
     def words(low: str) -> frozenset[str]:
@@ -39,3 +41,7 @@ class KeywordGate:
     def open(self, i: int, words: frozenset[str], low: str) -> bool:
         """True when rule ``i`` may match (one of its keywords occurs)."""
         return not words.isdisjoint(self._words[i]) or any(s in low for s in self._subs[i])
+
+    def any_open(self, words: frozenset[str], low: str) -> bool:
+        """True when some rule may match: False lets a caller skip the whole group in one set operation."""
+        return not words.isdisjoint(self._any_words) or any(s in low for s in self._any_subs)

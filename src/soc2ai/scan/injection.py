@@ -161,8 +161,10 @@ class InjectionScanner:
     def _rules(self, text: str) -> list[tuple[str, float, int, int]]:
         low = text.lower()
         same_len = len(low) == len(text)  # a few characters change length when lower-cased
-        hits = []
+        hits: list[tuple[str, float, int, int]] = []
         words = _GATE.words(low)
+        if not _GATE.any_open(words, low):
+            return hits
         for i, (rid, score, _, rx) in enumerate(_RULES):
             if not _GATE.open(i, words, low):
                 continue

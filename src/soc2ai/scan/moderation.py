@@ -130,6 +130,8 @@ class LocalModerator:
         words = KeywordGate.words(t)
         for cat, rules in _COMPILED.items():
             gate = _GATES[cat]
+            if not gate.any_open(words, t):
+                continue  # no keyword of this category: most categories on most texts
             for i, (weight, _, rx) in enumerate(rules):
                 if weight > scores[cat] and gate.open(i, words, t) and rx.search(t):
                     scores[cat] = weight
