@@ -28,9 +28,8 @@ logger = logging.getLogger("soc2ai.ledger")
 
 _YIELD_EVERY = 15  # records between GIL yields in the sealing loop (mask: every 16)
 # With a backlog (more than batch_max queued, or a spool replay) a batch may take up to this many times
-# batch_max records: the per-commit cost (fsync, ~100 index pages touched for 100 subjects, signature) is
-# then shared by more records. Measured on SQLite with the ledger's indexes: 512 rows/txn 28.6k rows/s,
-# 2,048 37.5k, 8,192 41.1k. Without a backlog batches stay small (closed by batch_ms).
+# batch_max records: the per-commit cost (fsync, signature, the pages the commit touches) is then shared
+# by more records. Without a backlog batches stay small (closed by batch_ms).
 _BURST = 8
 
 QueueEntry = tuple[Item, int] | threading.Event  # (item, enqueue time ns) or a flush marker
