@@ -55,6 +55,9 @@ _MAX_BYTES = 1 << 15
 # Bytes that belong to words: a-z, 0-9, apostrophe, and every non-ASCII byte (UTF-8 letters).
 _WORD_BYTE = np.zeros(256, dtype=bool)
 _WORD_BYTE[[*range(ord("a"), ord("z") + 1), *range(ord("0"), ord("9") + 1), ord("'"), *range(128, 256)]] = True
+# The same as a bytes.translate table (1 = word byte): translating in C and viewing the result as bools
+# is several times cheaper on a cold cache than numpy's fancy indexing ``_WORD_BYTE[b8]``.
+_WORD_TABLE = bytes(_WORD_BYTE.astype(np.uint8))
 
 
 _S3 = np.uint64(int(_SALT_CHAR) * int(_P) ** 3 % 2**64)  # the 3-gram hash's salt term, SALT * P**3
@@ -85,7 +88,7 @@ def featurize(text: str, bits: int, *, folded: str | None = None) -> npt.NDArray
     parts = [h3, h4 ^ _X4, (h4[:-1] * _P + b[4:]) ^ _X5]
     # Word boundaries: positions j where byte j and j+1 differ in word-ness. Byte 0 is a space, so they
     # alternate start, end, ...: a word is bytes (start_j, end_j] (an unterminated last one is dropped).
-    isw = _WORD_BYTE[b8]
+    isw = np.frombuffer(raw.translate(_WORD_TABLE), dtype=np.bool_)
     bnd = (isw[1:] != isw[:-1]).nonzero()[0]
     k = len(bnd) // 2
     if k:
