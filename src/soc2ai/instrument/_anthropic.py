@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from soc2ai.instrument.core import CallState, Recorder
-from soc2ai.instrument.streams import patch_create, patch_stream_helper
+from soc2ai.instrument.streams import forget_raw_views, patch_create, patch_stream_helper
 from soc2ai.scan.interface import Action
 
 
@@ -84,9 +84,11 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
 
 
 def instrument_anthropic(client: Any, rec: Recorder) -> None:
-    """Wrap ``client.messages.create`` and the ``client.messages.stream`` helper (idempotent)."""
+    """Wrap ``client.messages.create`` (``with_raw_response`` / ``with_streaming_response`` go through it) and
+    the ``client.messages.stream`` helper (idempotent)."""
     patch_create(client.messages, rec, endpoint="messages", accumulator=AnthropicAccumulator,
                  complete=_complete, system_key="system")
     # ``messages.stream(...)`` posts the request itself (it does not go through create).
     patch_stream_helper(client.messages, rec, endpoint="messages", accumulator=AnthropicAccumulator,
                         system_key="system")
+    forget_raw_views(client)  # ``client.with_raw_response.messages`` too

@@ -1,11 +1,11 @@
-"""Instrumenting ``openai.OpenAI`` / ``openai.AsyncOpenAI``: ``chat.completions.create`` (streaming too)."""
+"""Instrumenting ``openai.OpenAI`` / ``openai.AsyncOpenAI``: ``chat.completions.create`` (streaming and raw too)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from soc2ai.instrument.core import CallState, Recorder
-from soc2ai.instrument.streams import patch_create
+from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
 
 
@@ -88,9 +88,11 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
 
 
 def instrument_openai(client: Any, rec: Recorder) -> None:
-    """Wrap ``client.chat.completions.create`` and ``.parse`` (idempotent); ``.stream`` uses create."""
+    """Wrap ``client.chat.completions.create`` and ``.parse`` (idempotent); ``.stream`` uses create, and so do
+    ``with_raw_response`` / ``with_streaming_response`` (their responses' ``parse()`` is screened)."""
     # ``chat.completions.stream(...)`` goes through create (stream=True); ``parse(...)`` posts itself.
     for method in ("create", "parse"):
         if hasattr(client.chat.completions, method):
             patch_create(client.chat.completions, rec, endpoint="chat.completions", accumulator=OpenAIAccumulator,
                          complete=_complete, method=method)
+    forget_raw_views(client, client.chat)  # ``client.with_raw_response.chat.completions`` too

@@ -2,13 +2,14 @@
 
 Streamed output is pass-through: the post-scan runs on the assembled text when the stream ends and can
 flag and record, but cannot take back chunks the caller already has (docs/gateway.md, "Streaming").
+Raw responses (``with_raw_response`` / ``with_streaming_response``) are proxied so that ``parse()`` is screened.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from soc2ai.instrument.core import CallState, Recorder, error_status
@@ -131,14 +132,27 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
     (idempotent), sync or async.
 
     ``accumulator()`` assembles a stream's chunks; ``complete(resp, state, rec)`` post-scans and records
-    a non-streamed response.
+    a non-streamed response. ``with_raw_response`` / ``with_streaming_response`` call the method too: their
+    raw response is returned as a :class:`RawResponse` / :class:`AsyncRawResponse`.
     """
     original = getattr(resource, method)
     if getattr(original, "__soc2ai__", False):
         return
 
     def done(resp: Any, state: CallState, kwargs: dict[str, Any], proxy: type[Any]) -> Any:
-        return proxy(resp, state, rec, accumulator()) if kwargs.get("stream") else complete(resp, state, rec)
+        def screen(out: Any) -> Any:
+            return proxy(out, state, rec, accumulator()) if kwargs.get("stream") else complete(out, state, rec)
+
+        mode = _raw_mode(kwargs)
+        if mode is None:
+            return screen(resp)
+        raw = (AsyncRawResponse if inspect.iscoroutinefunction(resp.parse) else RawResponse)(resp, state, rec, screen)
+        # with_raw_response ("true" in openai, "raw" in anthropic) has read the whole body: screen and record
+        # now, as create() does, so the call is recorded even if the caller never parses it.
+        raw.eager = mode != "stream" and not kwargs.get("stream")
+        if raw.eager and isinstance(raw, RawResponse):
+            raw.prefetch()
+        return raw
 
     def failed(state: CallState, exc: Exception) -> None:
         rec.finish(state, status=error_status(exc), error=type(exc).__name__)
@@ -154,7 +168,10 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
             except Exception as exc:
                 failed(state, exc)
                 raise
-            return done(resp, state, kwargs, AsyncStreamProxy)
+            out = done(resp, state, kwargs, AsyncStreamProxy)
+            if isinstance(out, AsyncRawResponse) and out.eager:
+                await out.prefetch()
+            return out
     else:
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -168,6 +185,106 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
 
     wrapper.__soc2ai__ = True
     setattr(resource, method, wrapper)
+    forget_raw_views(resource)
+
+
+# Both SDKs (Stainless-generated) mark with_raw_response calls ("true"/"raw") and with_streaming_response
+# calls ("stream", body left unread) with this header.
+_RAW_HEADER = "X-Stainless-Raw-Response"
+
+
+def _raw_mode(kwargs: dict[str, Any]) -> str | None:
+    headers = kwargs.get("extra_headers")
+    mode = headers.get(_RAW_HEADER) if isinstance(headers, Mapping) else None
+    return mode if isinstance(mode, str) else None
+
+
+def forget_raw_views(*objs: Any) -> None:
+    """Drop cached ``with_raw_response`` / ``with_streaming_response`` views: the SDK builds them around
+    the methods present at first access, so one built before instrumenting would bypass the wrappers.
+    Rebuilt on next access, they call the wrapped methods."""
+    for obj in objs:
+        for name in ("with_raw_response", "with_streaming_response"):
+            vars(obj).pop(name, None)
+
+
+class _RawBase:
+    """A raw SDK response (``with_raw_response`` / ``with_streaming_response``) whose default ``parse()``
+    is screened: post-scanned and recorded like ``create``'s result, or a recording stream proxy.
+    ``headers``, ``http_response``, ``status_code``, ... are the SDK object's; reading the body any other
+    way (``text``, ``content``, ``json()``, ``iter_*``, ``parse(to=...)``) is not screened."""
+
+    eager = False
+
+    def __init__(self, raw: Any, state: CallState, rec: Recorder, screen: Callable[[Any], Any]) -> None:
+        self._raw, self._state, self._rec, self._screen = raw, state, rec, screen
+        self._parsed: Any = None
+
+    def _unparsed(self, exc: Exception | None = None) -> None:
+        """Record (once) a call whose output was not screened."""
+        if isinstance(self._parsed, _Base):  # a parsed stream left before its end
+            self._parsed._end(499, "stream closed by the caller before the end")
+            return
+        if exc is None and not getattr(getattr(self._raw, "http_response", None), "is_stream_consumed", True):
+            self._rec.finish(self._state, status=499, error="raw response closed by the caller before it was read")
+            return
+        why = f"could not parse the response ({type(exc).__name__})" if exc else "read without parse()"
+        self._rec.finish(self._state, status=getattr(self._raw, "status_code", 200),
+                         error=f"raw response {why}: output not screened")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def __repr__(self) -> str:
+        return repr(self._raw)
+
+
+class RawResponse(_RawBase):
+    """Sync ``parse()``: openai's ``LegacyAPIResponse`` (sync and async clients), sync ``APIResponse``."""
+
+    def parse(self, *, to: Any = None) -> Any:
+        """The screened result (cached, as the SDK does); ``to=`` is passed through unscreened."""
+        if to is not None:
+            return self._raw.parse(to=to)
+        if self._parsed is None:
+            self._parsed = self._screen(self._raw.parse())
+        return self._parsed
+
+    def prefetch(self) -> None:
+        """Screen and record now; a body that does not parse is recorded as not screened."""
+        try:
+            self.parse()
+        except Exception as exc:
+            self._unparsed(exc)
+
+    def close(self) -> None:
+        """Record the call if nothing else did, then close the SDK response."""
+        self._unparsed()
+        self._raw.close()
+
+
+class AsyncRawResponse(_RawBase):
+    """``AsyncAPIResponse``: ``parse()`` and ``close()`` are coroutines."""
+
+    async def parse(self, *, to: Any = None) -> Any:
+        """The screened result (cached, as the SDK does); ``to=`` is passed through unscreened."""
+        if to is not None:
+            return await self._raw.parse(to=to)
+        if self._parsed is None:
+            self._parsed = self._screen(await self._raw.parse())
+        return self._parsed
+
+    async def prefetch(self) -> None:
+        """Screen and record now; a body that does not parse is recorded as not screened."""
+        try:
+            await self.parse()
+        except Exception as exc:
+            self._unparsed(exc)
+
+    async def close(self) -> None:
+        """Record the call if nothing else did, then close the SDK response."""
+        self._unparsed()
+        await self._raw.close()
 
 
 def _is_async(resource: Any, original: Any) -> bool:
