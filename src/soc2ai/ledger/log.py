@@ -121,6 +121,11 @@ class _SealerConf:
     sqlite_synchronous: str
 
 
+def _content_hash(mac: KeyedHash, content: Any, sha_only: bool) -> str:
+    data = content.encode("utf-8", "surrogatepass") if content.__class__ is str else content_bytes(content)
+    return hashlib.sha256(data).hexdigest() if sha_only else mac.hexdigest(data)
+
+
 class _Subject:
     __slots__ = ("key", "mac", "ref", "ref_hex")
 
@@ -281,12 +286,6 @@ class AuditLog:
             self._subjects[user_id] = subj
             return subj, (ref, self._master.subject_lookup(user_id), self._master.wrap_key(ref, key))
 
-    def _content_hash(self, mac: KeyedHash, content: Any) -> str:
-        data = content_bytes(content)
-        if self.hash_mode == "sha256":
-            return hashlib.sha256(data).hexdigest()
-        return mac.hexdigest(data)
-
     def _enqueue(self, item: Item) -> None:
         if self._forked:
             with self._subject_lock:
@@ -309,27 +308,40 @@ class AuditLog:
         """Record one model call; returns the request id. Never blocks on I/O, never raises."""
         rid = request_id or new_id()
         try:
-            subj, new_row = self._subject(user_id) if user_id is not None else (None, None)
-            key = subj.key if subj is not None else self._anon_key
-            mac = subj.mac if subj is not None else self._anon_mac
+            if user_id is None:
+                subj, new_row = None, None
+                mac, ref_hex = self._anon_mac, None
+            else:
+                subj = self._subjects.get(user_id)
+                new_row = None
+                if subj is None:
+                    subj, new_row = self._subject(user_id)
+                mac, ref_hex = subj.mac, subj.ref_hex
+            sha_only = self.hash_mode == "sha256"
             body: dict[str, Any] = {
-                "v": SCHEMA_VERSION, "kind": "inference", "id": rid, "ts": ts if ts is not None else self._clock(),
-                "subject_ref": subj.ref_hex if subj is not None else None, "hash_mode": self.hash_mode,
-                "input_hash": self._content_hash(mac, prompt),
-                "output_hash": None if response is None else self._content_hash(mac, response),
-                "model": to_jsonable(model_id), "latency_us": int(latency_us), "input_tokens": int(input_tokens),
+                "v": SCHEMA_VERSION, "kind": "inference", "id": rid, "ts": self._clock() if ts is None else ts,
+                "subject_ref": ref_hex, "hash_mode": self.hash_mode,
+                "input_hash": _content_hash(mac, prompt, sha_only),
+                "output_hash": None if response is None else _content_hash(mac, response, sha_only),
+                "model": model_id if model_id.__class__ is str else to_jsonable(model_id),
+                "latency_us": int(latency_us), "input_tokens": int(input_tokens),
                 "output_tokens": int(output_tokens), "flagged": bool(flagged),
             }
             if extra:
-                attrs: dict[str, Any] = {}
+                attrs: dict[str, Any] | None = None
                 for k, v in extra.items():
                     if k in _INFERENCE_EXTRA:
-                        body[k] = to_jsonable(v)
+                        # Most extras are plain strings: skip the coercion call (the caller's hot path).
+                        body[k] = v if v.__class__ is str else to_jsonable(v)
                     else:
+                        if attrs is None:
+                            attrs = {}
                         attrs[k] = v
                 if attrs:
                     body["attrs"] = to_jsonable({**body.get("attrs", {}), **attrs})
-            payload = self._seal_payload(key, prompt, response) if self.retain_payloads else None
+            payload = None
+            if self.retain_payloads:
+                payload = self._seal_payload(subj.key if subj is not None else self._anon_key, prompt, response)
             self._enqueue((body, new_row, payload))
         except Exception as exc:
             self._caller_error(exc)
