@@ -238,7 +238,7 @@ def forget(
         result = log.forget(subject, actor="cli")
     if json_out:
         print_json({"subject_refs": result.subject_refs, "records": result.records, "receipt": result.receipt_id,
-                    "spool_keys_erased": result.spool_keys_erased})
+                    "spool_keys_erased": result.spool_keys_erased, "residue": list(result.residue)})
     elif result.subject_refs:
         console.print(f"shredded {len(result.subject_refs)} key(s) covering {result.records} records; "
                       f"receipt {result.receipt_id}")
@@ -246,6 +246,8 @@ def forget(
         console.print("no such subject in the ledger (receipt appended)")
     if result.spool_keys_erased:
         console.print(f"erased {result.spool_keys_erased} key(s) from quarantined spool files")
+    for note in result.residue:
+        console.print(f"WARN {note}", markup=False)
 
 
 @app.command("match")

@@ -67,6 +67,8 @@ class ForgetResult:
     receipt_id: str
     # Wrapped keys erased from quarantined spool files (never replayed, so not in the store).
     spool_keys_erased: int = 0
+    # Where the store says deleted bytes may still remain (e.g. PostgreSQL WAL settings); empty: nowhere.
+    residue: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,13 +521,15 @@ class AuditLog:
         with self._subject_lock:
             self._subjects.pop(user_id, None)
         records = self.store.count_subject_records(refs)
-        self.store.compact()
+        residue = self.store.compact()
+        attrs: dict[str, Any] = {"actor": actor} if actor else {}
+        if residue:
+            attrs["residue"] = residue
         receipt = DsarRecord(action="forget", outcome="shredded" if refs else "unknown_subject",
-                             subject_refs=[r.hex() for r in refs], count=records,
-                             attrs={"actor": actor} if actor else {})
+                             subject_refs=[r.hex() for r in refs], count=records, attrs=attrs)
         self.append(receipt)
         self.flush()
-        return ForgetResult([r.hex() for r in refs], records, receipt.id, erased)
+        return ForgetResult([r.hex() for r in refs], records, receipt.id, erased, tuple(residue))
 
     def prune(self, before_ts: int, kinds: list[str] | None = None, *, actor: str = "") -> int:
         """Drop record bodies older than ``before_ts`` (µs); hashes and checkpoints stay; a receipt is logged."""

@@ -427,3 +427,59 @@ def test_forget_removes_key_bytes_from_postgres_table_files(tmp_path: Path) -> N
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {url.split('search_path%3D', 1)[1]} CASCADE")
+
+
+def _pg_wal_settings(admin: Any, **settings: str | None) -> None:
+    """ALTER SYSTEM SET (or RESET when None) and reload; these settings take effect on reload."""
+    for name, value in settings.items():
+        if value is None:
+            admin.execute(f"ALTER SYSTEM RESET {name}")
+        else:
+            admin.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    admin.execute("SELECT pg_reload_conf()")
+    time.sleep(0.2)  # the postmaster signals its children; let the checkpointer pick it up
+
+
+def test_forget_retires_the_postgres_wal_that_held_the_key(tmp_path: Path) -> None:
+    """After forget, no WAL segment holds the subject's wrapped key or lookup (with wal_recycle = off),
+    and with wal_recycle = on forget says where the bytes may remain instead of claiming they are gone."""
+    url = new_pg_schema()
+    try:
+        with psycopg.connect(url, autocommit=True) as admin:
+            row = admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+            data_dir = Path(admin.execute("SHOW data_directory").fetchone()[0])  # type: ignore[index]
+            if not (row and row[0]) or not os.access(data_dir / "pg_wal", os.R_OK):
+                pytest.skip("needs a PostgreSQL superuser and a readable pg_wal to set wal_recycle and scan")
+            wal = data_dir / "pg_wal"
+
+            def wal_files() -> list[Path]:
+                return [f for f in wal.iterdir() if f.is_file() and len(f.name) == 24]
+
+            try:
+                for recycle in ("on", "off"):
+                    _pg_wal_settings(admin, wal_recycle=recycle)
+                    with open_log(url, tmp_path, retain_payloads=True) as log:
+                        user = f"alice-{recycle}"
+                        for k in range(10):
+                            log.log_inference(user_id=user if k % 2 else "bob", model_id="m", prompt=f"p{k}",
+                                              response="r")
+                        log.flush()
+                        (wrapped, lookup), = admin.execute(
+                            "SELECT wrapped_key, lookup FROM ledger_subjects WHERE subject_ref = %s",
+                            (bytes.fromhex(log.subject_refs(user)[0]),)).fetchall()
+                        needles = {"wrapped key": bytes(wrapped), "lookup": bytes(lookup)}
+                        assert _scan(wal_files(), needles), "the needles should be in the WAL before forget"
+                        res = log.forget(user)
+                        if recycle == "on":
+                            assert any("wal_recycle = on" in r for r in res.residue), res.residue
+                            receipt = log.entry(log.find(res.receipt_id) or -1).body
+                            assert receipt is not None and receipt["attrs"]["residue"] == list(res.residue)
+                        else:
+                            assert res.residue == ()
+                            assert _scan(wal_files(), needles) == []
+                        assert log.verify().size == (11 if recycle == "on" else 22)
+            finally:
+                _pg_wal_settings(admin, wal_recycle=None)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {url.split('search_path%3D', 1)[1]} CASCADE")

@@ -115,23 +115,48 @@ class PostgresStore(SqlStore):
         cur.executemany("INSERT INTO ledger_subjects (subject_ref, lookup, wrapped_key) VALUES (%s, %s, %s) "
                         "ON CONFLICT DO NOTHING", rows)
 
-    def compact(self) -> None:
-        """Rewrite the key and payload tables so deleted keys leave their data files.
+    def compact(self) -> list[str]:
+        """Rewrite the key and payload tables so deleted keys leave their data files, then retire the WAL
+        that held them; return what may still hold the bytes.
 
         A plain VACUUM only marks dead tuples reusable (their bytes stay in the page); VACUUM FULL writes
         a new file and unlinks the old one. Both tables are small (a row per subject, a row per retained
         payload); the rewrite locks them briefly, and a seal that waits longer than its lock timeout goes
-        to the spool and is replayed. WAL segments keep the bytes until the server recycles and overwrites
-        them (docs/architecture.md).
+        to the spool and is replayed. The WAL still holds the rows (inserts, and full-page images taken by
+        the delete): switching to a new segment and checkpointing makes every older segment removable,
+        and with ``wal_recycle = off`` the server unlinks them instead of renaming them for reuse.
         """
+        residue: list[str] = []
         conn = self._connect()
         try:
             conn.execute("VACUUM FULL ledger_subjects")
             conn.execute("VACUUM FULL ledger_payloads")
+            try:
+                conn.execute("CHECKPOINT")
+                conn.execute("SELECT pg_switch_wal()")
+                conn.execute("CHECKPOINT")
+            except self._pg.errors.InsufficientPrivilege:
+                residue.append("PostgreSQL WAL: no privilege to CHECKPOINT and pg_switch_wal() (superuser, or "
+                               "pg_checkpoint and EXECUTE on pg_switch_wal): deleted keys stay in the WAL until "
+                               "the server retires it")
+            settings = dict(conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('wal_recycle', 'archive_mode', 'wal_keep_size')").fetchall())
+            slots = conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()
         except self._pg.Error as exc:
-            raise StoreError(f"PostgreSQL vacuum failed: {exc}") from exc
+            raise StoreError(f"PostgreSQL compaction failed: {exc}") from exc
         finally:
             conn.close()
+        if settings.get("wal_recycle") == "on":
+            residue.append("PostgreSQL WAL: wal_recycle = on renames retired segments for reuse, so deleted keys "
+                           "stay in them until overwritten; set wal_recycle = off to unlink them")
+        if settings.get("archive_mode") not in (None, "off"):
+            residue.append("PostgreSQL WAL archive: archived segments keep deleted keys; expire them with your "
+                           "archive retention")
+        if settings.get("wal_keep_size") not in (None, "0") or (slots and slots[0]):
+            residue.append("PostgreSQL WAL: wal_keep_size or replication slots keep retired segments (and the "
+                           "deleted keys) for standbys")
+        return residue
 
     def close(self) -> None:
         with self._lock:

@@ -138,8 +138,8 @@ class SQLiteStore(SqlStore):
         cur.executemany("INSERT OR IGNORE INTO ledger_subjects (subject_ref, lookup, wrapped_key) VALUES (?, ?, ?)",
                         rows)
 
-    def compact(self) -> None:
-        """Make deletions physical: checkpoint and truncate the WAL, then VACUUM."""
+    def compact(self) -> list[str]:
+        """Make deletions physical: checkpoint and truncate the WAL, then VACUUM (secure_delete is on)."""
         with self._write_lock:
             try:
                 self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -147,6 +147,7 @@ class SQLiteStore(SqlStore):
                 self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite compaction failed: {exc}") from exc
+        return []
 
     def close(self) -> None:
         with self._write_lock:
