@@ -440,7 +440,8 @@ class AuditLog:
     def stats(self) -> dict[str, Any]:
         """Counts by kind, pruned bodies, queue, spool and replay state (works while the store is down)."""
         snap = self._sealer.snapshot() if self._sealer is not None else None
-        rejected = snap["duplicates_rejected"] if snap is not None else 0
+        # Records the sealer refused (a reused id, a body JSON cannot hold) are the caller's errors too.
+        rejected = snap.get("duplicates_rejected", 0) + snap.get("records_rejected", 0) if snap is not None else 0
         out: dict[str, Any] = {"caller_errors": self.caller_errors + rejected,
                                "last_caller_error": self.last_caller_error,
                                "store": _redact_url(self.store.url)}

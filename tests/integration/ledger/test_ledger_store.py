@@ -52,6 +52,20 @@ def test_log_inference_never_raises(store_url: str, tmp_path: Path) -> None:
         assert log.find(rid) == 0 and log.size() == 1
 
 
+def test_a_record_json_cannot_hold_is_counted_not_wedged(store_url: str, tmp_path: Path) -> None:
+    """A value that cannot be encoded (a lone surrogate) is rejected by the sealer and counted as a caller
+    error; the records around it are sealed and the log verifies."""
+    with open_log(store_url, tmp_path) as log:
+        a = log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+        log.log_inference(user_id="u", model_id="bad\ud800", prompt="p", response="r")
+        b = log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+        log.flush()
+        st = log.stats()
+        assert st["records_rejected"] == 1 and st["caller_errors"] == 1 and "not encodable" in st["last_error"]
+        assert [e.id for e in log.entries()] == [a, b]
+        assert log.verify().size == 2
+
+
 def test_reopen_resumes_and_verifies(store_url: str, tmp_path: Path) -> None:
     """Closing and reopening continues the same log; every checkpoint stays consistent."""
     with open_log(store_url, tmp_path) as log:
