@@ -169,7 +169,8 @@ class FakeUpstream:
             req = {}
         self._stats.calls.append({"path": path, "model": req.get("model"), "stream": bool(req.get("stream")),
                                   "upstream": self.name, "t": time.monotonic_ns(), "messages": req.get("messages"),
-                                  "tools": req.get("tools"), "tool_choice": req.get("tool_choice")})
+                                  "tools": req.get("tools"), "tool_choice": req.get("tool_choice"),
+                                  "input": req.get("input"), "instructions": req.get("instructions")})
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
         if b.mode == "drop":
@@ -191,6 +192,12 @@ class FakeUpstream:
             data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(n)]
             conn.respond(200, orjson.dumps({"object": "list", "data": data, "model": req.get("model"),
                                             "usage": {"prompt_tokens": 3 * n, "total_tokens": 3 * n}}))
+        elif path.endswith("/responses") and method == "POST":
+            text = _responses_reply_text(b, req)
+            if req.get("stream"):
+                await self._responses_stream(conn, req, text, b)
+            else:
+                conn.respond(200, orjson.dumps(self._response(req, text, b, "completed")))
         elif path.endswith("/chat/completions"):
             text = _reply_text(b, req)
             if req.get("stream"):
@@ -260,6 +267,86 @@ class FakeUpstream:
             conn.send_chunk(chunk({}, None, {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}))
         conn.send_chunk(b"data: [DONE]\n\n")
         conn.end_stream()
+
+    # --- the Responses API (``POST /v1/responses``): text output only, no tools ------------------------
+    def _response(self, req: dict[str, Any], text: str | None, b: Behaviour, status: str,
+                  rid: str | None = None) -> dict[str, Any]:
+        """A ``Response`` object; ``text=None`` gives the empty output of ``response.created``."""
+        rid = rid or f"resp_fake{self._next_id()[len('chatcmpl-fake'):]}"
+        output = [] if text is None else [_response_message(rid, text, "completed")]
+        out: dict[str, Any] = {
+            "id": rid, "object": "response", "created_at": int(time.time()), "status": status,
+            "model": req.get("model") or "fake-model", "output": output, "error": None,
+            "incomplete_details": None, "instructions": req.get("instructions"), "metadata": {},
+            "parallel_tool_calls": True, "temperature": req.get("temperature"), "top_p": req.get("top_p"),
+            "tool_choice": "auto", "tools": [], "max_output_tokens": req.get("max_output_tokens"),
+            "previous_response_id": req.get("previous_response_id"), "text": {"format": {"type": "text"}},
+            "truncation": "disabled", "usage": None,
+        }
+        if b.usage and text is not None:
+            p = max(1, len(orjson.dumps([req.get("instructions"), req.get("input")])) // 4)
+            c = max(1, len(text) // 4)
+            out["usage"] = {"input_tokens": p, "output_tokens": c, "total_tokens": p + c,
+                            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                            "output_tokens_details": {"reasoning_tokens": 0}}
+        return out
+
+    async def _responses_stream(self, conn: _Conn, req: dict[str, Any], text: str, b: Behaviour) -> None:
+        """The Responses API's SSE events for one text message, in the order OpenAI sends them."""
+        seq = 0
+        rid = f"resp_fake{self._next_id()[len('chatcmpl-fake'):]}"
+        mid = "msg_" + rid[len("resp_"):]
+
+        def event(kind: str, **fields: Any) -> bytes:
+            nonlocal seq
+            seq += 1
+            return (b"event: " + kind.encode() + b"\ndata: "
+                    + orjson.dumps({"type": kind, "sequence_number": seq - 1, **fields}) + b"\n\n")
+
+        loc = {"item_id": mid, "output_index": 0, "content_index": 0}
+        conn.start_stream()
+        conn.send_chunk(event("response.created", response=self._response(req, None, b, "in_progress", rid)))
+        conn.send_chunk(event("response.in_progress", response=self._response(req, None, b, "in_progress", rid)))
+        conn.send_chunk(event("response.output_item.added", output_index=0,
+                              item={**_response_message(rid, "", "in_progress"), "content": []}))
+        conn.send_chunk(event("response.content_part.added", **loc, part=_output_text("")))
+        for word in _words(text):
+            if b.chunk_delay_s:
+                await asyncio.sleep(b.chunk_delay_s)
+            if conn.closed:
+                return
+            conn.send_chunk(event("response.output_text.delta", **loc, delta=word, logprobs=[]))
+        conn.send_chunk(event("response.output_text.done", **loc, text=text, logprobs=[]))
+        conn.send_chunk(event("response.content_part.done", **loc, part=_output_text(text)))
+        conn.send_chunk(event("response.output_item.done", output_index=0,
+                              item=_response_message(rid, text, "completed")))
+        conn.send_chunk(event("response.completed", response=self._response(req, text, b, "completed", rid)))
+        conn.end_stream()
+
+
+def _responses_reply_text(b: Behaviour, req: dict[str, Any]) -> str:
+    """``reply``, or with ``echo`` the text of the last user input (a string ``input`` as is)."""
+    if not b.echo:
+        return b.reply
+    items = req.get("input")
+    if isinstance(items, str):
+        return items
+    for item in reversed(items if isinstance(items, list) else []):
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, str):
+                return content
+            return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+    return b.reply
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _response_message(rid: str, text: str, status: str) -> dict[str, Any]:
+    return {"type": "message", "id": "msg_" + rid[len("resp_"):], "role": "assistant", "status": status,
+            "content": [_output_text(text)]}
 
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 429: b"Too Many Requests",
