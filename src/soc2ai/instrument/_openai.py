@@ -1,7 +1,10 @@
-"""Instrumenting ``openai.OpenAI`` / ``openai.AsyncOpenAI``: ``chat.completions.create`` (streaming and raw too)."""
+"""Instrumenting ``openai.OpenAI`` / ``openai.AsyncOpenAI``: ``chat.completions.create`` (streaming and raw too)
+and ``responses.create`` (the Responses API, streaming too)."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from soc2ai.instrument.core import CallState, Recorder
@@ -87,12 +90,142 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
     return resp
 
 
+# --- the Responses API ----------------------------------------------------------------------------
+
+_TEXT_PARTS = ("input_text", "output_text")
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def _put(obj: Any, key: str, value: Any) -> None:
+    if isinstance(obj, dict):
+        obj[key] = value
+    else:
+        setattr(obj, key, value)
+
+
+def _text_slots(kwargs: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """``(container, key)`` of every string of the request that the model reads as text: ``instructions``,
+    a string ``input``, and in a list of input items (dicts or the SDK's output objects given back) message
+    ``content`` strings, their ``input_text`` / ``output_text`` parts, and ``function_call_output`` strings.
+    Images, files, audio, tool calls' ``arguments`` and other item types are not text slots (passed through)."""
+    for key in ("instructions", "input"):
+        if isinstance(kwargs.get(key), str):
+            yield kwargs, key
+    items = kwargs.get("input")
+    for item in items if isinstance(items, list) else ():
+        kind = _get(item, "type")
+        key = "output" if kind == "function_call_output" else "content"
+        if kind not in (None, "message", "function_call_output"):
+            continue
+        value = _get(item, key)
+        if isinstance(value, str):
+            yield item, key
+        for part in value if isinstance(value, list) else ():
+            if _get(part, "type") in _TEXT_PARTS and isinstance(_get(part, "text"), str):
+                yield part, "text"
+
+
+def _plain(value: Any) -> Any:
+    """SDK objects (output items given back as input) as JSON for the record."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class ResponsesPrompt:
+    """Where ``responses.create`` keeps the prompt: ``input`` (a string or input items) and ``instructions``."""
+
+    def apply_template(self, kwargs: dict[str, Any], text: str) -> None:
+        """As ``instructions`` when there is an input, else as the input."""
+        kwargs["instructions" if kwargs.get("input") else "input"] = text
+
+    def prompt(self, kwargs: dict[str, Any]) -> Any:
+        """``input`` as sent, with ``instructions`` when there are any."""
+        if not isinstance(kwargs.get("input"), str | list | type(None)):  # any iterable: read it once
+            kwargs["input"] = list(kwargs["input"])
+        prompt = _plain(kwargs.get("input"))
+        return {"instructions": kwargs["instructions"], "input": prompt} if kwargs.get("instructions") else prompt
+
+    def texts(self, kwargs: dict[str, Any]) -> list[str]:
+        """The strings of :func:`_text_slots`."""
+        return [_get(obj, key) for obj, key in _text_slots(kwargs)]
+
+    def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
+        """Redact every text slot in a copy of ``input`` (the caller's items stay as they were)."""
+        if isinstance(kwargs.get("input"), list):
+            kwargs["input"] = copy.deepcopy(kwargs["input"])
+        for obj, key in list(_text_slots(kwargs)):
+            _put(obj, key, redact(_get(obj, key)))
+
+
+def _response_fields(resp: Any) -> dict[str, Any]:
+    """Record fields of a ``Response``: served model, id, usage, and its status as the finish reason
+    (the reason, e.g. ``max_output_tokens``, when it is incomplete)."""
+    usage = getattr(resp, "usage", None)
+    reason = getattr(getattr(resp, "incomplete_details", None), "reason", None)
+    return {"model_served": getattr(resp, "model", None), "response_id": getattr(resp, "id", None),
+            "input_tokens": usage.input_tokens if usage else None,
+            "output_tokens": usage.output_tokens if usage else None,
+            "finish_reason": reason or getattr(resp, "status", None)}
+
+
+class ResponsesAccumulator:
+    """Assembles the Responses API's stream events (``response.output_text.delta`` ... ``response.completed``)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.meta: dict[str, Any] = {}
+
+    def add(self, event: Any) -> None:
+        """One event."""
+        kind = getattr(event, "type", "")
+        if kind == "response.output_text.delta":
+            self.parts.append(event.delta)
+        elif kind in ("response.created", "response.completed", "response.incomplete", "response.failed"):
+            fields = _response_fields(event.response)
+            self.meta.update({k: v for k, v in fields.items() if v is not None})
+
+    def text(self) -> str:
+        """Assembled output text."""
+        return "".join(self.parts)
+
+    def fields(self) -> dict[str, Any]:
+        """Record fields."""
+        return dict(self.meta)
+
+
+def _complete_response(resp: Any, state: CallState, rec: Recorder) -> Any:
+    """Post-scan a ``Response``'s output text; redact or withhold it in the message parts the caller reads
+    (``output_text`` is computed from them)."""
+    parts = [c for item in getattr(resp, "output", None) or [] if getattr(item, "type", "") == "message"
+             for c in item.content if getattr(c, "type", "") == "output_text"]
+    action, shown = rec.post_scan(state, "".join(p.text for p in parts))
+    if action in (Action.REDACT, Action.BLOCK) and parts:
+        parts[0].text = shown
+        for p in parts[1:]:
+            p.text = ""
+    fields = _response_fields(resp)
+    if action is Action.BLOCK:
+        fields["finish_reason"] = "content_filter"
+    rec.finish(state, status=200, output=shown, **fields)
+    return resp
+
+
 def instrument_openai(client: Any, rec: Recorder) -> None:
     """Wrap ``client.chat.completions.create`` and ``.parse`` (idempotent); ``.stream`` uses create, and so do
-    ``with_raw_response`` / ``with_streaming_response`` (their responses' ``parse()`` is screened)."""
+    ``with_raw_response`` / ``with_streaming_response`` (their responses' ``parse()`` is screened).
+    ``client.responses.create`` too (``responses.stream(...)`` goes through it)."""
     # ``chat.completions.stream(...)`` goes through create (stream=True); ``parse(...)`` posts itself.
     for method in ("create", "parse"):
         if hasattr(client.chat.completions, method):
             patch_create(client.chat.completions, rec, endpoint="chat.completions", accumulator=OpenAIAccumulator,
                          complete=_complete, method=method)
+    if getattr(client, "responses", None) is not None:
+        patch_create(client.responses, rec, endpoint="responses", accumulator=ResponsesAccumulator,
+                     complete=_complete_response, shape=ResponsesPrompt())
     forget_raw_views(client, client.chat)  # ``client.with_raw_response.chat.completions`` too

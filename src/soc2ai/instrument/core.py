@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import estimate_tokens, json_still_valid, message_text
@@ -22,10 +22,69 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("soc2ai.instrument")
 
-_PARAMS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "n", "presence_penalty",
-           "frequency_penalty", "stop", "stop_sequences", "stream", "top_k")
+_PARAMS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "max_output_tokens", "n",
+           "presence_penalty", "frequency_penalty", "stop", "stop_sequences", "stream", "top_k")
 
 UserId = str | Callable[[], str | None] | None
+
+
+class PromptShape(Protocol):
+    """Where a request keeps its prompt: what is recorded, the texts screened, how a redaction is applied."""
+
+    def apply_template(self, kwargs: dict[str, Any], text: str) -> None:
+        """Put a rendered prompt template into the request."""
+        ...
+
+    def prompt(self, kwargs: dict[str, Any]) -> Any:
+        """The prompt as recorded (hashed) in the ledger."""
+        ...
+
+    def texts(self, kwargs: dict[str, Any]) -> list[str]:
+        """Every text of the request that is screened before it is sent."""
+        ...
+
+    def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
+        """Replace the screened texts by ``redact(text)``, without changing the caller's objects."""
+        ...
+
+
+class ChatPrompt:
+    """``messages`` (chat completions), and the system prompt in ``kwargs[system_key]`` (Anthropic)."""
+
+    def __init__(self, system_key: str | None) -> None:
+        self.system_key = system_key
+
+    def apply_template(self, kwargs: dict[str, Any], text: str) -> None:
+        """As the system prompt when there are messages, else as the user message."""
+        messages = list(kwargs.get("messages") or [])
+        if self.system_key and messages:
+            kwargs[self.system_key] = text
+        elif messages:
+            messages = [{"role": "system", "content": text}, *messages]
+        else:
+            messages = [{"role": "user", "content": text}]
+        kwargs["messages"] = messages
+
+    def prompt(self, kwargs: dict[str, Any]) -> Any:
+        """The messages (with the system prompt, when there is one)."""
+        messages = list(kwargs.get("messages") or [])
+        key = self.system_key
+        return {"system": kwargs[key], "messages": messages} if key and kwargs.get(key) else messages
+
+    def texts(self, kwargs: dict[str, Any]) -> list[str]:
+        """Message contents (strings and text parts), the system prompt first."""
+        texts = [message_text(m.get("content")) for m in kwargs.get("messages") or [] if isinstance(m, dict)]
+        if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
+            texts.insert(0, message_text(kwargs[self.system_key]))
+        return texts
+
+    def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
+        """String message contents and a string system prompt."""
+        kwargs["messages"] = [
+            {**m, "content": redact(m["content"])} if isinstance(m, dict) and isinstance(m.get("content"), str)
+            else m for m in list(kwargs.get("messages") or [])]
+        if self.system_key and isinstance(kwargs.get(self.system_key), str):
+            kwargs[self.system_key] = redact(kwargs[self.system_key])
 
 
 @dataclass
@@ -61,33 +120,28 @@ class Recorder:
         return self.user_id() if callable(self.user_id) else self.user_id
 
     # --- before the call -------------------------------------------------------------------------
-    def begin(self, endpoint: str, kwargs: dict[str, Any], *, system_key: str | None = None) -> CallState:
+    def begin(self, endpoint: str, kwargs: dict[str, Any], *, system_key: str | None = None,
+              shape: PromptShape | None = None) -> CallState:
         """Render a template (``template=``/``variables=`` kwargs), pre-scan, maybe redact ``kwargs``.
 
-        Raises :class:`PolicyViolation` (after recording) when the prompt is blocked.
+        ``shape`` reads and rewrites a request that is not chat ``messages`` (the Responses API's
+        ``input``/``instructions``). Raises :class:`PolicyViolation` (after recording) when the prompt is blocked.
         """
         template = kwargs.pop("template", None)
         variables = kwargs.pop("variables", None)
         state = CallState(endpoint, str(kwargs.get("model", "")), None, "", {})
-        messages = list(kwargs.get("messages") or [])
+        rendered = None
         if template is not None:
             if self.prompts is None:
                 raise PolicyViolation("template= needs instrument(..., prompts=PromptRegistry)")
             rendered = self.prompts.render(template, variables or {})
             state.template, state.template_hash = rendered.ref, rendered.content_hash
-            if system_key and messages:
-                kwargs[system_key] = rendered.text
-            elif messages:
-                messages = [{"role": "system", "content": rendered.text}, *messages]
-            else:
-                messages = [{"role": "user", "content": rendered.text}]
-            kwargs["messages"] = messages
-        state.prompt = messages if not (system_key and kwargs.get(system_key)) \
-            else {"system": kwargs[system_key], "messages": messages}
-        texts = [message_text(m.get("content")) for m in messages if isinstance(m, dict)]
-        if system_key and isinstance(kwargs.get(system_key), str | list):
-            texts.insert(0, message_text(kwargs[system_key]))
-        state.prompt_text = "\n".join(texts)
+        if shape is None:
+            shape = ChatPrompt(system_key)
+        if rendered is not None:
+            shape.apply_template(kwargs, rendered.text)
+        state.prompt = shape.prompt(kwargs)
+        state.prompt_text = "\n".join(shape.texts(kwargs))
         state.params = {k: kwargs[k] for k in _PARAMS if k in kwargs}
         result = self._scan(state, state.prompt_text, Stage.PRE)
         if result is not None and result.action is Action.BLOCK:
@@ -96,11 +150,7 @@ class Recorder:
             raise PolicyViolation(msg)
         if result is not None and result.action is Action.REDACT and self.pipeline is not None:
             pipe = self.pipeline
-            kwargs["messages"] = [
-                {**m, "content": pipe.run(m["content"], stage=Stage.PRE).text}
-                if isinstance(m, dict) and isinstance(m.get("content"), str) else m for m in messages]
-            if system_key and isinstance(kwargs.get(system_key), str):
-                kwargs[system_key] = pipe.run(kwargs[system_key], stage=Stage.PRE).text
+            shape.redact(kwargs, lambda text: str(pipe.run(text, stage=Stage.PRE).text))
         return state
 
     def _scan(self, state: CallState, text: str, stage: Stage) -> Any:
