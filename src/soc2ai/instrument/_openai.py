@@ -180,12 +180,15 @@ class ResponsesAccumulator:
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.meta: dict[str, Any] = {}
+        self.call_args: list[str] = []
 
     def add(self, event: Any) -> None:
         """One event."""
         kind = getattr(event, "type", "")
         if kind == "response.output_text.delta":
             self.parts.append(event.delta)
+        elif kind == "response.output_item.done" and getattr(event.item, "type", "") == "function_call":
+            self.call_args.append(event.item.arguments)
         elif kind in ("response.created", "response.completed", "response.incomplete", "response.failed"):
             fields = _response_fields(event.response)
             self.meta.update({k: v for k, v in fields.items() if v is not None})
@@ -194,17 +197,32 @@ class ResponsesAccumulator:
         """Assembled output text."""
         return "".join(self.parts)
 
+    def tool_arguments(self) -> list[str]:
+        """The arguments of each streamed function call (from its ``response.output_item.done``)."""
+        return list(self.call_args)
+
     def fields(self) -> dict[str, Any]:
         """Record fields."""
         return dict(self.meta)
 
 
 def _complete_response(resp: Any, state: CallState, rec: Recorder) -> Any:
-    """Post-scan a ``Response``'s output text; redact or withhold it in the message parts the caller reads
-    (``output_text`` is computed from them)."""
-    parts = [c for item in getattr(resp, "output", None) or [] if getattr(item, "type", "") == "message"
+    """Post-scan a ``Response``'s output text and function calls' arguments; redact or withhold them in the
+    objects the caller reads (``output_text`` is computed from the message parts)."""
+    output = list(getattr(resp, "output", None) or [])
+    parts = [c for item in output if getattr(item, "type", "") == "message"
              for c in item.content if getattr(c, "type", "") == "output_text"]
     action, shown = rec.post_scan(state, "".join(p.text for p in parts))
+    for call in [i for i in output if getattr(i, "type", "") == "function_call" and isinstance(i.arguments, str)]:
+        # Arguments can carry data out as well as text can (as for chat completions' tool_calls).
+        tc_action, tc_shown = rec.post_scan_arguments(state, call.arguments)
+        if tc_action is Action.BLOCK:
+            action, shown = Action.BLOCK, ""
+            break
+        if tc_action is Action.REDACT:
+            call.arguments = tc_shown
+    if action is Action.BLOCK:
+        resp.output = [i for i in output if getattr(i, "type", "") != "function_call"]
     if action in (Action.REDACT, Action.BLOCK) and parts:
         parts[0].text = shown
         for p in parts[1:]:

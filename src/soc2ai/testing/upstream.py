@@ -268,12 +268,14 @@ class FakeUpstream:
         conn.send_chunk(b"data: [DONE]\n\n")
         conn.end_stream()
 
-    # --- the Responses API (``POST /v1/responses``): text output only, no tools ------------------------
+    # --- the Responses API (``POST /v1/responses``): a text message, or function calls (``tool_calls``) ------
     def _response(self, req: dict[str, Any], text: str | None, b: Behaviour, status: str,
                   rid: str | None = None) -> dict[str, Any]:
         """A ``Response`` object; ``text=None`` gives the empty output of ``response.created``."""
         rid = rid or f"resp_fake{self._next_id()[len('chatcmpl-fake'):]}"
         output = [] if text is None else [_response_message(rid, text, "completed")]
+        if b.tool_calls and text is not None:  # the answer is function calls instead of a message
+            output = [_function_call(rid, i, name, args) for i, (name, args) in enumerate(b.tool_calls)]
         out: dict[str, Any] = {
             "id": rid, "object": "response", "created_at": int(time.time()), "status": status,
             "model": req.get("model") or "fake-model", "output": output, "error": None,
@@ -307,6 +309,21 @@ class FakeUpstream:
         conn.start_stream()
         conn.send_chunk(event("response.created", response=self._response(req, None, b, "in_progress", rid)))
         conn.send_chunk(event("response.in_progress", response=self._response(req, None, b, "in_progress", rid)))
+        if b.tool_calls:
+            # As OpenAI streams them: the item with empty arguments, the arguments in fragments, the item done.
+            for i, (name, args) in enumerate(b.tool_calls):
+                item = _function_call(rid, i, name, args)
+                conn.send_chunk(event("response.output_item.added", output_index=i,
+                                      item={**item, "arguments": "", "status": "in_progress"}))
+                for k in range(0, len(args), 7):
+                    conn.send_chunk(event("response.function_call_arguments.delta", item_id=item["id"],
+                                          output_index=i, delta=args[k:k + 7]))
+                conn.send_chunk(event("response.function_call_arguments.done", item_id=item["id"],
+                                      output_index=i, arguments=args))
+                conn.send_chunk(event("response.output_item.done", output_index=i, item=item))
+            conn.send_chunk(event("response.completed", response=self._response(req, text, b, "completed", rid)))
+            conn.end_stream()
+            return
         conn.send_chunk(event("response.output_item.added", output_index=0,
                               item={**_response_message(rid, "", "in_progress"), "content": []}))
         conn.send_chunk(event("response.content_part.added", **loc, part=_output_text("")))
@@ -342,6 +359,11 @@ def _responses_reply_text(b: Behaviour, req: dict[str, Any]) -> str:
 
 def _output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _function_call(rid: str, i: int, name: str, args: str) -> dict[str, Any]:
+    return {"type": "function_call", "id": f"fc_{rid[len('resp_'):]}_{i}", "call_id": f"call_{i}", "name": name,
+            "arguments": args, "status": "completed"}
 
 
 def _response_message(rid: str, text: str, status: str) -> dict[str, Any]:

@@ -153,3 +153,28 @@ def test_responses_raw_and_upstream_error(world: Any) -> None:
     recs = inference_records(log)
     assert [x["status"] for x in recs] == [200, 200, 503] and recs[0]["response_id"] == raw.parse().id
     assert recs[1]["response_id"] == parsed.id and all(x["flagged"] for x in recs[:2])
+
+
+def test_responses_function_call_arguments_screened(world: Any) -> None:
+    """Function calls' arguments in a Responses answer are post-screened: redacted (still JSON), withheld on
+    block (status content_filter), flagged when streamed (already delivered)."""
+    import json
+
+    up, log, _h = world
+    args = json.dumps({"to": "ops@example.com", "body": "the secret plan"})
+    up.set(tool_calls=(("send_mail", args),))
+    with _client(up) as client:
+        instrument(client, log=log, user_id="erin", pipeline=KeywordPipeline(redact=["secret"]))
+        r = client.responses.create(model="m", input="hi")
+        streamed = list(client.responses.create(model="m", input="hi", stream=True))
+    calls = [i for i in r.output if i.type == "function_call"]
+    assert [c.arguments for c in calls] == [args.replace("secret", "[REDACTED]")]
+    assert any(e.type == "response.function_call_arguments.delta" for e in streamed)
+    recs = inference_records(log)
+    assert recs[0]["flagged"] and recs[0].get("error") is None and recs[0]["finish_reason"] == "completed"
+    assert recs[1]["flagged"] and "already delivered" in recs[1]["error"]
+    with _client(up) as client:
+        instrument(client, log=log, user_id="erin", pipeline=KeywordPipeline(block=["ops@example.com"]))
+        blocked = client.responses.create(model="m", input="hi")
+    assert not [i for i in blocked.output if i.type == "function_call"]
+    assert inference_records(log)[2]["finish_reason"] == "content_filter"
