@@ -91,6 +91,17 @@ def message_text(content: Any) -> str:
     return ""
 
 
+def redact_content(content: Any, redact: Callable[[str], str]) -> Any:
+    """One message's content with its text redacted: a string, or every text part of a list of parts
+    (other parts, e.g. images, pass unchanged); anything else as it is."""
+    if isinstance(content, str):
+        return redact(content)
+    if isinstance(content, list):
+        return [{**p, "text": redact(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+                for p in content]
+    return content
+
+
 def tool_call_functions(tool_calls: Any) -> list[dict[str, Any]]:
     """The ``function`` objects of a message's ``tool_calls`` whose ``arguments`` is a string."""
     out = []
@@ -336,15 +347,11 @@ class Gateway:
     def redact_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages with every text part run through the pre-stage redaction."""
         assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
+        pipeline = self.pipeline
         out = []
         for m in messages:
-            c = m.get("content")
-            if isinstance(c, str):
-                m = {**m, "content": self.pipeline.run(c, stage=Stage.PRE).text}
-            elif isinstance(c, list):
-                m = {**m, "content": [{**p, "text": self.pipeline.run(p["text"], stage=Stage.PRE).text}
-                                      if isinstance(p, dict) and isinstance(p.get("text"), str) else p
-                                      for p in c]}
+            if isinstance(m.get("content"), str | list):
+                m = {**m, "content": redact_content(m["content"], lambda t: pipeline.run(t, stage=Stage.PRE).text)}
             if tool_call_functions(m.get("tool_calls")):
                 m = {**m, "tool_calls": [self._redact_call(tc) for tc in m["tool_calls"]]}
             out.append(m)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from soc2ai.errors import PolicyViolation
-from soc2ai.gateway.core import estimate_tokens, json_still_valid, message_text
+from soc2ai.gateway.core import estimate_tokens, json_still_valid, message_text, redact_content
 from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
 from soc2ai.scan.interface import Action, Stage
 
@@ -79,12 +79,14 @@ class ChatPrompt:
         return texts
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
-        """String message contents and a string system prompt."""
+        """Every text :meth:`texts` scanned: string contents and text parts of messages, and the system
+        prompt (a string or text blocks); new objects, the caller's messages stay as they were."""
         kwargs["messages"] = [
-            {**m, "content": redact(m["content"])} if isinstance(m, dict) and isinstance(m.get("content"), str)
-            else m for m in list(kwargs.get("messages") or [])]
-        if self.system_key and isinstance(kwargs.get(self.system_key), str):
-            kwargs[self.system_key] = redact(kwargs[self.system_key])
+            {**m, "content": redact_content(m["content"], redact)}
+            if isinstance(m, dict) and isinstance(m.get("content"), str | list) else m
+            for m in list(kwargs.get("messages") or [])]
+        if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
+            kwargs[self.system_key] = redact_content(kwargs[self.system_key], redact)
 
 
 @dataclass

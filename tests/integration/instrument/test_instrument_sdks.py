@@ -93,6 +93,22 @@ def test_openai_screening_block_redact_and_upstream_error(world: Any) -> None:
     assert recs[0]["flagged"] and recs[1]["flagged"]
 
 
+def test_openai_redacts_text_parts_of_list_content(world: Any) -> None:
+    """A redact decision reaches text parts of list-form content too (not only string content): what goes
+    upstream is redacted, image parts pass unchanged, and the caller's messages are left as they were."""
+    up, log, _h = world
+    pipe = KeywordPipeline(redact=["secret"])
+    messages = [{"role": "user", "content": [{"type": "text", "text": "the secret plan"},
+                                             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="dan", pipeline=pipe)
+        client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    sent = up.calls[0]["messages"][0]["content"]
+    assert sent[0]["text"] == "the [REDACTED] plan" and sent[1] == messages[0]["content"][1]  # type: ignore[index]
+    assert messages[0]["content"][0]["text"] == "the secret plan"  # type: ignore[index]
+    assert inference_records(log)[0]["flagged"]
+
+
 def test_openai_template(world: Any, tmp_path: Path) -> None:
     """template=/variables= kwargs are rendered from the registry and recorded with their hash."""
     up, log, _h = world
