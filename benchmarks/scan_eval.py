@@ -279,6 +279,7 @@ def eval_moderation() -> dict[str, Any]:
 # ---------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/scan_eval.json)")
     ap.add_argument("--smoke", action="store_true", help="small samples, a few seconds")
     args = ap.parse_args()
     limit = 150 if args.smoke else None
@@ -303,7 +304,7 @@ def main() -> None:
     result["moderation"] = eval_moderation()
     print_tables(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("scan_eval_smoke.json" if args.smoke else "scan_eval.json")
+    out = args.out or RESULTS / ("scan_eval_smoke.json" if args.smoke else "scan_eval.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out}")
 

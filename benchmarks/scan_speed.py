@@ -172,6 +172,7 @@ def dataset_gate(mb: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/scan_speed.json)")
     ap.add_argument("--smoke", action="store_true", help="fewer iterations and a small file")
     args = ap.parse_args()
     n = 200 if args.smoke else 3000
@@ -186,7 +187,7 @@ def main() -> None:
     res["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     report(res)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("scan_speed_smoke.json" if args.smoke else "scan_speed.json")
+    out = args.out or RESULTS / ("scan_speed_smoke.json" if args.smoke else "scan_speed.json")
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(f"\nwrote {out}")
 

@@ -1,0 +1,39 @@
+"""Every benchmark still runs end to end (its --smoke size) and writes the JSON the README's figures come
+from; the timings themselves are not judged here (benchmarks are not tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# script, a key its JSON must hold
+CASES = [
+    ("ledger_bench.py", "targets"),
+    ("gateway_bench.py", "at_200_rps"),
+    ("dsar_bench.py", None),
+    ("monitor_bench.py", None),
+    ("scan_speed.py", "hot_path"),
+    ("scan_eval.py", "injection"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("script", "key"), CASES, ids=[c[0] for c in CASES])
+def test_benchmark_smoke_run_writes_its_results(script: str, key: str | None, tmp_path: Path) -> None:
+    """``python benchmarks/SCRIPT --smoke --out F`` exits 0 and F is a JSON object (with ``key``)."""
+    out = tmp_path / "result.json"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--out", str(out)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert isinstance(doc, dict) and doc
+    if key is not None:
+        assert key in doc, sorted(doc)
