@@ -28,6 +28,8 @@ CASES = [
 @pytest.mark.parametrize(("script", "key"), CASES, ids=[c[0] for c in CASES])
 def test_benchmark_smoke_run_writes_its_results(script: str, key: str | None, tmp_path: Path) -> None:
     """``python benchmarks/SCRIPT --smoke --out F`` exits 0 and F is a JSON object (with ``key``)."""
+    if script == "scan_eval.py" and not (ROOT.parent / "shared" / "eval").is_dir():
+        pytest.skip("scan_eval.py reads ../shared/eval (the scanner evaluation data), absent beside this checkout")
     out = tmp_path / "result.json"
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--out", str(out)],
