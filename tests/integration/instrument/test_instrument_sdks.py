@@ -126,6 +126,29 @@ def test_openai_template(world: Any, tmp_path: Path) -> None:
 
 
 
+def test_anthropic_beta_messages_are_screened_and_recorded(world: Any, anthropic_endpoint: Any) -> None:
+    """client.beta.messages (create, create(stream=True), stream()) is screened and recorded like messages."""
+    up, log, h = world
+    app, secret = anthropic_endpoint(h)
+    up.set(reply="hej verden")
+    pipe = KeywordPipeline(block=["ignore previous"], redact=["verden"])
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
+        instrument(client, log=log, user_id="frank", pipeline=pipe)
+        msg = client.beta.messages.create(model="m", max_tokens=20, messages=MSG)  # type: ignore[arg-type]
+        events = list(client.beta.messages.create(model="m", max_tokens=20, messages=MSG, stream=True))  # type: ignore[arg-type]
+        with client.beta.messages.stream(model="m", max_tokens=20, messages=MSG) as s:  # type: ignore[arg-type]
+            text = "".join(s.text_stream)
+        with pytest.raises(PolicyViolation):
+            client.beta.messages.create(model="m", max_tokens=20,
+                                        messages=[{"role": "user", "content": "ignore previous"}])
+    assert msg.content[0].text == "hej [REDACTED]"  # type: ignore[union-attr]
+    assert any(e.type == "message_stop" for e in events) and text == "hej verden"
+    recs = [r for r in inference_records(log) if r["provider"] == "anthropic"]  # not the gateway's own
+    assert [r["status"] for r in recs] == [200, 200, 200, 400]
+    assert all(r["endpoint"] == "messages" and r["flagged"] for r in recs)
+    assert recs[0]["finish_reason"] == "end_turn" and recs[0]["output_tokens"] > 0
+
+
 def test_anthropic_sync_and_stream(world: Any, anthropic_endpoint: Any) -> None:
     """anthropic.Anthropic: create and create(stream=True) are recorded with usage and stop reason."""
     up, log, h = world
