@@ -124,7 +124,7 @@ class _SealerConf:
 
 
 def _content_hash(mac: KeyedHash, content: Any, sha_only: bool) -> str:
-    data = content.encode("utf-8", "surrogatepass") if content.__class__ is str else content_bytes(content)
+    data = content_bytes(content)
     return hashlib.sha256(data).hexdigest() if sha_only else mac.hexdigest(data)
 
 
@@ -314,10 +314,7 @@ class AuditLog:
                 subj, new_row = None, None
                 mac, ref_hex = self._anon_mac, None
             else:
-                subj = self._subjects.get(user_id)
-                new_row = None
-                if subj is None:
-                    subj, new_row = self._subject(user_id)
+                subj, new_row = self._subject(user_id)
                 mac, ref_hex = subj.mac, subj.ref_hex
             sha_only = self.hash_mode == "sha256"
             body: dict[str, Any] = {

@@ -66,10 +66,10 @@ def new_id() -> str:
 
 def content_bytes(content: Any) -> bytes:
     """The bytes a content hash covers: UTF-8 text as is; anything else (messages lists) as canonical JSON."""
+    if isinstance(content, str):  # the common case first: this runs twice per log_inference
+        return content.encode("utf-8", "surrogatepass")
     if isinstance(content, bytes):
         return content
-    if isinstance(content, str):
-        return content.encode("utf-8", "surrogatepass")
     import orjson
 
     return orjson.dumps(to_jsonable(content), option=orjson.OPT_SORT_KEYS)

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from soc2ai.errors import StoreError
-from soc2ai.ledger.spool import Item, encode_item
+from soc2ai.ledger.spool import ENCODE_ERRORS, Item, encode_item
 
 logger = logging.getLogger("soc2ai.ledger")
 
@@ -93,7 +93,7 @@ def _encoded(entry: tuple[Item, int]) -> tuple[Item, int]:
     child's sealer reports it."""
     try:
         return encode_item(entry[0]), entry[1]
-    except (TypeError, ValueError, KeyError):
+    except ENCODE_ERRORS:
         return entry
 
 

@@ -35,8 +35,18 @@ Item = tuple[dict[str, Any] | Encoded, Subject | None, bytes | None]
 SealItem = tuple[Encoded, Subject | None, bytes | None]
 
 
+def item_id(item: SealItem) -> str:
+    """The record id of a sealable item. (Encoded is a plain tuple: as a NamedTuple it pickled 4x slower,
+    1.08 against 0.27 µs per record, on the process sealer's hand-off.)"""
+    return item[0][5]
+
+
+# What encode_item raises for a body that can never be sealed (JSON cannot hold it, or a field is missing).
+ENCODE_ERRORS = (TypeError, ValueError, KeyError)
+
+
 def encode_item(item: Item) -> SealItem:
-    """The sealable form of a submitted item (raises EncodingError/TypeError for a body JSON cannot hold)."""
+    """The sealable form of a submitted item (raises one of ENCODE_ERRORS for a body it cannot encode)."""
     body, subj, payload = item
     if not isinstance(body, dict):
         return body, subj, payload  # already Encoded
@@ -51,6 +61,10 @@ def _b64(b: bytes) -> str:
 
 def _unb64(s: str | None) -> bytes | None:
     return None if s is None else base64.b64decode(s)
+
+
+def _subject(s: list[str] | None) -> Subject | None:
+    return None if s is None else (base64.b64decode(s[0]), base64.b64decode(s[1]), base64.b64decode(s[2]))
 
 
 def encode_items(items: Sequence[Item]) -> bytes:
@@ -68,8 +82,7 @@ def decode_items(data: bytes) -> list[SealItem]:
     out: list[SealItem] = []
     if isinstance(obj, list):  # version 1 (before 2026-11-27): bodies as JSON objects
         for body, s, p in obj:
-            subj = None if s is None else (base64.b64decode(s[0]), base64.b64decode(s[1]), base64.b64decode(s[2]))
-            out.append(encode_item((body, subj, _unb64(p))))
+            out.append(encode_item((body, _subject(s), _unb64(p))))
         return out
     if obj.get("v") != 2:
         raise ValueError(f"unknown spool frame version {obj.get('v')!r}")
@@ -77,8 +90,7 @@ def decode_items(data: bytes) -> list[SealItem]:
         if not (isinstance(head, str) and isinstance(tail, str) and isinstance(kind, str)
                 and isinstance(ts, int) and isinstance(rid, str) and (ref is None or isinstance(ref, str))):
             raise ValueError("malformed spooled record")
-        subj = None if s is None else (base64.b64decode(s[0]), base64.b64decode(s[1]), base64.b64decode(s[2]))
-        out.append(((head.encode(), tail.encode(), kind, ts, ref, rid), subj, _unb64(p)))
+        out.append(((head.encode(), tail.encode(), kind, ts, ref, rid), _subject(s), _unb64(p)))
     return out
 
 
@@ -129,7 +141,7 @@ class Spool:
         """Write and fsync one batch. Raises SpoolError when the spool itself cannot be written."""
         try:
             data = encode_items(items)
-        except (TypeError, ValueError, KeyError) as exc:
+        except ENCODE_ERRORS as exc:
             raise SpoolError(f"records cannot be encoded for the spool: {type(exc).__name__}: {exc}") from exc
         try:
             fd = self._open()

@@ -129,7 +129,7 @@ def _check_chunk(store: Store, start: int, end: int, sizes: list[int], cutoffs: 
             hasher = leaf_prefix.copy()
             hasher.update(body)
             h = hasher.digest()
-            # The common case inline (this loop is verify's hot path); _check_body says what is wrong.
+            # The common case inline (this loop is verify's hot path); _why_bad says what is wrong.
             try:
                 get = loads(body).get
                 ok = (h == lh_stored and get("idx") == idx and get("kind") == kind and get("ts") == ts
@@ -137,7 +137,7 @@ def _check_chunk(store: Store, start: int, end: int, sizes: list[int], cutoffs: 
             except (orjson.JSONDecodeError, AttributeError):
                 ok = False
             if not ok:
-                error = (n, _check_body(h, lh_stored, body, idx, kind, ts, ref_hex, rid))
+                error = (n, _why_bad(h, lh_stored, body, idx))
                 break
         kinds[kind] = kinds.get(kind, 0) + 1
         # Inlined frontier_append (this loop is verify's hot path); level-8 nodes are checked here,
@@ -163,9 +163,8 @@ def _check_chunk(store: Store, start: int, end: int, sizes: list[int], cutoffs: 
     return _ChunkResult(start, n - start, frontier, at_sizes, pruned, kinds, nodes_seen, error)
 
 
-def _check_body(h: bytes, stored: bytes, body: bytes, idx: int, kind: str, ts: int, ref_hex: str | None,
-                rid: str) -> str:
-    """Why this body is not the record stored at ``idx``."""
+def _why_bad(h: bytes, stored: bytes, body: bytes, idx: int) -> str:
+    """Why a body that failed the inline check is not the record stored at ``idx``."""
     if h != stored:
         return "record body does not match its leaf hash (record edited)"
     try:

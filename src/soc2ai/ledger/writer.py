@@ -20,7 +20,7 @@ from soc2ai.errors import DuplicateRecordError, RollbackError, SpoolError, Store
 from soc2ai.ledger.canonical import join_encoded
 from soc2ai.ledger.merkle import frontier_append, frontier_root, leaf_hash
 from soc2ai.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_checkpoint
-from soc2ai.ledger.spool import Item, SealItem, Spool, encode_item, read_frames
+from soc2ai.ledger.spool import ENCODE_ERRORS, Item, SealItem, Spool, encode_item, item_id, read_frames
 from soc2ai.ledger.store import TILE_HEIGHT, Head, LeafRow, SealBatch, Store
 from soc2ai.ledger.tree import StoredTree
 
@@ -245,7 +245,7 @@ class Sealer(threading.Thread):
                 break  # seal what precedes the marker, then release the flusher
             try:
                 items.append(encode_item(entry[0]))
-            except (TypeError, ValueError, KeyError) as exc:
+            except ENCODE_ERRORS as exc:
                 # A body JSON cannot hold (e.g. a lone surrogate in a string): it can never be sealed or
                 # spooled. Counted and reported rather than wedging the queue.
                 self.records_rejected += 1
@@ -279,10 +279,10 @@ class Sealer(threading.Thread):
 
     def _drop_duplicates(self, items: list[SealItem]) -> list[SealItem]:
         """Remove records whose id is already in the log (or repeated in the batch); count and report them."""
-        existing = self.store.existing_ids([e[5] for e, _, _ in items])
+        existing = self.store.existing_ids([item_id(it) for it in items])
         keep: list[SealItem] = []
         for it in items:
-            rid = it[0][5]
+            rid = item_id(it)
             if rid in existing:
                 self.duplicates_rejected += 1
                 self.last_error = f"record id {rid!r} already in the log: rejected"
@@ -307,7 +307,7 @@ class Sealer(threading.Thread):
 
     def _to_spool(self, items: list[SealItem]) -> None:
         try:
-            self.spool.append(items)  # bodies are never mutated: the sealer adds idx to a copy
+            self.spool.append(items)
         except SpoolError as exc:
             # Both the store and the spool failed: keep the records in memory (front of the queue) and
             # retry; they are not acknowledged, and nothing is dropped.
@@ -333,8 +333,8 @@ class Sealer(threading.Thread):
             replayed = 0
             try:
                 for batch in read_frames(path):
-                    existing = self.store.existing_ids([e[5] for e, _, _ in batch])
-                    todo = [it for it in batch if it[0][5] not in existing]
+                    existing = self.store.existing_ids([item_id(it) for it in batch])
+                    todo = [it for it in batch if item_id(it) not in existing]
                     step = self.batch_max * _BURST  # a replay is a backlog by definition
                     for i in range(0, len(todo), step):
                         self._seal(todo[i:i + step], replay=True)
@@ -394,6 +394,7 @@ class Sealer(threading.Thread):
                 enc = join_encoded(head_b, size, tail_b)
                 lh = leaf_hash(enc)
                 frontier_append(frontier, size, lh, emit)
+                leaves.append(LeafRow(size, lh, enc, kind, ts, bytes.fromhex(ref) if ref else None, rid))
                 if ref:
                     span = spans.get(ref)
                     if span is None:
@@ -401,9 +402,6 @@ class Sealer(threading.Thread):
                     else:
                         span[1] = size
                         span[2] += 1
-                    leaves.append(LeafRow(size, lh, enc, kind, ts, bytes.fromhex(ref), rid))
-                else:
-                    leaves.append(LeafRow(size, lh, enc, kind, ts, None, rid))
                 if subj is not None:
                     subjects.append(subj)
                 if payload is not None:
