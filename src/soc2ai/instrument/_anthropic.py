@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-from soc2ai.instrument.core import CallState, Recorder
+from soc2ai.instrument.core import CallState, Recorder, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create, patch_stream_helper
 from soc2ai.scan.interface import Action
 
@@ -55,26 +56,24 @@ class AnthropicAccumulator:
         return dict(self.meta)
 
 
+def _set_input(use: Any, args: str) -> None:
+    use.input = json.loads(args)
+
+
 def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
     blocks = [b for b in getattr(msg, "content", None) or [] if getattr(b, "type", "") == "text"]
     text = "".join(b.text for b in blocks)
     action, shown = rec.post_scan(state, text)
-    for use in [b for b in getattr(msg, "content", None) or [] if getattr(b, "type", "") == "tool_use"]:
-        # Tool inputs can carry data out as well as text can: screened as their JSON.
-        tc_action, tc_shown = rec.post_scan_arguments(state, json.dumps(use.input))
-        if tc_action is Action.BLOCK:
-            action, shown = Action.BLOCK, ""
-            break
-        if tc_action is Action.REDACT:
-            use.input = json.loads(tc_shown)
+    uses = [b for b in getattr(msg, "content", None) or [] if getattr(b, "type", "") == "tool_use"]
+    # Tool inputs are screened as their JSON.
+    if rec.screen_call_arguments(state, ((json.dumps(u.input), functools.partial(_set_input, u)) for u in uses)):
+        action, shown = Action.BLOCK, ""
     if action is Action.BLOCK:
         msg.content = [b for b in msg.content if getattr(b, "type", "") != "tool_use"]
         if msg.stop_reason == "tool_use":
             msg.stop_reason = "end_turn"  # no tool call to answer any more
-    if blocks and action in (Action.REDACT, Action.BLOCK):
-        blocks[0].text = shown
-        for b in blocks[1:]:
-            b.text = ""
+    if action in (Action.REDACT, Action.BLOCK):
+        show_text(blocks, shown)
     usage = getattr(msg, "usage", None)
     rec.finish(state, status=200, output=shown, model_served=getattr(msg, "model", None),
                input_tokens=usage.input_tokens if usage else None,

@@ -4,10 +4,11 @@ and ``responses.create`` (the Responses API, streaming too)."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from soc2ai.instrument.core import CallState, Recorder
+from soc2ai.instrument.core import CallState, Recorder, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
 
@@ -64,16 +65,11 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
         if action in (Action.REDACT, Action.BLOCK):
             choice.message.content = shown
         calls = (choice.message.tool_calls if choice.message is not None else None) or []
-        for tc in calls:  # tool-call arguments can carry data out as well as text can
-            fn = getattr(tc, "function", None)
-            if fn is None or not isinstance(fn.arguments, str) or not fn.arguments:
-                continue
-            tc_action, tc_shown = rec.post_scan_arguments(state, fn.arguments)
-            if tc_action is Action.BLOCK:
-                action = Action.BLOCK
-                break
-            if tc_action is Action.REDACT:
-                fn.arguments = tc_shown
+        fns = [fn for tc in calls if (fn := getattr(tc, "function", None)) is not None
+               and isinstance(fn.arguments, str) and fn.arguments]
+        if rec.screen_call_arguments(state, ((fn.arguments, functools.partial(setattr, fn, "arguments"))
+                                             for fn in fns)):
+            action = Action.BLOCK
         if action is Action.BLOCK:
             choice.message.content = shown = ""
             choice.message.tool_calls = None
@@ -213,20 +209,13 @@ def _complete_response(resp: Any, state: CallState, rec: Recorder) -> Any:
     parts = [c for item in output if getattr(item, "type", "") == "message"
              for c in item.content if getattr(c, "type", "") == "output_text"]
     action, shown = rec.post_scan(state, "".join(p.text for p in parts))
-    for call in [i for i in output if getattr(i, "type", "") == "function_call" and isinstance(i.arguments, str)]:
-        # Arguments can carry data out as well as text can (as for chat completions' tool_calls).
-        tc_action, tc_shown = rec.post_scan_arguments(state, call.arguments)
-        if tc_action is Action.BLOCK:
-            action, shown = Action.BLOCK, ""
-            break
-        if tc_action is Action.REDACT:
-            call.arguments = tc_shown
+    calls = [i for i in output if getattr(i, "type", "") == "function_call" and isinstance(i.arguments, str)]
+    if rec.screen_call_arguments(state, ((c.arguments, functools.partial(setattr, c, "arguments")) for c in calls)):
+        action, shown = Action.BLOCK, ""
     if action is Action.BLOCK:
         resp.output = [i for i in output if getattr(i, "type", "") != "function_call"]
-    if action in (Action.REDACT, Action.BLOCK) and parts:
-        parts[0].text = shown
-        for p in parts[1:]:
-            p.text = ""
+    if action in (Action.REDACT, Action.BLOCK):
+        show_text(parts, shown)
     fields = _response_fields(resp)
     if action is Action.BLOCK:
         fields["finish_reason"] = "content_filter"

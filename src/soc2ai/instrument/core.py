@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -87,6 +87,13 @@ class ChatPrompt:
             for m in list(kwargs.get("messages") or [])]
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
             kwargs[self.system_key] = redact_content(kwargs[self.system_key], redact)
+
+
+def show_text(parts: list[Any], shown: str) -> None:
+    """Put screened text into an answer split over several text parts: all of it in the first, the
+    others emptied."""
+    for i, part in enumerate(parts):
+        part.text = shown if i == 0 else ""
 
 
 @dataclass
@@ -183,6 +190,18 @@ class Recorder:
         if action is Action.REDACT and not json_still_valid(args, shown):
             return Action.BLOCK, ""
         return action, shown
+
+    def screen_call_arguments(self, state: CallState, calls: Iterable[tuple[str, Callable[[str], None]]]) -> bool:
+        """Post-screen tool calls' JSON arguments, each given with a setter that puts redacted arguments back
+        in place (they can carry data out as well as text can). True as soon as one is blocked: the caller
+        then withholds the answer's tool calls."""
+        for args, put in calls:
+            action, shown = self.post_scan_arguments(state, args)
+            if action is Action.BLOCK:
+                return True
+            if action is Action.REDACT:
+                put(shown)
+        return False
 
     def finish(self, state: CallState, *, status: int, output: str | None = None, model_served: str | None = None,
                input_tokens: int | None = None, output_tokens: int | None = None, response_id: str | None = None,
