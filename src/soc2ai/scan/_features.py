@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-CHAR_NGRAMS = (3, 4, 5)  # consecutive: each is built from the previous
 _P = np.uint64(0x100000001B3)           # FNV prime: mixes successive bytes
 _M = np.uint64(0x9E3779B97F4A7C15)      # golden-ratio multiplier for the final bucket hash
 _SALT_CHAR = np.uint64(0x51ED27)
@@ -33,10 +32,6 @@ def fold(text: str) -> str:
     if _LEET_GATE.search(t):
         t = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), t)
     return t
-
-
-def _bucket(h: npt.NDArray[np.uint64], bits: int) -> npt.NDArray[np.int64]:
-    return ((h * _M) >> np.uint64(64 - bits)).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=1)
