@@ -190,26 +190,21 @@ class SealerProcess:
 
     # -- sending --------------------------------------------------------------------------------
     def _send_loop(self) -> None:
-        out, empty = self._out, 0
+        out = self._out
         while True:
             if not out:
                 if self._stopped:
                     return
-                empty += 1
-                if empty <= 2:
-                    # Busy: ~1 ms hand-off latency, records accumulate into one frame.
-                    self._poke.wait(0.001)
-                else:
-                    # Idle for 2 ms: block until a submit pokes (a 1 ms poll in a busy server process cost
-                    # about as much CPU as the sealer thread it replaces). The flag is set before the last
-                    # look at the deque, so a record appended in between is never missed.
-                    self._sender_idle = True
-                    if not out:
-                        self._poke.wait(1.0)
-                    self._sender_idle = False
+                # Block until a submit pokes. Polling (an earlier version waited 1 ms twice before
+                # blocking) cost a gateway process about 0.05 ms of CPU per request at 200 requests/s;
+                # under load the deque is rarely empty, so submits seldom pay for the poke. The flag is
+                # set before the last look at the deque, so a record appended in between is never missed.
+                self._sender_idle = True
+                if not out:
+                    self._poke.wait(1.0)
+                self._sender_idle = False
                 self._poke.clear()
                 continue
-            empty = 0
             frames: list[bytes] = []
             records: list[Any] = []
             while out and len(records) < 4096:
