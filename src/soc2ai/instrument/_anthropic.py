@@ -83,15 +83,18 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
 
 
 def instrument_anthropic(client: Any, rec: Recorder) -> None:
-    """Wrap ``client.messages.create`` (``with_raw_response`` / ``with_streaming_response`` go through it) and
-    the ``client.messages.stream`` helper, and the same two on ``client.beta.messages`` (idempotent)."""
+    """Wrap ``client.messages.create`` (``with_raw_response`` / ``with_streaming_response`` go through it),
+    ``parse`` (structured outputs: it posts the request itself) and the ``stream`` helper, and the same on
+    ``client.beta.messages`` (idempotent)."""
     # ``client.beta.messages`` (beta features: ``betas=[...]``) is a separate resource with the same shape.
     beta = getattr(client, "beta", None)
     for resource in (client.messages, getattr(beta, "messages", None)):
         if resource is None:
             continue
-        patch_create(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
-                     complete=_complete, system_key="system")
+        for method in ("create", "parse"):
+            if hasattr(resource, method):
+                patch_create(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
+                             complete=_complete, method=method, system_key="system")
         # ``messages.stream(...)`` posts the request itself (it does not go through create).
         patch_stream_helper(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
                             system_key="system")

@@ -226,13 +226,15 @@ def _complete_response(resp: Any, state: CallState, rec: Recorder) -> Any:
 def instrument_openai(client: Any, rec: Recorder) -> None:
     """Wrap ``client.chat.completions.create`` and ``.parse`` (idempotent); ``.stream`` uses create, and so do
     ``with_raw_response`` / ``with_streaming_response`` (their responses' ``parse()`` is screened).
-    ``client.responses.create`` too (``responses.stream(...)`` goes through it)."""
+    ``client.responses.create`` and ``.parse`` too (``responses.stream(...)`` goes through create)."""
     # ``chat.completions.stream(...)`` goes through create (stream=True); ``parse(...)`` posts itself.
     for method in ("create", "parse"):
         if hasattr(client.chat.completions, method):
             patch_create(client.chat.completions, rec, endpoint="chat.completions", accumulator=OpenAIAccumulator,
                          complete=_complete, method=method)
     if getattr(client, "responses", None) is not None:
-        patch_create(client.responses, rec, endpoint="responses", accumulator=ResponsesAccumulator,
-                     complete=_complete_response, shape=ResponsesPrompt())
+        for method in ("create", "parse"):  # parse(text_format=...) posts the request itself
+            if hasattr(client.responses, method):
+                patch_create(client.responses, rec, endpoint="responses", accumulator=ResponsesAccumulator,
+                             complete=_complete_response, method=method, shape=ResponsesPrompt())
     forget_raw_views(client, client.chat)  # ``client.with_raw_response.chat.completions`` too

@@ -91,9 +91,13 @@ class ChatPrompt:
 
 def show_text(parts: list[Any], shown: str) -> None:
     """Put screened text into an answer split over several text parts: all of it in the first, the
-    others emptied."""
+    others emptied. A structured-output object the SDK's ``parse()`` built from a part (openai
+    Responses ``parsed``, anthropic ``parsed_output``) came from the unscreened text: it is withheld."""
     for i, part in enumerate(parts):
         part.text = shown if i == 0 else ""
+        for name in ("parsed", "parsed_output"):
+            if getattr(part, name, None) is not None:
+                setattr(part, name, None)
 
 
 @dataclass

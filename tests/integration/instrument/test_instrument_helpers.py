@@ -96,3 +96,51 @@ def test_anthropic_tool_use_input_screened(world: Any, anthropic_endpoint: Any) 
     assert [r["flagged"] for r in recs] == [True, True, True]
     assert recs[0].get("error") is None and "already delivered" in recs[1]["error"]
     assert recs[2]["finish_reason"] == "content_filter"
+
+
+def test_openai_responses_parse_recorded_and_redaction_clears_parsed(world: Any) -> None:
+    """responses.parse(text_format=...) posts the request itself: it is screened and recorded like
+    create, and a redacted answer's parsed object (built from the unredacted text) is withheld."""
+    up, log, _h = world
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="iris", pipeline=KeywordPipeline(redact=["atlantis"]))
+        up.set(reply='{"city": "Paris"}')
+        ok = client.responses.parse(model="m", input="where?", text_format=City)
+        up.set(reply='{"city": "Atlantis"}')
+        red = client.responses.parse(model="m", input="where?", text_format=City)
+    assert ok.output_parsed == City(city="Paris")
+    assert red.output_text == '{"city": "[REDACTED]"}' and red.output_parsed is None
+    recs = inference_records(log)
+    assert [(r["endpoint"], r["status"], r["flagged"]) for r in recs] == [("responses", 200, False),
+                                                                           ("responses", 200, True)]
+    assert log.match(log.find(recs[0]["id"]) or 0, response='{"city": "Paris"}').response is True
+
+
+def test_anthropic_parse_recorded_and_redaction_clears_parsed(world: Any, anthropic_endpoint: Any) -> None:
+    """messages.parse and beta.messages.parse (structured outputs) post the request themselves: both are
+    screened and recorded, and a blocked prompt is never sent."""
+    import pytest
+
+    from soc2ai.errors import PolicyViolation
+
+    up, log, h = world
+    app, secret = anthropic_endpoint(h)
+    pipe = KeywordPipeline(block=["ignore previous"], redact=["atlantis"])
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
+        instrument(client, log=log, user_id="jun", pipeline=pipe)
+        up.set(reply='{"city": "Paris"}')
+        ok = client.messages.parse(model="m", max_tokens=50, messages=MSG, output_format=City)  # type: ignore[arg-type]
+        up.set(reply='{"city": "Atlantis"}')
+        red = client.messages.parse(model="m", max_tokens=50, messages=MSG, output_format=City)  # type: ignore[arg-type]
+        beta = client.beta.messages.parse(model="m", max_tokens=50, messages=MSG, output_format=City)  # type: ignore[arg-type]
+        sent = len(up.calls)
+        with pytest.raises(PolicyViolation):
+            client.messages.parse(model="m", max_tokens=50, output_format=City,
+                                  messages=[{"role": "user", "content": "ignore previous"}])
+        assert len(up.calls) == sent
+    assert ok.parsed_output == City(city="Paris")
+    for msg in (red, beta):
+        assert msg.content[0].text == '{"city": "[REDACTED]"}' and msg.parsed_output is None  # type: ignore[union-attr]
+    recs = [r for r in inference_records(log) if r["provider"] == "anthropic"]  # not the gateway's own
+    assert [(r["endpoint"], r["status"], r["flagged"]) for r in recs] == [
+        ("messages", 200, False), ("messages", 200, True), ("messages", 200, True), ("messages", 400, True)]
