@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,24 +82,55 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def message_text(content: Any) -> str:
-    """The text of one message's content (a string, or a list of parts of which text parts count)."""
+def _content_texts(content: Any) -> Iterator[str]:
+    """The strings a message's content shows the model: a string; in a list of parts, text parts, and the
+    nested text of Anthropic ``tool_result`` blocks and text ``document`` blocks (tool output and attached
+    documents are where indirect prompt injection arrives). Images, files and PDFs carry no text here."""
     if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
+        yield content
+        return
+    for p in content if isinstance(content, list) else ():
+        if not isinstance(p, dict):
+            continue
+        if isinstance(p.get("text"), str):
+            yield p["text"]
+        kind = p.get("type")
+        if kind == "tool_result":
+            yield from _content_texts(p.get("content"))
+        elif kind == "document" and isinstance(src := p.get("source"), dict):
+            if src.get("type") == "text" and isinstance(src.get("data"), str):
+                yield src["data"]
+            elif src.get("type") == "content":
+                yield from _content_texts(src.get("content"))
+
+
+def message_text(content: Any) -> str:
+    """The text of one message's content (see :func:`_content_texts` for what counts)."""
+    return content if isinstance(content, str) else "\n".join(_content_texts(content))
 
 
 def redact_content(content: Any, redact: Callable[[str], str]) -> Any:
-    """One message's content with its text redacted: a string, or every text part of a list of parts
-    (other parts, e.g. images, pass unchanged); anything else as it is."""
+    """One message's content with every text :func:`message_text` reads redacted, as new objects (other
+    parts, e.g. images, pass unchanged); anything else as it is."""
     if isinstance(content, str):
         return redact(content)
-    if isinstance(content, list):
-        return [{**p, "text": redact(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str) else p
-                for p in content]
-    return content
+    if not isinstance(content, list):
+        return content
+    out = []
+    for p in content:
+        if isinstance(p, dict):
+            if isinstance(p.get("text"), str):
+                p = {**p, "text": redact(p["text"])}
+            kind = p.get("type")
+            if kind == "tool_result" and isinstance(p.get("content"), str | list):
+                p = {**p, "content": redact_content(p["content"], redact)}
+            elif kind == "document" and isinstance(src := p.get("source"), dict):
+                if src.get("type") == "text" and isinstance(src.get("data"), str):
+                    p = {**p, "source": {**src, "data": redact(src["data"])}}
+                elif src.get("type") == "content" and isinstance(src.get("content"), str | list):
+                    p = {**p, "source": {**src, "content": redact_content(src["content"], redact)}}
+        out.append(p)
+    return out
 
 
 def tool_call_functions(tool_calls: Any) -> list[dict[str, Any]]:

@@ -176,3 +176,28 @@ def test_metrics_text_format() -> None:
     assert 'soc2ai_gateway_request_duration_seconds_bucket{endpoint="chat.completions",le="0.001"} 0' in text
     assert 'soc2ai_gateway_request_duration_seconds_bucket{endpoint="chat.completions",le="0.0025"} 1' in text
     assert "# TYPE g gauge\ng 1.0" in text
+
+
+def test_tool_results_and_text_documents_are_screened_text() -> None:
+    """Anthropic tool_result blocks and text documents reach the model as text: they are read for
+    screening and redacted, as new objects; images pass unchanged and the caller's content is untouched."""
+    from soc2ai.gateway.core import message_text, redact_content
+
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}}
+    content = [
+        {"type": "text", "text": "summarise"},
+        {"type": "tool_result", "tool_use_id": "t1", "content": "secret A"},
+        {"type": "tool_result", "tool_use_id": "t2", "content": [{"type": "text", "text": "secret B"}, image]},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "secret C"}},
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "secret D"}]}},
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBER"}},
+        image,
+    ]
+    assert message_text(content).split("\n") == ["summarise", "secret A", "secret B", "secret C", "secret D"]
+    before = repr(content)
+    out = redact_content(content, lambda t: t.replace("secret", "[X]"))
+    assert repr(content) == before
+    assert message_text(out).split("\n") == ["summarise", "[X] A", "[X] B", "[X] C", "[X] D"]
+    assert out[2]["content"][1] is image and out[5] == content[5] and out[6] is image
+    # OpenAI-format content reads as before: text parts only.
+    assert message_text([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}]) == "a"
