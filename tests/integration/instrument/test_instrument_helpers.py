@@ -144,3 +144,23 @@ def test_anthropic_parse_recorded_and_redaction_clears_parsed(world: Any, anthro
     recs = [r for r in inference_records(log) if r["provider"] == "anthropic"]  # not the gateway's own
     assert [(r["endpoint"], r["status"], r["flagged"]) for r in recs] == [
         ("messages", 200, False), ("messages", 200, True), ("messages", 200, True), ("messages", 400, True)]
+
+
+async def test_async_parse_helpers_recorded(world: Any, anthropic_endpoint: Any) -> None:
+    """The async clients' parse() helpers are wrapped too: one screened record each."""
+    up, log, h = world
+    app, secret = anthropic_endpoint(h)
+    up.set(reply='{"city": "Atlantis"}')
+    pipe = KeywordPipeline(redact=["atlantis"])
+    async with openai.AsyncOpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as oai:
+        instrument(oai, log=log, user_id="lea", pipeline=pipe)
+        r = await oai.responses.parse(model="m", input="where?", text_format=City)
+    with serve_in_thread(app) as url:
+        ant = anthropic.AsyncAnthropic(base_url=url, api_key=secret, max_retries=0)
+        instrument(ant, log=log, user_id="lea", pipeline=pipe)
+        m = await ant.messages.parse(model="m", max_tokens=50, messages=MSG, output_format=City)  # type: ignore[arg-type]
+        await ant.close()
+    assert r.output_parsed is None and m.parsed_output is None
+    recs = [x for x in inference_records(log) if x.get("key_id") is None]  # not the gateway's own
+    assert [(x["endpoint"], x["status"], x["flagged"]) for x in recs] == [("responses", 200, True),
+                                                                          ("messages", 200, True)]
