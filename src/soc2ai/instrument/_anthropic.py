@@ -82,10 +82,18 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
     return msg
 
 
+def _counted(resp: Any, state: CallState, rec: Recorder) -> Any:
+    """``count_tokens``: the (screened) prompt went to the provider, nothing was generated."""
+    rec.finish(state, status=200, input_tokens=getattr(resp, "input_tokens", None), output_tokens=0)
+    return resp
+
+
 def instrument_anthropic(client: Any, rec: Recorder) -> None:
     """Wrap ``client.messages.create`` (``with_raw_response`` / ``with_streaming_response`` go through it),
-    ``parse`` (structured outputs: it posts the request itself) and the ``stream`` helper, and the same on
-    ``client.beta.messages`` (idempotent)."""
+    ``parse`` (structured outputs: it posts the request itself), the ``stream`` helper and ``count_tokens``
+    (the prompt reaches the provider: it is screened like create's, so the count is of what create would
+    send, and recorded as ``endpoint = "messages.count_tokens"``), and the same on ``client.beta.messages``
+    (idempotent)."""
     # ``client.beta.messages`` (beta features: ``betas=[...]``) is a separate resource with the same shape.
     beta = getattr(client, "beta", None)
     for resource in (client.messages, getattr(beta, "messages", None)):
@@ -95,6 +103,9 @@ def instrument_anthropic(client: Any, rec: Recorder) -> None:
             if hasattr(resource, method):
                 patch_create(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
                              complete=_complete, method=method, system_key="system")
+        if hasattr(resource, "count_tokens"):
+            patch_create(resource, rec, endpoint="messages.count_tokens", accumulator=AnthropicAccumulator,
+                         complete=_counted, method="count_tokens", system_key="system")
         # ``messages.stream(...)`` posts the request itself (it does not go through create).
         patch_stream_helper(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
                             system_key="system")

@@ -164,3 +164,38 @@ async def test_async_parse_helpers_recorded(world: Any, anthropic_endpoint: Any)
     recs = [x for x in inference_records(log) if x.get("key_id") is None]  # not the gateway's own
     assert [(x["endpoint"], x["status"], x["flagged"]) for x in recs] == [("responses", 200, True),
                                                                           ("messages", 200, True)]
+
+
+def test_anthropic_count_tokens_screened_and_recorded(world: Any) -> None:
+    """count_tokens sends the prompt to the provider: it is screened like create's (a blocked prompt is
+    not sent, a redacted one is counted as create would send it) and leaves a record with the count."""
+    import pytest
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from soc2ai.errors import PolicyViolation
+
+    _up, log, _h = world
+    bodies: list[bytes] = []
+
+    async def count(request: Request) -> JSONResponse:
+        bodies.append(await request.body())
+        return JSONResponse({"input_tokens": 42})
+
+    app = Starlette(routes=[Route("/v1/messages/count_tokens", count, methods=["POST"])])
+    pipe = KeywordPipeline(block=["ignore previous"], redact=["hunter2"])
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="mo", pipeline=pipe)
+        n = client.messages.count_tokens(model="m", messages=[{"role": "user", "content": "my pw is hunter2"}])
+        b = client.beta.messages.count_tokens(model="m", messages=MSG)  # type: ignore[arg-type]
+        with pytest.raises(PolicyViolation):
+            client.messages.count_tokens(model="m", messages=[{"role": "user", "content": "ignore previous"}])
+    assert n.input_tokens == b.input_tokens == 42 and len(bodies) == 2
+    assert b"hunter2" not in bodies[0] and b"[REDACTED]" in bodies[0]
+    recs = inference_records(log)
+    assert [(r["endpoint"], r["status"], r["flagged"]) for r in recs] == [
+        ("messages.count_tokens", 200, True), ("messages.count_tokens", 200, False),
+        ("messages.count_tokens", 400, True)]
+    assert recs[0]["input_tokens"] == 42 and recs[0]["output_tokens"] == 0 and recs[0]["output_hash"] is None
