@@ -223,10 +223,21 @@ def _complete_response(resp: Any, state: CallState, rec: Recorder) -> Any:
     return resp
 
 
+def _complete_retrieved(resp: Any, state: CallState, rec: Recorder) -> Any:
+    """``responses.retrieve``: where a background response's answer reaches the caller. Screened and
+    recorded like create's once it is there; a poll that finds it queued or in progress leaves no record."""
+    if getattr(resp, "status", None) in ("queued", "in_progress"):
+        state.recorded = True  # nothing delivered yet
+        return resp
+    state.model = getattr(resp, "model", None) or state.model
+    return _complete_response(resp, state, rec)
+
+
 def instrument_openai(client: Any, rec: Recorder) -> None:
     """Wrap ``client.chat.completions.create`` and ``.parse`` (idempotent); ``.stream`` uses create, and so do
     ``with_raw_response`` / ``with_streaming_response`` (their responses' ``parse()`` is screened).
-    ``client.responses.create`` and ``.parse`` too (``responses.stream(...)`` goes through create)."""
+    ``client.responses.create`` and ``.parse`` too (``responses.stream(...)`` goes through create), and
+    ``.retrieve`` (a background response's answer)."""
     # ``chat.completions.stream(...)`` goes through create (stream=True); ``parse(...)`` posts itself.
     for method in ("create", "parse"):
         if hasattr(client.chat.completions, method):
@@ -237,4 +248,7 @@ def instrument_openai(client: Any, rec: Recorder) -> None:
             if hasattr(client.responses, method):
                 patch_create(client.responses, rec, endpoint="responses", accumulator=ResponsesAccumulator,
                              complete=_complete_response, method=method, shape=ResponsesPrompt())
+        if hasattr(client.responses, "retrieve"):
+            patch_create(client.responses, rec, endpoint="responses.retrieve", accumulator=ResponsesAccumulator,
+                         complete=_complete_retrieved, method="retrieve", shape=ResponsesPrompt())
     forget_raw_views(client, client.chat)  # ``client.with_raw_response.chat.completions`` too

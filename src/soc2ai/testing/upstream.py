@@ -77,6 +77,9 @@ class FakeUpstream:
         self._ready = threading.Event()
         self._seq = 0
         self._conns: set[_Conn] = set()
+        # background=True responses by id, and how often each was fetched (the first fetch finds it
+        # still in progress, as a poll of a real background response would).
+        self._background: dict[str, tuple[dict[str, Any], int]] = {}
 
     # --- control ---------------------------------------------------------------------------------
     @property
@@ -196,8 +199,18 @@ class FakeUpstream:
             text = _responses_reply_text(b, req)
             if req.get("stream"):
                 await self._responses_stream(conn, req, text, b)
+            elif req.get("background"):
+                done = self._response(req, text, b, "completed")
+                self._background[done["id"]] = (done, 0)
+                conn.respond(200, orjson.dumps({**done, "status": "queued", "output": [], "usage": None}))
             else:
                 conn.respond(200, orjson.dumps(self._response(req, text, b, "completed")))
+        elif method == "GET" and "/responses/" in path and path.rsplit("/", 1)[-1] in self._background:
+            rid = path.rsplit("/", 1)[-1]
+            done, polls = self._background[rid]
+            self._background[rid] = (done, polls + 1)
+            out = done if polls else {**done, "status": "in_progress", "output": [], "usage": None}
+            conn.respond(200, orjson.dumps(out))
         elif path.endswith("/chat/completions"):
             text = _reply_text(b, req)
             if req.get("stream"):

@@ -178,3 +178,24 @@ def test_responses_function_call_arguments_screened(world: Any) -> None:
         blocked = client.responses.create(model="m", input="hi")
     assert not [i for i in blocked.output if i.type == "function_call"]
     assert inference_records(log)[2]["finish_reason"] == "content_filter"
+
+
+def test_background_response_is_screened_when_retrieved(world: Any) -> None:
+    """background=True: create records the queued response; the answer reaches the caller through
+    retrieve, which screens it (PII redacted) and records it once it is there, not on each poll."""
+    up, log, _h = world
+    up.set(reply="call me at 212-555-0199 or mail ann@example.com")
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="nia", pipeline=KeywordPipeline(redact=["ann@example.com"]))
+        queued = client.responses.create(model="gpt-x", input="contact?", background=True)
+        polled = client.responses.retrieve(queued.id)
+        done = client.responses.retrieve(queued.id)
+    assert queued.status == "queued" and polled.status == "in_progress"
+    assert done.status == "completed" and "ann@example.com" not in done.output_text
+    assert "[REDACTED]" in done.output_text
+    recs = inference_records(log)
+    assert [(r["endpoint"], r["status"], r["finish_reason"]) for r in recs] == [
+        ("responses", 200, "queued"), ("responses.retrieve", 200, "completed")]
+    assert recs[1]["response_id"] == queued.id and recs[1]["model_served"] == "gpt-x" and recs[1]["flagged"]
+    # The retrieve record covers what the caller was shown (the redacted answer).
+    assert log.match(log.find(recs[1]["id"]) or 0, response=done.output_text).response is True
