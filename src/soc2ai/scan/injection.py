@@ -17,7 +17,6 @@ import math
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -104,7 +103,7 @@ class InjectionScore:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_model(path: str | None = None) -> tuple[npt.NDArray[np.floating[Any]], float, int, str]:
+def _load_model(path: str | None = None) -> tuple[npt.NDArray[np.float32], float, int, str]:
     if path is None:
         ref = resources.files("soc2ai.scan").joinpath(MODEL_FILE)
         with resources.as_file(ref) as p, np.load(p, allow_pickle=False) as z:
@@ -113,14 +112,8 @@ def _load_model(path: str | None = None) -> tuple[npt.NDArray[np.floating[Any]],
         return _unpack(z)
 
 
-def _unpack(z: np.lib.npyio.NpzFile) -> tuple[npt.NDArray[np.floating[Any]], float, int, str]:
-    # Weights stay in the file's precision (float16 for the shipped model: 2 MB instead of 4 MB as
-    # float32). A request reads a few hundred of them at random, so the smaller table means fewer cache
-    # and TLB misses; model_score widens the gathered values to float32 before summing, so scores are
-    # the same as with a float32 table.
-    w = z["w"]
-    if w.dtype not in (np.float16, np.float32):
-        w = w.astype(np.float32)
+def _unpack(z: np.lib.npyio.NpzFile) -> tuple[npt.NDArray[np.float32], float, int, str]:
+    w = z["w"].astype(np.float32)
     bits = int(z["bits"][0])
     if w.shape != (1 << bits,):
         raise ValueError(f"injection model weights have shape {w.shape}, expected {(1 << bits,)}")
@@ -161,7 +154,7 @@ class InjectionScanner:
             idx = featurize(text[i : i + step + 64], bits, folded=folded if one_window else None)
             if len(idx) == 0:
                 continue
-            z = b + float(np.add.reduce(w[idx].astype(np.float32, copy=False))) / math.sqrt(len(idx))
+            z = b + float(w[idx].sum()) / math.sqrt(len(idx))
             best = max(best, 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0))))
         return best
 
