@@ -33,7 +33,7 @@ hash_mode = "hmac-sha256"              # per-subject keyed hashes; "sha256" is w
 retain_payloads = false                # true: keep prompts/responses encrypted per subject (PI1 reconstruction)
 retention_days = 365
 sealer = "thread"                      # least CPU at a few hundred records/s (a gateway); "process": sealer in a
-                                       # child process, for high rates (2.3x the sustained throughput, no GIL
+                                       # child process, for high rates (1.5-2.3x the sustained throughput, no GIL
                                        # wait for callers, a crashed writer's handed-over records still sealed)
 
 # Alert sinks (the four seed alert rules and the content-policy rule are on by default).

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,55 +82,54 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def _content_texts(content: Any) -> Iterator[str]:
-    """The strings a message's content shows the model: a string; in a list of parts, text parts, and the
-    nested text of Anthropic ``tool_result`` blocks and text ``document`` blocks (tool output and attached
-    documents are where indirect prompt injection arrives). Images, files and PDFs carry no text here."""
+def _map_texts(content: Any, fn: Callable[[str], str]) -> Any:
+    """``content`` with ``fn`` applied to every string it shows the model as text: a string; in a list of
+    parts, text parts, and the nested text of Anthropic ``tool_result`` blocks and text ``document`` blocks
+    (tool output and attached documents are where indirect prompt injection arrives). Images, files and
+    PDFs carry no text here. One walk for reading (:func:`message_text`) and redacting
+    (:func:`redact_content`), so what is screened is what is redacted. Parts ``fn`` changes are new
+    objects; the rest are passed as they are, and nothing is modified in place."""
     if isinstance(content, str):
-        yield content
-        return
-    for p in content if isinstance(content, list) else ():
-        if not isinstance(p, dict):
-            continue
-        if isinstance(p.get("text"), str):
-            yield p["text"]
-        kind = p.get("type")
-        if kind == "tool_result":
-            yield from _content_texts(p.get("content"))
-        elif kind == "document" and isinstance(src := p.get("source"), dict):
-            if src.get("type") == "text" and isinstance(src.get("data"), str):
-                yield src["data"]
-            elif src.get("type") == "content":
-                yield from _content_texts(src.get("content"))
-
-
-def message_text(content: Any) -> str:
-    """The text of one message's content (see :func:`_content_texts` for what counts)."""
-    return content if isinstance(content, str) else "\n".join(_content_texts(content))
-
-
-def redact_content(content: Any, redact: Callable[[str], str]) -> Any:
-    """One message's content with every text :func:`message_text` reads redacted, as new objects (other
-    parts, e.g. images, pass unchanged); anything else as it is."""
-    if isinstance(content, str):
-        return redact(content)
+        return fn(content)
     if not isinstance(content, list):
         return content
     out = []
     for p in content:
         if isinstance(p, dict):
-            if isinstance(p.get("text"), str):
-                p = {**p, "text": redact(p["text"])}
+            if isinstance(text := p.get("text"), str) and (new := fn(text)) is not text:
+                p = {**p, "text": new}
             kind = p.get("type")
-            if kind == "tool_result" and isinstance(p.get("content"), str | list):
-                p = {**p, "content": redact_content(p["content"], redact)}
+            if kind == "tool_result" and isinstance(inner := p.get("content"), str | list):
+                if (mapped := _map_texts(inner, fn)) is not inner:
+                    p = {**p, "content": mapped}
             elif kind == "document" and isinstance(src := p.get("source"), dict):
-                if src.get("type") == "text" and isinstance(src.get("data"), str):
-                    p = {**p, "source": {**src, "data": redact(src["data"])}}
-                elif src.get("type") == "content" and isinstance(src.get("content"), str | list):
-                    p = {**p, "source": {**src, "content": redact_content(src["content"], redact)}}
+                key = "data" if src.get("type") == "text" else "content" if src.get("type") == "content" else ""
+                inner = src.get(key)
+                if isinstance(inner, str) or (key == "content" and isinstance(inner, list)):
+                    if (mapped := _map_texts(inner, fn)) is not inner:
+                        p = {**p, "source": {**src, key: mapped}}
         out.append(p)
     return out
+
+
+def message_text(content: Any) -> str:
+    """The text of one message's content (see :func:`_map_texts` for what counts)."""
+    if isinstance(content, str):
+        return content
+    texts: list[str] = []
+
+    def keep(text: str) -> str:
+        texts.append(text)
+        return text
+
+    _map_texts(content, keep)
+    return "\n".join(texts)
+
+
+def redact_content(content: Any, redact: Callable[[str], str]) -> Any:
+    """One message's content with every text :func:`message_text` reads redacted (new objects where it
+    changed; images and other parts as they were); anything else as it is."""
+    return _map_texts(content, redact)
 
 
 def tool_call_functions(tool_calls: Any) -> list[dict[str, Any]]:

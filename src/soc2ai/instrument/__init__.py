@@ -1,10 +1,11 @@
 """SDK instrumentation without a gateway: ``instrument(client, log=..., user_id=...)``.
 
 Supports ``openai.OpenAI``, ``openai.AsyncOpenAI``, ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic``:
-``chat.completions.create`` / ``responses.create`` / ``messages.create`` (``stream=True``,
-``with_raw_response`` and ``with_streaming_response`` included) get the same screening, template resolution and one audit record
-per call as the gateway. The client is changed in place and
-returned; callers use it exactly as before.
+``chat.completions.create`` / ``responses.create`` / ``messages.create`` and the SDKs' helpers that post
+their own requests (``parse``, ``stream``, ``responses.retrieve``, ``messages.count_tokens``), with
+``stream=True``, ``with_raw_response`` and ``with_streaming_response``, get the same screening, template
+resolution and one audit record per call as the gateway. The client is changed in place and returned;
+callers use it exactly as before.
 """
 
 from __future__ import annotations

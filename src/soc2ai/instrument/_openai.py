@@ -227,7 +227,7 @@ def _complete_retrieved(resp: Any, state: CallState, rec: Recorder) -> Any:
     """``responses.retrieve``: where a background response's answer reaches the caller. Screened and
     recorded like create's once it is there; a poll that finds it queued or in progress leaves no record."""
     if getattr(resp, "status", None) in ("queued", "in_progress"):
-        state.recorded = True  # nothing delivered yet
+        rec.discard(state)
         return resp
     state.model = getattr(resp, "model", None) or state.model
     return _complete_response(resp, state, rec)

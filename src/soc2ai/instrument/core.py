@@ -207,6 +207,10 @@ class Recorder:
                 put(shown)
         return False
 
+    def discard(self, state: CallState) -> None:
+        """This call leaves no record (nothing reached the caller: a poll of a response still in progress)."""
+        state.recorded = True
+
     def finish(self, state: CallState, *, status: int, output: str | None = None, model_served: str | None = None,
                input_tokens: int | None = None, output_tokens: int | None = None, response_id: str | None = None,
                system_fingerprint: str | None = None, finish_reason: str | None = None,

@@ -97,9 +97,10 @@ class FakeUpstream:
         self.behaviour = replace(self.behaviour, **changes)
 
     def reset(self) -> None:
-        """Back to the default behaviour; forget recorded calls."""
+        """Back to the default behaviour; forget recorded calls and stored background responses."""
         self.behaviour = Behaviour()
         self._stats.calls.clear()
+        self._background.clear()
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def serve(self) -> asyncio.AbstractServer:
@@ -158,9 +159,9 @@ class FakeUpstream:
         self.stop()
 
     # --- request handling ------------------------------------------------------------------------
-    def _next_id(self) -> str:
+    def _next_id(self, prefix: str = "chatcmpl-fake") -> str:
         self._seq += 1
-        return f"chatcmpl-fake{self._seq:08d}"
+        return f"{prefix}{self._seq:08d}"
 
     async def handle(self, conn: _Conn, method: str, path: str, body: bytes) -> None:
         b = self.behaviour
@@ -285,7 +286,7 @@ class FakeUpstream:
     def _response(self, req: dict[str, Any], text: str | None, b: Behaviour, status: str,
                   rid: str | None = None) -> dict[str, Any]:
         """A ``Response`` object; ``text=None`` gives the empty output of ``response.created``."""
-        rid = rid or f"resp_fake{self._next_id()[len('chatcmpl-fake'):]}"
+        rid = rid or self._next_id("resp_fake")
         output = [] if text is None else [_response_message(rid, text, "completed")]
         if b.tool_calls and text is not None:  # the answer is function calls instead of a message
             output = [_function_call(rid, i, name, args) for i, (name, args) in enumerate(b.tool_calls)]
@@ -309,7 +310,7 @@ class FakeUpstream:
     async def _responses_stream(self, conn: _Conn, req: dict[str, Any], text: str, b: Behaviour) -> None:
         """The Responses API's SSE events for one text message, in the order OpenAI sends them."""
         seq = 0
-        rid = f"resp_fake{self._next_id()[len('chatcmpl-fake'):]}"
+        rid = self._next_id("resp_fake")
         mid = "msg_" + rid[len("resp_"):]
 
         def event(kind: str, **fields: Any) -> bytes:
