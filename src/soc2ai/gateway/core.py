@@ -152,6 +152,33 @@ def messages_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+def redact_messages(messages: list[Any], redact: Callable[[str], str]) -> list[Any]:
+    """Messages with everything :func:`messages_text` reads redacted, as new objects: contents (see
+    :func:`_map_texts`) and the JSON arguments of history tool calls. Raises :class:`PolicyViolation` when
+    a redaction would leave arguments unparseable (fail closed). Items that are not dicts pass as they are."""
+    out = []
+    for m in messages:
+        if isinstance(m, dict):
+            if isinstance(m.get("content"), str | list):
+                m = {**m, "content": redact_content(m["content"], redact)}
+            if tool_call_functions(m.get("tool_calls")):
+                m = {**m, "tool_calls": [_redact_call(tc, redact) for tc in m["tool_calls"]]}
+        out.append(m)
+    return out
+
+
+def _redact_call(tc: Any, redact: Callable[[str], str]) -> Any:
+    """A history tool call with its JSON arguments redacted; refused if they would no longer parse."""
+    fns = tool_call_functions([tc])
+    if not fns:
+        return tc
+    args = fns[0]["arguments"]
+    red = redact(args)
+    if red != args and not json_still_valid(args, red):
+        raise PolicyViolation("tool call arguments cannot be redacted without breaking them")
+    return {**tc, "function": {**fns[0], "arguments": red}}
+
+
 class Abuse:
     """Counts rate-limit hits and blocks per key in a sliding window; says when to suspend."""
 
@@ -375,29 +402,10 @@ class Gateway:
         return result
 
     def redact_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Messages with every text part run through the pre-stage redaction."""
+        """Messages with every text part run through the pre-stage redaction (:func:`redact_messages`)."""
         assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
         pipeline = self.pipeline
-        out = []
-        for m in messages:
-            if isinstance(m.get("content"), str | list):
-                m = {**m, "content": redact_content(m["content"], lambda t: pipeline.run(t, stage=Stage.PRE).text)}
-            if tool_call_functions(m.get("tool_calls")):
-                m = {**m, "tool_calls": [self._redact_call(tc) for tc in m["tool_calls"]]}
-            out.append(m)
-        return out
-
-    def _redact_call(self, tc: Any) -> Any:
-        """A history tool call with its JSON arguments redacted; refused if they would no longer parse."""
-        fns = tool_call_functions([tc])
-        if not fns:
-            return tc
-        assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
-        args = fns[0]["arguments"]
-        red = self.pipeline.run(args, stage=Stage.PRE).text
-        if red != args and not json_still_valid(args, red):
-            raise PolicyViolation("tool call arguments cannot be redacted without breaking them")
-        return {**tc, "function": {**fns[0], "arguments": red}}
+        return redact_messages(messages, lambda t: pipeline.run(t, stage=Stage.PRE).text)
 
     def screen_tool_calls(self, call: Call, tool_calls: Any) -> Action:
         """Post-generation screening of the tool calls a model made (their arguments can carry data out).

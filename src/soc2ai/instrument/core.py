@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from soc2ai.errors import PolicyViolation
-from soc2ai.gateway.core import estimate_tokens, json_still_valid, message_text, redact_content
+from soc2ai.gateway.core import (
+    estimate_tokens,
+    json_still_valid,
+    message_text,
+    messages_text,
+    redact_content,
+    redact_messages,
+)
 from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
 from soc2ai.scan.interface import Action, Stage
 
@@ -72,19 +79,18 @@ class ChatPrompt:
         return {"system": kwargs[key], "messages": messages} if key and kwargs.get(key) else messages
 
     def texts(self, kwargs: dict[str, Any]) -> list[str]:
-        """Message contents (strings and text parts), the system prompt first."""
-        texts = [message_text(m.get("content")) for m in kwargs.get("messages") or [] if isinstance(m, dict)]
+        """What the model is shown as text, as the gateway reads it (:func:`messages_text`: contents and
+        history tool calls' arguments), the system prompt first."""
+        messages = [m for m in kwargs.get("messages") or [] if isinstance(m, dict)]
+        texts = [messages_text(messages)] if messages else []
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
             texts.insert(0, message_text(kwargs[self.system_key]))
         return texts
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
-        """Every text :meth:`texts` scanned: string contents and text parts of messages, and the system
-        prompt (a string or text blocks); new objects, the caller's messages stay as they were."""
-        kwargs["messages"] = [
-            {**m, "content": redact_content(m["content"], redact)}
-            if isinstance(m, dict) and isinstance(m.get("content"), str | list) else m
-            for m in list(kwargs.get("messages") or [])]
+        """Every text :meth:`texts` scanned (:func:`redact_messages`; the system prompt as a string or
+        text blocks); new objects, the caller's messages stay as they were."""
+        kwargs["messages"] = redact_messages(list(kwargs.get("messages") or []), redact)
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
             kwargs[self.system_key] = redact_content(kwargs[self.system_key], redact)
 
@@ -163,7 +169,11 @@ class Recorder:
             raise PolicyViolation(msg)
         if result is not None and result.action is Action.REDACT and self.pipeline is not None:
             pipe = self.pipeline
-            shape.redact(kwargs, lambda text: str(pipe.run(text, stage=Stage.PRE).text))
+            try:
+                shape.redact(kwargs, lambda text: str(pipe.run(text, stage=Stage.PRE).text))
+            except PolicyViolation as exc:  # arguments a redaction would break: refused, and recorded
+                self.finish(state, status=400, error=str(exc))
+                raise
         return state
 
     def _scan(self, state: CallState, text: str, stage: Stage) -> Any:

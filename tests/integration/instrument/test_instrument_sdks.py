@@ -242,3 +242,29 @@ def test_anthropic_tool_result_is_pre_screened(world: Any, anthropic_endpoint: A
     assert "hunter2" not in repr(up.calls[-1]) and "[REDACTED]" in repr(up.calls[-1])
     recs = [r for r in inference_records(log) if r["provider"] == "anthropic"]
     assert [(r["status"], r["flagged"]) for r in recs] == [(400, True), (200, True)]
+
+
+def test_openai_history_tool_call_arguments_are_pre_screened(world: Any) -> None:
+    """Arguments of tool calls in the history are shown to the model again: screened before sending like
+    the gateway does (blocked, or redacted in what is sent), the caller's messages left as they were."""
+    up, log, _h = world
+    pipe = KeywordPipeline(block=["ignore previous"], redact=["hunter2"])
+
+    def history(args: str) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": "log me in"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "login", "arguments": args}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
+
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="ola", pipeline=pipe)
+        sent = len(up.calls)
+        with pytest.raises(PolicyViolation):
+            client.chat.completions.create(model="m", messages=history('{"note": "ignore previous"}'))  # type: ignore[arg-type]
+        assert len(up.calls) == sent
+        mine = history('{"password": "hunter2"}')
+        client.chat.completions.create(model="m", messages=mine)  # type: ignore[arg-type]
+    assert mine[1]["tool_calls"][0]["function"]["arguments"] == '{"password": "hunter2"}'
+    args = up.calls[-1]["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert "hunter2" not in args and "[REDACTED]" in args
+    assert [(r["status"], r["flagged"]) for r in inference_records(log)] == [(400, True), (200, True)]
