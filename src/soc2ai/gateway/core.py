@@ -85,7 +85,8 @@ def estimate_tokens(text: str) -> int:
 def _map_texts(content: Any, fn: Callable[[str], str]) -> Any:
     """``content`` with ``fn`` applied to every string it shows the model as text: a string; in a list of
     parts, text parts, and the nested text of Anthropic ``tool_result`` blocks and text ``document`` blocks
-    (tool output and attached documents are where indirect prompt injection arrives). Images, files and
+    (tool output and attached documents are where indirect prompt injection arrives), and the string values
+    in the ``input`` of history ``tool_use`` blocks (the model is shown them again). Images, files and
     PDFs carry no text here. One walk for reading (:func:`message_text`) and redacting
     (:func:`redact_content`), so what is screened is what is redacted. Parts ``fn`` changes are new
     objects; the rest are passed as they are, and nothing is modified in place."""
@@ -102,6 +103,9 @@ def _map_texts(content: Any, fn: Callable[[str], str]) -> Any:
             if kind == "tool_result" and isinstance(inner := p.get("content"), str | list):
                 if (mapped := _map_texts(inner, fn)) is not inner:
                     p = {**p, "content": mapped}
+            elif kind == "tool_use" and isinstance(args := p.get("input"), dict):
+                if (mapped := _map_json_strings(args, fn)) is not args:
+                    p = {**p, "input": mapped}
             elif kind == "document" and isinstance(src := p.get("source"), dict):
                 key = "data" if src.get("type") == "text" else "content" if src.get("type") == "content" else ""
                 inner = src.get(key)
@@ -110,6 +114,19 @@ def _map_texts(content: Any, fn: Callable[[str], str]) -> Any:
                         p = {**p, "source": {**src, key: mapped}}
         out.append(p)
     return out
+
+
+def _map_json_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """``value`` (parsed JSON) with ``fn`` applied to every string in it; changed containers are new."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        out = {k: _map_json_strings(v, fn) for k, v in value.items()}
+        return value if all(out[k] is v for k, v in value.items()) else out
+    if isinstance(value, list):
+        items = [_map_json_strings(v, fn) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 def message_text(content: Any) -> str:

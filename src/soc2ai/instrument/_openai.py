@@ -8,6 +8,8 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from soc2ai.errors import PolicyViolation
+from soc2ai.gateway.core import json_still_valid
 from soc2ai.instrument.core import CallState, Recorder, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
@@ -105,14 +107,18 @@ def _put(obj: Any, key: str, value: Any) -> None:
 def _text_slots(kwargs: dict[str, Any]) -> Iterator[tuple[Any, str]]:
     """``(container, key)`` of every string of the request that the model reads as text: ``instructions``,
     a string ``input``, and in a list of input items (dicts or the SDK's output objects given back) message
-    ``content`` strings, their ``input_text`` / ``output_text`` parts, and ``function_call_output`` strings.
-    Images, files, audio, tool calls' ``arguments`` and other item types are not text slots (passed through)."""
+    ``content`` strings, their ``input_text`` / ``output_text`` parts, ``function_call_output`` strings, and
+    the JSON ``arguments`` of ``function_call`` items (as the chat wrapper screens history tool calls).
+    Images, files, audio and other item types are not text slots (passed through)."""
     for key in ("instructions", "input"):
         if isinstance(kwargs.get(key), str):
             yield kwargs, key
     items = kwargs.get("input")
     for item in items if isinstance(items, list) else ():
         kind = _get(item, "type")
+        if kind == "function_call" and isinstance(_get(item, "arguments"), str):
+            yield item, "arguments"  # a tool call in the history: the model is shown its arguments again
+            continue
         key = "output" if kind == "function_call_output" else "content"
         if kind not in (None, "message", "function_call_output"):
             continue
@@ -156,7 +162,11 @@ class ResponsesPrompt:
         if isinstance(kwargs.get("input"), list):
             kwargs["input"] = copy.deepcopy(kwargs["input"])
         for obj, key in list(_text_slots(kwargs)):
-            _put(obj, key, redact(_get(obj, key)))
+            text = _get(obj, key)
+            new = redact(text)
+            if key == "arguments" and new != text and not json_still_valid(text, new):
+                raise PolicyViolation("tool call arguments cannot be redacted without breaking them")
+            _put(obj, key, new)
 
 
 def _response_fields(resp: Any) -> dict[str, Any]:

@@ -55,6 +55,29 @@ class PromptShape(Protocol):
         ...
 
 
+def _as_sent(value: Any) -> Any:
+    """An SDK object as the dict the SDK itself sends for it (both SDKs dump request models with
+    ``exclude_unset=True, mode="json"``); anything else as it is."""
+    dump = getattr(value, "model_dump", None)
+    return dump(exclude_unset=True, mode="json") if callable(dump) else value
+
+
+def plain_messages(messages: Iterable[Any]) -> list[Any]:
+    """Messages with SDK objects turned into the dicts that are sent. Callers hand back the previous
+    answer as an object (``messages.append(completion.choices[0].message)``, Anthropic
+    ``{"role": "assistant", "content": message.content}``): screening reads dicts, so an object left as it
+    is would go out unscreened (fail open)."""
+    out = []
+    for m in messages:
+        m = _as_sent(m)
+        if isinstance(m, dict) and isinstance(content := m.get("content"), list):
+            parts = [_as_sent(p) for p in content]
+            if any(a is not b for a, b in zip(parts, content, strict=True)):
+                m = {**m, "content": parts}
+        out.append(m)
+    return out
+
+
 class ChatPrompt:
     """``messages`` (chat completions), and the system prompt in ``kwargs[system_key]`` (Anthropic)."""
 
@@ -81,7 +104,7 @@ class ChatPrompt:
     def texts(self, kwargs: dict[str, Any]) -> list[str]:
         """What the model is shown as text, as the gateway reads it (:func:`messages_text`: contents and
         history tool calls' arguments), the system prompt first."""
-        messages = [m for m in kwargs.get("messages") or [] if isinstance(m, dict)]
+        messages = [m for m in plain_messages(kwargs.get("messages") or []) if isinstance(m, dict)]
         texts = [messages_text(messages)] if messages else []
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
             texts.insert(0, message_text(kwargs[self.system_key]))
@@ -90,7 +113,7 @@ class ChatPrompt:
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
         """Every text :meth:`texts` scanned (:func:`redact_messages`; the system prompt as a string or
         text blocks); new objects, the caller's messages stay as they were."""
-        kwargs["messages"] = redact_messages(list(kwargs.get("messages") or []), redact)
+        kwargs["messages"] = redact_messages(plain_messages(kwargs.get("messages") or []), redact)
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
             kwargs[self.system_key] = redact_content(kwargs[self.system_key], redact)
 

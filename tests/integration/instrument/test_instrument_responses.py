@@ -199,3 +199,34 @@ def test_background_response_is_screened_when_retrieved(world: Any) -> None:
     assert recs[1]["response_id"] == queued.id and recs[1]["model_served"] == "gpt-x" and recs[1]["flagged"]
     # The retrieve record covers what the caller was shown (the redacted answer).
     assert log.match(log.find(recs[1]["id"]) or 0, response=done.output_text).response is True
+
+
+def test_responses_history_function_call_arguments_pre_screened(world: Any) -> None:
+    """A ``function_call`` item given back as input (the answer's own output item, an SDK object) shows
+    the model its arguments again: screened before sending (blocked, or redacted and still JSON), the
+    caller's item left as it was; a redaction that would break the JSON is refused, not sent."""
+    import json
+
+    up, log, _h = world
+    up.set(tool_calls=(("login", json.dumps({"user": "kim", "password": "hunter2"})),))
+    with _client(up) as bare:
+        call = next(i for i in bare.responses.create(model="m", input="hi").output if i.type == "function_call")
+    up.reset()
+    items = [{"role": "user", "content": "log me in"}, call,
+             {"type": "function_call_output", "call_id": call.call_id, "output": "ok"}]
+    with _client(up) as client:
+        instrument(client, log=log, user_id="kim", pipeline=KeywordPipeline(block=["hunter2"]))
+        with pytest.raises(PolicyViolation):
+            client.responses.create(model="m", input=items)  # type: ignore[arg-type]
+    assert up.calls == []
+    with _client(up) as client:
+        instrument(client, log=log, user_id="kim", pipeline=KeywordPipeline(redact=["hunter2", '"user"']))
+        with pytest.raises(PolicyViolation):  # redacting a key's quotes would leave broken JSON
+            client.responses.create(model="m", input=items)  # type: ignore[arg-type]
+    with _client(up) as client:
+        instrument(client, log=log, user_id="kim", pipeline=KeywordPipeline(redact=["hunter2"]))
+        client.responses.create(model="m", input=items)  # type: ignore[arg-type]
+    assert len(up.calls) == 1
+    assert json.loads(up.calls[0]["input"][1]["arguments"]) == {"user": "kim", "password": "[REDACTED]"}
+    assert "hunter2" in call.arguments
+    assert [(r["status"], r["flagged"]) for r in inference_records(log)] == [(400, True), (400, True), (200, True)]

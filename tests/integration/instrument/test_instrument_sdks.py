@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,51 @@ def test_openai_history_tool_call_arguments_are_pre_screened(world: Any) -> None
     args = up.calls[-1]["messages"][1]["tool_calls"][0]["function"]["arguments"]
     assert "hunter2" not in args and "[REDACTED]" in args
     assert [(r["status"], r["flagged"]) for r in inference_records(log)] == [(400, True), (200, True)]
+
+
+def test_openai_answer_object_given_back_is_pre_screened(world: Any) -> None:
+    """The usual tool loop appends the answer object itself (``messages.append(r.choices[0].message)``):
+    its content and tool-call arguments are screened like dicts (blocked, or redacted in what is sent);
+    the caller's object is left as it was."""
+    up, log, _h = world
+    up.set(tool_calls=(("login", '{"password": "hunter2"}'),))
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as bare:
+        answer = bare.chat.completions.create(model="m", messages=MSG).choices[0].message  # type: ignore[arg-type]
+    up.reset()
+    call_id = (answer.tool_calls or [])[0].id
+    history = [*MSG, answer, {"role": "tool", "tool_call_id": call_id, "content": "ok"}]
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="pia", pipeline=KeywordPipeline(block=["hunter2"]))
+        with pytest.raises(PolicyViolation):
+            client.chat.completions.create(model="m", messages=history)  # type: ignore[arg-type]
+        assert up.calls == []
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="pia", pipeline=KeywordPipeline(redact=["hunter2"]))
+        client.chat.completions.create(model="m", messages=history)  # type: ignore[arg-type]
+    sent = up.calls[-1]["messages"][1]
+    assert sent["role"] == "assistant" and sent["tool_calls"][0]["id"] == call_id
+    assert sent["tool_calls"][0]["function"]["arguments"] == '{"password": "[REDACTED]"}'
+    assert answer.tool_calls[0].function.arguments == '{"password": "hunter2"}'  # type: ignore[index, union-attr]
+    assert [(r["status"], r["flagged"]) for r in inference_records(log)] == [(400, True), (200, True)]
+
+
+def test_anthropic_answer_blocks_given_back_are_pre_screened(world: Any, anthropic_endpoint: Any) -> None:
+    """``{"role": "assistant", "content": message.content}`` hands back SDK block objects: the text and the
+    ``tool_use`` input in them are screened and redacted in what is sent, the caller's blocks untouched."""
+    up, log, h = world
+    app, secret = anthropic_endpoint(h)
+    up.set(tool_calls=(("login", '{"user": "kim", "password": "hunter2"}'),))
+    tools = [{"name": "login", "description": "log in", "input_schema": {"type": "object"}}]
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as client:
+        first = client.messages.create(model="m", max_tokens=20, tools=tools, messages=MSG)  # type: ignore[arg-type]
+        use = next(b for b in first.content if b.type == "tool_use")
+        history = [*MSG, {"role": "assistant", "content": first.content},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "ok"}]}]
+        up.reset()
+        instrument(client, log=log, user_id="kim", pipeline=KeywordPipeline(redact=["hunter2"]))
+        client.messages.create(model="m", max_tokens=20, tools=tools, messages=history)  # type: ignore[arg-type]
+    sent = up.calls[-1]["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(sent) == {"user": "kim", "password": "[REDACTED]"}
+    assert use.input == {"user": "kim", "password": "hunter2"}
+    recs = [r for r in inference_records(log) if r["provider"] == "anthropic"]
+    assert [(r["status"], r["flagged"]) for r in recs] == [(200, True)]

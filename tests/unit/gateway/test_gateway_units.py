@@ -201,3 +201,17 @@ def test_tool_results_and_text_documents_are_screened_text() -> None:
     assert out[2]["content"][1] is image and out[5] == content[5] and out[6] is image
     # OpenAI-format content reads as before: text parts only.
     assert message_text([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}]) == "a"
+
+
+def test_history_tool_use_input_is_screened_text() -> None:
+    """The string values in a history ``tool_use`` block's input are shown to the model again: read for
+    screening and redacted as new objects; numbers and the caller's block stay as they were."""
+    from soc2ai.gateway.core import message_text, redact_content
+
+    use = {"type": "tool_use", "id": "t1", "name": "login",
+           "input": {"user": "kim", "secret": "hunter2", "tries": 3, "tags": ["a", "hunter2"]}}
+    assert message_text([use]).split("\n") == ["kim", "hunter2", "a", "hunter2"]
+    out = redact_content([use], lambda t: t.replace("hunter2", "[X]"))
+    assert out[0]["input"] == {"user": "kim", "secret": "[X]", "tries": 3, "tags": ["a", "[X]"]}
+    assert use["input"]["secret"] == "hunter2"  # type: ignore[index]
+    assert redact_content([use], lambda t: t)[0] is use
