@@ -6,7 +6,7 @@ import functools
 import json
 from typing import Any
 
-from soc2ai.instrument.core import CallState, Recorder, show_text
+from soc2ai.instrument.core import CallState, Recorder, counted, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create, patch_stream_helper
 from soc2ai.scan.interface import Action
 
@@ -82,12 +82,6 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
     return msg
 
 
-def _counted(resp: Any, state: CallState, rec: Recorder) -> Any:
-    """``count_tokens``: the (screened) prompt went to the provider, nothing was generated."""
-    rec.finish(state, status=200, input_tokens=getattr(resp, "input_tokens", None), output_tokens=0)
-    return resp
-
-
 def instrument_anthropic(client: Any, rec: Recorder) -> None:
     """Wrap ``client.messages.create`` (``with_raw_response`` / ``with_streaming_response`` go through it),
     ``parse`` (structured outputs: it posts the request itself), the ``stream`` helper and ``count_tokens``
@@ -105,7 +99,7 @@ def instrument_anthropic(client: Any, rec: Recorder) -> None:
                              complete=_complete, method=method, system_key="system")
         if hasattr(resource, "count_tokens"):
             patch_create(resource, rec, endpoint="messages.count_tokens", accumulator=AnthropicAccumulator,
-                         complete=_counted, method="count_tokens", system_key="system")
+                         complete=counted, method="count_tokens", system_key="system")
         # ``messages.stream(...)`` posts the request itself (it does not go through create).
         patch_stream_helper(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
                             system_key="system")

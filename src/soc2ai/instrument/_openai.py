@@ -10,7 +10,7 @@ from typing import Any
 
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import json_still_valid
-from soc2ai.instrument.core import CallState, Recorder, show_text
+from soc2ai.instrument.core import CallState, Recorder, counted, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
 
@@ -243,11 +243,23 @@ def _complete_retrieved(resp: Any, state: CallState, rec: Recorder) -> Any:
     return _complete_response(resp, state, rec)
 
 
+def _complete_compacted(resp: Any, state: CallState, rec: Recorder) -> Any:
+    """``responses.compact``: the conversation went to the model, which returns the user's messages and one
+    encrypted compaction item, no text of its own to screen. Recorded with its usage, no output."""
+    usage = getattr(resp, "usage", None)
+    rec.finish(state, status=200, response_id=getattr(resp, "id", None),
+               input_tokens=usage.input_tokens if usage else None,
+               output_tokens=usage.output_tokens if usage else 0)
+    return resp
+
+
 def instrument_openai(client: Any, rec: Recorder) -> None:
     """Wrap ``client.chat.completions.create`` and ``.parse`` (idempotent); ``.stream`` uses create, and so do
     ``with_raw_response`` / ``with_streaming_response`` (their responses' ``parse()`` is screened).
-    ``client.responses.create`` and ``.parse`` too (``responses.stream(...)`` goes through create), and
-    ``.retrieve`` (a background response's answer)."""
+    ``client.responses.create`` and ``.parse`` too (``responses.stream(...)`` goes through create),
+    ``.retrieve`` (a background response's answer), and the two calls that send a prompt without
+    answering it: ``.compact`` and ``.input_tokens.count`` (pre-screened like create, recorded as
+    ``responses.compact`` / ``responses.input_tokens``)."""
     # ``chat.completions.stream(...)`` goes through create (stream=True); ``parse(...)`` posts itself.
     for method in ("create", "parse"):
         if hasattr(client.chat.completions, method):
@@ -261,4 +273,11 @@ def instrument_openai(client: Any, rec: Recorder) -> None:
         if hasattr(client.responses, "retrieve"):
             patch_create(client.responses, rec, endpoint="responses.retrieve", accumulator=ResponsesAccumulator,
                          complete=_complete_retrieved, method="retrieve", shape=ResponsesPrompt())
+        if hasattr(client.responses, "compact"):
+            patch_create(client.responses, rec, endpoint="responses.compact", accumulator=ResponsesAccumulator,
+                         complete=_complete_compacted, method="compact", shape=ResponsesPrompt())
+        counter = getattr(client.responses, "input_tokens", None)
+        if counter is not None and hasattr(counter, "count"):
+            patch_create(counter, rec, endpoint="responses.input_tokens", accumulator=ResponsesAccumulator,
+                         complete=counted, method="count", shape=ResponsesPrompt())
     forget_raw_views(client, client.chat)  # ``client.with_raw_response.chat.completions`` too

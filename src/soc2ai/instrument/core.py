@@ -129,6 +129,13 @@ def show_text(parts: list[Any], shown: str) -> None:
                 setattr(part, name, None)
 
 
+def counted(resp: Any, state: CallState, rec: Recorder) -> Any:
+    """A token count (Anthropic ``messages.count_tokens``, OpenAI ``responses.input_tokens.count``): the
+    screened prompt went to the provider and nothing was generated; recorded with the count."""
+    rec.finish(state, status=200, input_tokens=getattr(resp, "input_tokens", None), output_tokens=0)
+    return resp
+
+
 @dataclass
 class CallState:
     """One instrumented call in progress."""

@@ -196,6 +196,10 @@ class FakeUpstream:
             data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(n)]
             conn.respond(200, orjson.dumps({"object": "list", "data": data, "model": req.get("model"),
                                             "usage": {"prompt_tokens": 3 * n, "total_tokens": 3 * n}}))
+        elif path.endswith("/responses/input_tokens") and method == "POST":
+            conn.respond(200, orjson.dumps({"object": "response.input_tokens", "input_tokens": _prompt_tokens(req)}))
+        elif path.endswith("/responses/compact") and method == "POST":
+            conn.respond(200, orjson.dumps(self._compacted(req)))
         elif path.endswith("/responses") and method == "POST":
             text = _responses_reply_text(b, req)
             if req.get("stream"):
@@ -300,12 +304,26 @@ class FakeUpstream:
             "truncation": "disabled", "usage": None,
         }
         if b.usage and text is not None:
-            p = max(1, len(orjson.dumps([req.get("instructions"), req.get("input")])) // 4)
+            p = _prompt_tokens(req)
             c = max(1, len(text) // 4)
             out["usage"] = {"input_tokens": p, "output_tokens": c, "total_tokens": p + c,
                             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                             "output_tokens_details": {"reasoning_tokens": 0}}
         return out
+
+    def _compacted(self, req: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/responses/compact``: the user's messages as given, then one opaque compaction item."""
+        rid = self._next_id("cmp_fake")
+        items = req.get("input")
+        text = items if isinstance(items, str) else None
+        users = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}] \
+            if text is not None else [i for i in items or [] if isinstance(i, dict) and i.get("role") == "user"]
+        p = _prompt_tokens(req)
+        return {"id": rid, "object": "response.compaction", "created_at": int(time.time()),
+                "output": [*users, {"type": "compaction", "id": "cmp_item_" + rid, "encrypted_content": "gAAAA-fake"}],
+                "usage": {"input_tokens": p, "output_tokens": 8, "total_tokens": p + 8,
+                          "input_tokens_details": {"cached_tokens": 0},
+                          "output_tokens_details": {"reasoning_tokens": 0}}}
 
     async def _responses_stream(self, conn: _Conn, req: dict[str, Any], text: str, b: Behaviour) -> None:
         """The Responses API's SSE events for one text message, in the order OpenAI sends them."""
@@ -353,6 +371,11 @@ class FakeUpstream:
                               item=_response_message(rid, text, "completed")))
         conn.send_chunk(event("response.completed", response=self._response(req, text, b, "completed", rid)))
         conn.end_stream()
+
+
+def _prompt_tokens(req: dict[str, Any]) -> int:
+    """A Responses request's prompt size in (rough) tokens: its instructions and input as JSON, over 4."""
+    return max(1, len(orjson.dumps([req.get("instructions"), req.get("input")])) // 4)
 
 
 def _responses_reply_text(b: Behaviour, req: dict[str, Any]) -> str:
