@@ -334,6 +334,12 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
+    with contextlib.suppress(OSError, subprocess.SubprocessError):  # which code was measured
+        git = ["git", "-C", str(ROOT.parent)]
+        info["git_commit"] = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                            text=True, timeout=5).stdout.strip() or None
+        info["src_dirty"] = bool(subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True,
+                                                text=True, timeout=5).stdout.strip())
     return info
 
 
