@@ -27,11 +27,12 @@ from soc2ai.gateway.ratelimit import build_limiter
 from soc2ai.gateway.ratelimit.interface import RateLimiter
 from soc2ai.gateway.ratelimit.memory import MemoryLimiter
 from soc2ai.gateway.routing import Router
-from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
+from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types, instructions_pipeline
 from soc2ai.gateway.settings import CLASSIFICATIONS
 from soc2ai.gateway.transport import LeanTransport
 from soc2ai.ledger.records import AccessRecord, AlertRecord, ConfigChangeRecord
 from soc2ai.scan.interface import Action, Stage
+from soc2ai.scan.pipeline import strongest
 
 if TYPE_CHECKING:
     from soc2ai.config import Config
@@ -169,6 +170,15 @@ def messages_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+INSTRUCTION_ROLES = frozenset({"system", "developer"})
+
+
+def split_instructions(messages: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(the deployer's instructions: system and developer messages, everything else)."""
+    own = [m for m in messages if isinstance(m, dict) and m.get("role") in INSTRUCTION_ROLES]
+    return own, [m for m in messages if not (isinstance(m, dict) and m.get("role") in INSTRUCTION_ROLES)]
+
+
 def redact_messages(messages: list[Any], redact: Callable[[str], str]) -> list[Any]:
     """Messages with everything :func:`messages_text` reads redacted, as new objects: contents (see
     :func:`_map_texts`) and the JSON arguments of history tool calls. Raises :class:`PolicyViolation` when
@@ -231,6 +241,7 @@ class Gateway:
         self.keys = keys or KeyStore(config.path(s.keys_db), log=log, clock=self.clock)
         self.router = Router(s, self.clock)
         self.pipeline = pipeline
+        self.instructions_pipeline = instructions_pipeline(pipeline)
         self.metrics = Metrics()
         self.tracing = Tracing(s.otel, tracer_provider)
         self.abuse = Abuse(int(s.abuse.window_s * 1e6), s.abuse.max_rate_limited, s.abuse.max_blocked)
@@ -403,11 +414,22 @@ class Gateway:
                                         attrs={"key_id": key.id, "until_us": until}))
 
     # --- screening -------------------------------------------------------------------------------
-    def screen(self, call: Call, text: str, stage: Stage) -> Any:
+    def screen_prompt(self, call: Call, messages: list[Any]) -> Action:
+        """Pre-screen a request: the deployer's instructions (system / developer messages) with
+        :attr:`instructions_pipeline`, the rest with the full pipeline. The strongest action; raises
+        PolicyViolation on a block (recorded by the caller)."""
+        own, rest = split_instructions(messages)
+        results = [self.screen(call, messages_text(rest), Stage.PRE)]
+        if own:
+            results.append(self.screen(call, messages_text(own), Stage.PRE, pipeline=self.instructions_pipeline))
+        return strongest([r.action for r in results if r is not None])
+
+    def screen(self, call: Call, text: str, stage: Stage, *, pipeline: Pipeline | None = None) -> Any:
         """Run the pipeline; record decisions; raise PolicyViolation on a pre-stage block."""
-        if self.pipeline is None or not text:
+        pipeline = pipeline or self.pipeline
+        if pipeline is None or not text:
             return None
-        result = self.pipeline.run(text, stage=stage, redact_key=None)
+        result = pipeline.run(text, stage=stage, redact_key=None)
         if result.action is not Action.ALLOW:
             call.flagged = True
             call.scans.extend(decisions_json(stage, result))

@@ -39,6 +39,14 @@ class Pipeline(Protocol):
         ...
 
 
+def instructions_pipeline(pipeline: Pipeline | None) -> Pipeline | None:
+    """The pipeline for the deployer's own instructions (system / developer prompts): ``soc2ai.scan``'s
+    :meth:`~soc2ai.scan.pipeline.Pipeline.for_instructions` (no injection screening by default); any
+    other pipeline screens them like the rest."""
+    derive = getattr(pipeline, "for_instructions", None)
+    return derive() if callable(derive) else pipeline
+
+
 def build_default_pipeline(config: Config) -> Pipeline | None:
     """``soc2ai.scan.build_pipeline(config.scan)`` when screening is on (None when it is off)."""
     if not config.gateway.screening or not config.scan.enabled:

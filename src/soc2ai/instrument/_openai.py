@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from soc2ai.errors import PolicyViolation
-from soc2ai.gateway.core import json_still_valid
+from soc2ai.gateway.core import INSTRUCTION_ROLES, json_still_valid
 from soc2ai.instrument.core import CallState, Recorder, counted, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
@@ -104,30 +104,32 @@ def _put(obj: Any, key: str, value: Any) -> None:
         setattr(obj, key, value)
 
 
-def _text_slots(kwargs: dict[str, Any]) -> Iterator[tuple[Any, str]]:
-    """``(container, key)`` of every string of the request that the model reads as text: ``instructions``,
-    a string ``input``, and in a list of input items (dicts or the SDK's output objects given back) message
-    ``content`` strings, their ``input_text`` / ``output_text`` parts, ``function_call_output`` strings, and
-    the JSON ``arguments`` of ``function_call`` items (as the chat wrapper screens history tool calls).
-    Images, files, audio and other item types are not text slots (passed through)."""
+def _text_slots(kwargs: dict[str, Any]) -> Iterator[tuple[Any, str, bool]]:
+    """``(container, key, own)`` of every string of the request that the model reads as text:
+    ``instructions``, a string ``input``, and in a list of input items (dicts or the SDK's output objects
+    given back) message ``content`` strings, their ``input_text`` / ``output_text`` parts,
+    ``function_call_output`` strings, and the JSON ``arguments`` of ``function_call`` items (as the chat
+    wrapper screens history tool calls). ``own``: the deployer's instructions (``instructions``, system
+    and developer messages). Images, files, audio and other item types are not text slots (passed through)."""
     for key in ("instructions", "input"):
         if isinstance(kwargs.get(key), str):
-            yield kwargs, key
+            yield kwargs, key, key == "instructions"
     items = kwargs.get("input")
     for item in items if isinstance(items, list) else ():
         kind = _get(item, "type")
         if kind == "function_call" and isinstance(_get(item, "arguments"), str):
-            yield item, "arguments"  # a tool call in the history: the model is shown its arguments again
+            yield item, "arguments", False  # a tool call in the history: the model is shown its arguments again
             continue
         key = "output" if kind == "function_call_output" else "content"
         if kind not in (None, "message", "function_call_output"):
             continue
+        own = _get(item, "role") in INSTRUCTION_ROLES
         value = _get(item, key)
         if isinstance(value, str):
-            yield item, key
+            yield item, key, own
         for part in value if isinstance(value, list) else ():
             if _get(part, "type") in _TEXT_PARTS and isinstance(_get(part, "text"), str):
-                yield part, "text"
+                yield part, "text", own
 
 
 def _plain(value: Any) -> Any:
@@ -153,15 +155,19 @@ class ResponsesPrompt:
         prompt = _plain(kwargs.get("input"))
         return {"instructions": kwargs["instructions"], "input": prompt} if kwargs.get("instructions") else prompt
 
-    def texts(self, kwargs: dict[str, Any]) -> list[str]:
-        """The strings of :func:`_text_slots`."""
-        return [_get(obj, key) for obj, key in _text_slots(kwargs)]
+    def texts(self, kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The strings of :func:`_text_slots`: (``instructions`` and system / developer items, the rest)."""
+        own: list[str] = []
+        rest: list[str] = []
+        for obj, key, is_own in _text_slots(kwargs):
+            (own if is_own else rest).append(_get(obj, key))
+        return own, rest
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
         """Redact every text slot in a copy of ``input`` (the caller's items stay as they were)."""
         if isinstance(kwargs.get("input"), list):
             kwargs["input"] = copy.deepcopy(kwargs["input"])
-        for obj, key in list(_text_slots(kwargs)):
+        for obj, key, _own in list(_text_slots(kwargs)):
             text = _get(obj, key)
             new = redact(text)
             if key == "arguments" and new != text and not json_still_valid(text, new):

@@ -20,8 +20,9 @@ from soc2ai.gateway.core import (
     messages_text,
     redact_content,
     redact_messages,
+    split_instructions,
 )
-from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types
+from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types, instructions_pipeline
 from soc2ai.scan.interface import Action, Stage
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ class PromptShape(Protocol):
         """The prompt as recorded (hashed) in the ledger."""
         ...
 
-    def texts(self, kwargs: dict[str, Any]) -> list[str]:
-        """Every text of the request that is screened before it is sent."""
+    def texts(self, kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Every text of the request that is screened before it is sent: (the deployer's instructions,
+        i.e. system / developer prompts, the rest)."""
         ...
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
@@ -101,14 +103,15 @@ class ChatPrompt:
         key = self.system_key
         return {"system": kwargs[key], "messages": messages} if key and kwargs.get(key) else messages
 
-    def texts(self, kwargs: dict[str, Any]) -> list[str]:
+    def texts(self, kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
         """What the model is shown as text, as the gateway reads it (:func:`messages_text`: contents and
-        history tool calls' arguments), the system prompt first."""
+        history tool calls' arguments): (the system prompt and system / developer messages, the rest)."""
         messages = [m for m in plain_messages(kwargs.get("messages") or []) if isinstance(m, dict)]
-        texts = [messages_text(messages)] if messages else []
+        own_msgs, rest = split_instructions(messages)
+        own = [messages_text(own_msgs)] if own_msgs else []
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
-            texts.insert(0, message_text(kwargs[self.system_key]))
-        return texts
+            own.insert(0, message_text(kwargs[self.system_key]))
+        return own, [messages_text(rest)] if rest else []
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
         """Every text :meth:`texts` scanned (:func:`redact_messages`; the system prompt as a string or
@@ -161,6 +164,7 @@ class Recorder:
         self.log = log
         self.user_id = user_id
         self.pipeline = pipeline
+        self.instructions_pipeline = instructions_pipeline(pipeline)
         self.prompts = prompts
         self.classification = classification
         self.provider = provider
@@ -190,14 +194,20 @@ class Recorder:
         if rendered is not None:
             shape.apply_template(kwargs, rendered.text)
         state.prompt = shape.prompt(kwargs)
-        state.prompt_text = "\n".join(shape.texts(kwargs))
+        own, rest = shape.texts(kwargs)
+        state.prompt_text = "\n".join(own + rest)
         state.params = {k: kwargs[k] for k in _PARAMS if k in kwargs}
-        result = self._scan(state, state.prompt_text, Stage.PRE)
-        if result is not None and result.action is Action.BLOCK:
-            msg = "request blocked by content policy: " + ", ".join(finding_types(result))
+        # The deployer's instructions go through the instructions pipeline (no injection screening by
+        # default, see soc2ai.scan.pipeline.Pipeline.for_instructions), the rest through the full one.
+        results = [r for r in (self._scan(state, "\n".join(rest), Stage.PRE),
+                               self._scan(state, "\n".join(own), Stage.PRE, self.instructions_pipeline))
+                   if r is not None]
+        blocked = [r for r in results if r.action is Action.BLOCK]
+        if blocked:
+            msg = "request blocked by content policy: " + ", ".join(finding_types(blocked[0]))
             self.finish(state, status=400, error=msg)
             raise PolicyViolation(msg)
-        if result is not None and result.action is Action.REDACT and self.pipeline is not None:
+        if any(r.action is Action.REDACT for r in results) and self.pipeline is not None:
             pipe = self.pipeline
             try:
                 shape.redact(kwargs, lambda text: str(pipe.run(text, stage=Stage.PRE).text))
@@ -206,10 +216,11 @@ class Recorder:
                 raise
         return state
 
-    def _scan(self, state: CallState, text: str, stage: Stage) -> Any:
-        if self.pipeline is None or not text:
+    def _scan(self, state: CallState, text: str, stage: Stage, pipeline: Pipeline | None = None) -> Any:
+        pipeline = pipeline or self.pipeline
+        if pipeline is None or not text:
             return None
-        result = self.pipeline.run(text, stage=stage, redact_key=None)
+        result = pipeline.run(text, stage=stage, redact_key=None)
         if result.action is not Action.ALLOW:
             state.flagged = True
             state.scans.extend(decisions_json(stage, result))

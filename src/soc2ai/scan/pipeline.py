@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,11 +61,12 @@ class PipelineResult:
 class Pipeline:
     """Runs the configured scanners for a stage and applies the policy."""
 
-    def __init__(self, settings: ScanSettings, scanners: dict[Stage, Sequence[Scanner]]) -> None:
+    def __init__(self, settings: ScanSettings, scanners: Mapping[Stage, Sequence[Scanner]]) -> None:
         self.settings = settings
         self._policy = {Stage.PRE: dict(settings.policy.pre), Stage.POST: dict(settings.policy.post)}
         self._scanners = {stage: tuple(s for s in scanners.get(stage, ()) if self._active(s, stage))
                           for stage in Stage}
+        self._instructions: Pipeline | None = None
         self._remote = any(getattr(getattr(s, "moderator", None), "name", "") == "moderation.openai"
                            for ss in self._scanners.values() for s in ss)
 
@@ -78,6 +79,20 @@ class Pipeline:
             return True
         # Type-level keys (EMAIL_ADDRESS = "redact") may still enable a scanner whose category allows.
         return any(k.isupper() and v != "allow" and category_of(k) in cats for k, v in policy.items())
+
+    def for_instructions(self) -> Pipeline:
+        """The pipeline for the deployer's own instructions (system / developer prompts, ``instructions``):
+        this one without injection screening, unless ``screen_instructions_for_injection`` is set.
+        Scanner instances are shared."""
+        if self.settings.screen_instructions_for_injection:
+            return self
+        if self._instructions is None:
+            pre = {**self.settings.policy.pre, "injection": "allow", "hidden": "allow"}
+            settings = self.settings.model_copy(update={"policy": self.settings.policy.model_copy(update={"pre": pre})})
+            derived = Pipeline(settings, self._scanners)
+            derived._instructions = derived
+            self._instructions = derived
+        return self._instructions
 
     @property
     def scanners(self) -> dict[Stage, tuple[Scanner, ...]]:
@@ -119,11 +134,15 @@ class Pipeline:
                               "types": sorted({f.entity_type for f in found})})
         action = strongest([f.action for f in findings])
         out_text = text
-        if action is Action.REDACT:
+        to_redact = [f for f in findings if f.action is Action.REDACT]
+        # Redacted even when something else blocks: callers that redact a request part by part (after the
+        # whole request was judged redact) send the part, and a part can score higher alone than in the
+        # whole. Without this, a secret in such a part went out unredacted.
+        if to_redact:
             mode = self.settings.redaction_mode
             if mode == "hash" and not redact_key:
                 mode = "tag"  # no key for this tenant/subject: a bare hash would be reversible, so tag
-            out_text = redact(text, [f for f in findings if f.action is Action.REDACT], mode, key=redact_key)
+            out_text = redact(text, to_redact, mode, key=redact_key)
         return PipelineResult(action, findings, out_text, decisions, (time.perf_counter_ns() - t0) // 1000)
 
 

@@ -96,6 +96,11 @@ class ScanSettings(BaseModel):
     high_entropy_secrets: bool = False
     redaction_mode: Literal["mask", "tag", "hash"] = "tag"
     canary_tokens: list[str] = Field(default_factory=list)
+    # System / developer prompts and Responses ``instructions`` are the deployer's own instructions to the
+    # model: they read like injections ("You are ... Never reveal ..."), so by default the injection
+    # scanner skips them (PII, secrets and moderation still run). Set true when they carry retrieved or
+    # user-supplied text.
+    screen_instructions_for_injection: bool = False
     moderation: ModerationSettings = ModerationSettings()
     policy: PolicySettings = PolicySettings()
 
