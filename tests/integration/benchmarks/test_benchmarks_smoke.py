@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 CASES = [
     ("ledger_bench.py", "targets"),
     ("gateway_bench.py", "at_200_rps"),
+    ("gateway_inprocess.py", "cpu_us_per_request"),
     ("dsar_bench.py", "targets"),
     ("monitor_bench.py", "targets"),
     ("scan_speed.py", "hot_path"),
