@@ -414,12 +414,12 @@ class Gateway:
                                         attrs={"key_id": key.id, "until_us": until}))
 
     # --- screening -------------------------------------------------------------------------------
-    def screen_prompt(self, call: Call, messages: list[Any]) -> Action:
-        """Pre-screen a request: the deployer's instructions (system / developer messages) with
-        :attr:`instructions_pipeline`, the rest with the full pipeline. The strongest action; raises
-        PolicyViolation on a block (recorded by the caller)."""
+    def screen_prompt(self, call: Call, messages: list[Any], text: str) -> Action:
+        """Pre-screen a request (``text``: its :func:`messages_text`): the deployer's instructions
+        (system / developer messages) with :attr:`instructions_pipeline`, the rest with the full pipeline.
+        The strongest action; raises PolicyViolation on a block (recorded by the caller)."""
         own, rest = split_instructions(messages)
-        results = [self.screen(call, messages_text(rest), Stage.PRE)]
+        results = [self.screen(call, messages_text(rest) if own else text, Stage.PRE)]
         if own:
             results.append(self.screen(call, messages_text(own), Stage.PRE, pipeline=self.instructions_pipeline))
         return strongest([r.action for r in results if r is not None])

@@ -141,7 +141,7 @@ class ChatHandler:
         params = _params(body)
         await gw.rate_limit(call, estimate_tokens(prompt_text))
         try:
-            if gw.screen_prompt(call, messages) is Action.REDACT:
+            if gw.screen_prompt(call, messages, prompt_text) is Action.REDACT:
                 messages = gw.redact_messages(messages)
         except PolicyViolation as exc:
             gw.record(call, status=400, error=str(exc), params=params, prompt_text=prompt_text)
