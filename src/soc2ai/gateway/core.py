@@ -175,8 +175,11 @@ INSTRUCTION_ROLES = frozenset({"system", "developer"})
 
 def split_instructions(messages: list[Any]) -> tuple[list[Any], list[Any]]:
     """(the deployer's instructions: system and developer messages, everything else)."""
-    own = [m for m in messages if isinstance(m, dict) and m.get("role") in INSTRUCTION_ROLES]
-    return own, [m for m in messages if not (isinstance(m, dict) and m.get("role") in INSTRUCTION_ROLES)]
+    own: list[Any] = []
+    rest: list[Any] = []
+    for m in messages:  # one pass: this runs on every request
+        (own if isinstance(m, dict) and m.get("role") in INSTRUCTION_ROLES else rest).append(m)
+    return own, rest
 
 
 def redact_messages(messages: list[Any], redact: Callable[[str], str]) -> list[Any]:
