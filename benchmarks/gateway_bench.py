@@ -326,6 +326,26 @@ async def max_sustained(targets: dict[str, tuple[Client, str, int | None]], via:
     return {"max_sustained_rps": best, "steps": steps}
 
 
+def vm_speed(secs: float) -> dict[str, float]:
+    """Compute-bound rates, to read this run's figures against the VM's speed at the time (it varies 2x)."""
+    import hmac
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key, msg, sk = os.urandom(32), os.urandom(2048), Ed25519PrivateKey.generate()
+
+    def rate(fn: Any) -> float:
+        n, t0 = 0, time.perf_counter()
+        while (el := time.perf_counter() - t0) < secs:
+            for _ in range(100):
+                fn()
+            n += 100
+        return round(n / el)
+
+    return {"hmac_sha256_2KB_per_s": rate(lambda: hmac.digest(key, msg, "sha256")),
+            "ed25519_sign_per_s": rate(lambda: sk.sign(msg[:64]))}
+
+
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform(),
                             "cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
@@ -362,11 +382,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_ms_per_request": "utime+stime of the proxy process and its live descendants (a ledger "
                                   "sealer process) during its rounds / successful requests",
             "cpu_ms_per_request_own_process": "the same for the proxy process alone",
-        }}
+            "direct cpu_ms_per_request": "the fake upstream's CPU per direct request: a same-run baseline",
+            "vm_speed": "HMAC-SHA256 of 2 KB and Ed25519 signatures per second, one core, before and after",
+        },
+        "vm_speed_at_start": vm_speed(0.2 if args.smoke else 1.0)}
     dur = 2.0 if args.smoke else args.duration
     rounds = 2 if args.smoke else args.rounds
     with contextlib.ExitStack() as stack:
-        stack.enter_context(spawn([py, "-m", "soc2ai.testing.upstream", "--port", str(up_port)], up_port))
+        up = stack.enter_context(spawn([py, "-m", "soc2ai.testing.upstream", "--port", str(up_port)], up_port))
         # The upstream has no /healthz; wait_http treats any HTTP answer as up.
         procs: dict[str, tuple[int, str, int]] = {}  # name -> (port, secret, pid)
         variants = {"gateway": "", "gateway_noscan": "screening = false",
@@ -380,7 +403,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                           port))
             procs[name] = (port, secret, p.pid)
         targets: dict[str, tuple[Client, str, int | None]] = {
-            "direct": (Client("127.0.0.1", up_port, {}), "/v1/chat/completions", None)}
+            # The upstream's own CPU per direct request is a same-run baseline for this VM's speed at
+            # syscall-heavy HTTP work (the kind that slows most in its slow spells).
+            "direct": (Client("127.0.0.1", up_port, {}), "/v1/chat/completions", up.pid)}
         for name in variants:
             port, secret, pid = procs[name]
             targets[name] = (Client("127.0.0.1", port, {"authorization": f"Bearer {secret}"}),
@@ -436,6 +461,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await client.close()
     result["finished"] = time.time()
     result["loadavg_at_end"] = os.getloadavg()
+    result["vm_speed_at_end"] = vm_speed(0.2 if args.smoke else 1.0)
     return result
 
 
