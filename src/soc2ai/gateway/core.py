@@ -27,7 +27,14 @@ from soc2ai.gateway.ratelimit import build_limiter
 from soc2ai.gateway.ratelimit.interface import RateLimiter
 from soc2ai.gateway.ratelimit.memory import MemoryLimiter
 from soc2ai.gateway.routing import Router
-from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types, instructions_pipeline
+from soc2ai.gateway.screening import (
+    Pipeline,
+    decisions_json,
+    finding_types,
+    instructions_pipeline,
+    media_refusal,
+    screen_media,
+)
 from soc2ai.gateway.settings import CLASSIFICATIONS
 from soc2ai.gateway.transport import LeanTransport
 from soc2ai.ledger.records import AccessRecord, AlertRecord, ConfigChangeRecord
@@ -128,6 +135,47 @@ def _map_json_strings(value: Any, fn: Callable[[str], str]) -> Any:
         items = [_map_json_strings(v, fn) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
+
+
+# Content parts the scanners cannot read (they read text), by finding type: the ``media`` policy
+# category decides whether a request carrying them is refused (the default) or forwarded and flagged.
+_MEDIA_PARTS = {
+    "image_url": "MEDIA_IMAGE", "image": "MEDIA_IMAGE", "input_image": "MEDIA_IMAGE",
+    "input_audio": "MEDIA_AUDIO", "audio": "MEDIA_AUDIO",
+    "file": "MEDIA_FILE", "input_file": "MEDIA_FILE",
+    "video_url": "MEDIA_VIDEO", "video": "MEDIA_VIDEO", "input_video": "MEDIA_VIDEO",
+}
+
+
+def _content_media(content: Any, found: set[str]) -> None:
+    for p in content if isinstance(content, list) else ():
+        if not isinstance(p, dict):
+            continue
+        kind = p.get("type")
+        if isinstance(kind, str) and kind in _MEDIA_PARTS:
+            found.add(_MEDIA_PARTS[kind])
+        elif kind == "document":  # text sources are screened (_map_texts); base64 / URL / file ones are not
+            src = p.get("source")
+            if not (isinstance(src, dict) and src.get("type") in ("text", "content")):
+                found.add("MEDIA_FILE")
+            elif src.get("type") == "content":
+                _content_media(src.get("content"), found)
+        elif kind == "tool_result":
+            _content_media(p.get("content"), found)
+
+
+def media_kinds(messages: list[Any]) -> list[str]:
+    """The finding types (``MEDIA_IMAGE``, ``MEDIA_AUDIO``, ``MEDIA_FILE``, ``MEDIA_VIDEO``) of the parts
+    in ``messages`` that screening cannot read: images, audio, files, PDFs and video, in message
+    ``content`` (OpenAI and Anthropic formats, Responses input items) and tool results (``output`` of a
+    Responses ``function_call_output``, Anthropic ``tool_result`` content). Sorted; empty for text only."""
+    found: set[str] = set()
+    for m in messages:
+        if isinstance(m, dict):
+            _content_media(m.get("content"), found)
+            if m.get("type") == "function_call_output":
+                _content_media(m.get("output"), found)
+    return sorted(found)
 
 
 def message_text(content: Any) -> str:
@@ -425,7 +473,21 @@ class Gateway:
         results = [self.screen(call, messages_text(rest) if own else text, Stage.PRE)]
         if own:
             results.append(self.screen(call, messages_text(own), Stage.PRE, pipeline=self.instructions_pipeline))
+        if self.pipeline is not None and (kinds := media_kinds(messages)):
+            results.append(self.screen_media(call, kinds))
         return strongest([r.action for r in results if r is not None])
+
+    def screen_media(self, call: Call, kinds: list[str]) -> Any:
+        """The ``media`` policy on parts the scanners cannot read; raises PolicyViolation on a block."""
+        assert self.pipeline is not None  # noqa: S101 - only called with screening on
+        result = screen_media(self.pipeline, kinds)
+        if result.action is not Action.ALLOW:
+            call.flagged = True
+            call.scans.extend(decisions_json(Stage.PRE, result))
+        if result.action is Action.BLOCK:
+            self.metrics.blocks[(("stage", str(Stage.PRE)),)] += 1
+            raise PolicyViolation(media_refusal(kinds))
+        return result
 
     def screen(self, call: Call, text: str, stage: Stage, *, pipeline: Pipeline | None = None) -> Any:
         """Run the pipeline; record decisions; raise PolicyViolation on a pre-stage block."""

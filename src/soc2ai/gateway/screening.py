@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from soc2ai.scan.interface import Action, Stage
+from soc2ai.scan.interface import Action, Finding, Stage
 
 if TYPE_CHECKING:
     from soc2ai.config import Config
@@ -45,6 +45,30 @@ def instructions_pipeline(pipeline: Pipeline | None) -> Pipeline | None:
     other pipeline screens them like the rest."""
     derive = getattr(pipeline, "for_instructions", None)
     return derive() if callable(derive) else pipeline
+
+
+def screen_media(pipeline: Pipeline, kinds: Sequence[str]) -> ScanResult:
+    """The pre-generation decision on request parts the scanners cannot read (``kinds``: see
+    :func:`soc2ai.gateway.core.media_kinds`): ``soc2ai.scan``'s
+    :meth:`~soc2ai.scan.pipeline.Pipeline.screen_media` (the ``media`` policy); a pipeline without that
+    method blocks them (fail closed: it has not said it may forward what it did not screen)."""
+    from soc2ai.scan.pipeline import PipelineResult
+
+    decide = getattr(pipeline, "screen_media", None)
+    if callable(decide):
+        result: ScanResult = decide(kinds, Stage.PRE)
+        return result
+    findings = [Finding(k, 0, 0, 1.0, "media-part", "media", Action.BLOCK) for k in kinds]
+    decisions = [{"stage": Stage.PRE.value, "scanner": "media", "decision": "block", "types": sorted(set(kinds))}]
+    return PipelineResult(Action.BLOCK if kinds else Action.ALLOW, findings if kinds else [], "",
+                          decisions if kinds else [])
+
+
+def media_refusal(kinds: Sequence[str]) -> str:
+    """The error for a request refused for parts the scanners cannot read (says how to forward them)."""
+    return ("request blocked by content policy: " + ", ".join(sorted(set(kinds)))
+            + ' (screening reads text only; [scan.policy.pre] media = "flag" forwards such parts, marked in '
+              "the audit record)")
 
 
 def build_default_pipeline(config: Config) -> Pipeline | None:

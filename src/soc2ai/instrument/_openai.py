@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from soc2ai.errors import PolicyViolation
-from soc2ai.gateway.core import INSTRUCTION_ROLES, json_still_valid
+from soc2ai.gateway.core import INSTRUCTION_ROLES, json_still_valid, media_kinds
 from soc2ai.instrument.core import CallState, Recorder, counted, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
@@ -162,6 +162,11 @@ class ResponsesPrompt:
         for obj, key, is_own in _text_slots(kwargs):
             (own if is_own else rest).append(_get(obj, key))
         return own, rest
+
+    def media(self, kwargs: dict[str, Any]) -> list[str]:
+        """Images, files and audio in the input items (:func:`media_kinds`)."""
+        items = kwargs.get("input")
+        return media_kinds(_plain(items)) if isinstance(items, list) else []
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
         """Redact every text slot in a copy of ``input`` (the caller's items stay as they were)."""

@@ -16,13 +16,21 @@ from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import (
     estimate_tokens,
     json_still_valid,
+    media_kinds,
     message_text,
     messages_text,
     redact_content,
     redact_messages,
     split_instructions,
 )
-from soc2ai.gateway.screening import Pipeline, decisions_json, finding_types, instructions_pipeline
+from soc2ai.gateway.screening import (
+    Pipeline,
+    decisions_json,
+    finding_types,
+    instructions_pipeline,
+    media_refusal,
+    screen_media,
+)
 from soc2ai.scan.interface import Action, Stage
 
 if TYPE_CHECKING:
@@ -54,6 +62,10 @@ class PromptShape(Protocol):
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
         """Replace the screened texts by ``redact(text)``, without changing the caller's objects."""
+        ...
+
+    def media(self, kwargs: dict[str, Any]) -> list[str]:
+        """The finding types of the request's parts the scanners cannot read (:func:`media_kinds`)."""
         ...
 
 
@@ -112,6 +124,10 @@ class ChatPrompt:
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
             own.insert(0, message_text(kwargs[self.system_key]))
         return own, [messages_text(rest)] if rest else []
+
+    def media(self, kwargs: dict[str, Any]) -> list[str]:
+        """Images, audio, files and video in the messages (:func:`media_kinds`)."""
+        return media_kinds(plain_messages(kwargs.get("messages") or []))
 
     def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
         """Every text :meth:`texts` scanned (:func:`redact_messages`; the system prompt as a string or
@@ -202,9 +218,17 @@ class Recorder:
         results = [r for r in (self._scan(state, "\n".join(rest), Stage.PRE),
                                self._scan(state, "\n".join(own), Stage.PRE, self.instructions_pipeline))
                    if r is not None]
+        kinds = shape.media(kwargs) if self.pipeline is not None else []
+        if self.pipeline is not None and kinds:
+            media = screen_media(self.pipeline, kinds)
+            if media.action is not Action.ALLOW:
+                state.flagged = True
+                state.scans.extend(decisions_json(Stage.PRE, media))
+            results.append(media)
         blocked = [r for r in results if r.action is Action.BLOCK]
         if blocked:
-            msg = "request blocked by content policy: " + ", ".join(finding_types(blocked[0]))
+            msg = ("request blocked by content policy: " + ", ".join(finding_types(blocked[0]))
+                   if blocked[0] is not results[-1] or not kinds else media_refusal(kinds))
             self.finish(state, status=400, error=msg)
             raise PolicyViolation(msg)
         if any(r.action is Action.REDACT for r in results) and self.pipeline is not None:

@@ -277,6 +277,51 @@ def check_sinks(ctx: Context) -> list[CheckResult]:
     return out
 
 
+# What the default policy guarantees, checked against the configured one: (finding type, stage, the
+# actions that keep the guarantee, criterion, what is lost otherwise).
+_SCREENING_FLOOR = (
+    ("PROMPT_INJECTION", "pre", ("block",), "CC6.8", "prompt injections reach the model"),
+    ("MODERATION_VIOLENCE", "pre", ("block",), "CC6.8", "harmful prompts reach the model"),
+    ("MODERATION_VIOLENCE", "post", ("block",), "CC6.8", "harmful output reaches the user"),
+    ("OPENAI_API_KEY", "pre", ("redact", "block"), "CC6.7", "secrets in prompts are sent to the provider"),
+    ("EMAIL_ADDRESS", "post", ("redact", "block"), "CC6.7", "PII in model output reaches the user"),
+    ("MEDIA_IMAGE", "pre", ("block",), "CC6.8",
+     "images, audio and files are forwarded unscreened (marked in the audit record when flagged)"),
+)
+
+
+def check_screening(ctx: Context) -> list[CheckResult]:
+    """The gateway screens, and its policy keeps the defaults' guarantees: injections and harmful content
+    blocked, secrets and PII in output redacted, what the scanners cannot read (media) refused."""
+    from soc2ai.scan.classify import category_of
+    from soc2ai.scan.interface import Stage
+    from soc2ai.scan.pipeline import Pipeline
+
+    cfg = ctx.config
+    if not cfg.gateway.screening or not cfg.scan.enabled:
+        where = "[gateway] screening = false" if not cfg.gateway.screening else "[scan] enabled = false"
+        return [CheckResult("screening.on", "CC6.8", WARN, f"{where}: prompts and outputs pass the gateway "
+                            "unscreened", "turn screening on (the default)")]
+    policy = Pipeline(cfg.scan, {})  # policy lookups only: no scanner is built
+    switched_off = {"PROMPT_INJECTION": None if cfg.scan.injection else "[scan] injection = true",
+                    "MODERATION_VIOLENCE": None if cfg.scan.moderation.provider != "off"
+                    else '[scan.moderation] provider = "local"',
+                    "OPENAI_API_KEY": None if cfg.scan.secrets else "[scan] secrets = true",
+                    "EMAIL_ADDRESS": None if cfg.scan.pii else "[scan] pii = true"}
+    out = []
+    for entity, stage, keep, criterion, lost in _SCREENING_FLOOR:
+        if remedy := switched_off.get(entity):
+            action = "scanner off"
+        else:
+            action = policy.action_for(entity, Stage(stage)).value
+            remedy = f'[scan.policy.{stage}] {category_of(entity)} = "{keep[0]}"'
+        if action not in keep:
+            out.append(CheckResult(f"screening.{entity.lower()}", criterion, WARN,
+                                   f"{entity} at {stage}: {action}, so {lost}", f"{remedy} (the default)"))
+    return out or [CheckResult("screening.policy", "CC6.8", OK, "screening on: injections and harmful content "
+                               "blocked, secrets and PII in output redacted, media refused")]
+
+
 def check_incidents(ctx: Context) -> list[CheckResult]:
     """No incident open past its SLA (governance)."""
     from soc2ai.governance.incidents import check_incidents as gov_check
@@ -289,6 +334,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("ledger", check_ledger),
     ("spool", check_spool),
     ("keys", check_keys),
+    ("screening", check_screening),
     ("vendors", check_vendors),
     ("prompts", check_prompts),
     ("models", check_models),

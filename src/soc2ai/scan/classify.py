@@ -18,10 +18,12 @@ SECRET_TYPES = frozenset({
     "SLACK_TOKEN", "SLACK_WEBHOOK", "GOOGLE_API_KEY", "GOOGLE_OAUTH_SECRET", "STRIPE_KEY", "PRIVATE_KEY", "JWT",
     "CONNECTION_STRING", "PASSWORD", "HIGH_ENTROPY_SECRET",
 })
+# Not findings in text: request parts the scanners cannot read (soc2ai.gateway.core.media_kinds).
+MEDIA_TYPES = frozenset({"MEDIA_IMAGE", "MEDIA_AUDIO", "MEDIA_FILE", "MEDIA_VIDEO"})
 
 
 def category_of(entity_type: str) -> str:
-    """The policy category of one finding type: pii, secret, injection, hidden, moderation, canary."""
+    """The policy category of one finding type: pii, secret, injection, hidden, moderation, canary, media."""
     if entity_type in SECRET_TYPES:
         return "secret"
     if entity_type == "PROMPT_INJECTION":
@@ -32,6 +34,8 @@ def category_of(entity_type: str) -> str:
         return "moderation"
     if entity_type == "CANARY_LEAK":
         return "canary"
+    if entity_type in MEDIA_TYPES:
+        return "media"
     return "pii"
 
 

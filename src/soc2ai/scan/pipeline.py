@@ -146,6 +146,25 @@ class Pipeline:
         return PipelineResult(action, findings, out_text, decisions, (time.perf_counter_ns() - t0) // 1000)
 
 
+    def screen_media(self, kinds: Sequence[str], stage: Stage | str = Stage.PRE) -> PipelineResult:
+        """Decide on request parts the scanners cannot read (``MEDIA_IMAGE``, ``MEDIA_AUDIO``, ``MEDIA_FILE``,
+        ``MEDIA_VIDEO``; see :func:`soc2ai.gateway.core.media_kinds`) by the policy: category ``media``,
+        block by default; ``flag`` forwards them and marks the record. A part cannot be partly removed, so
+        a ``redact`` reached through ``"*"`` blocks (fail closed)."""
+        t0 = time.perf_counter_ns()
+        stage = Stage(stage)
+        if not self.settings.enabled or not kinds:
+            return PipelineResult(Action.ALLOW, [], "", [], (time.perf_counter_ns() - t0) // 1000)
+        findings = []
+        for kind in kinds:
+            action = self.action_for(kind, stage)
+            findings.append(Finding(kind, 0, 0, 1.0, "media-part", "media",
+                                    Action.BLOCK if action is Action.REDACT else action))
+        action = strongest([f.action for f in findings])
+        decisions = [{"stage": stage.value, "scanner": "media", "decision": action.value,
+                      "types": sorted(set(kinds))}] if action is not Action.ALLOW else []
+        return PipelineResult(action, findings, "", decisions, (time.perf_counter_ns() - t0) // 1000)
+
     async def arun(self, text: str, stage: Stage | str, *, redact_key: bytes | None = None) -> PipelineResult:
         """:meth:`run` for async callers: in a worker thread when a scanner does network I/O (the
         OpenAI moderator), inline otherwise (the local scanners take about a millisecond)."""

@@ -19,14 +19,20 @@ Example::
     EMAIL_ADDRESS = "flag"
 
 Policy keys are finding types (``EMAIL_ADDRESS``), categories (``pii``, ``secret``, ``injection``,
-``moderation``, ``canary``, ``hidden``) or ``"*"``; the most specific key wins.
+``moderation``, ``canary``, ``hidden``, ``media``) or ``"*"``; the most specific key wins. Keys given
+override the defaults below one by one; a table with ``"*"`` replaces them (the categories it does not
+name take the ``"*"`` action). ``media``
+(``MEDIA_IMAGE``, ``MEDIA_AUDIO``, ``MEDIA_FILE``, ``MEDIA_VIDEO``) is what the scanners cannot read:
+request parts that are not text. It can be ``block`` (the default), ``flag`` or ``allow``; not ``redact``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from soc2ai.scan.classify import MEDIA_TYPES
 
 ActionName = Literal["allow", "flag", "redact", "block"]
 
@@ -39,6 +45,9 @@ _DEFAULT_PRE: dict[str, ActionName] = {
     "moderation": "block",
     "hidden": "flag",
     "canary": "flag",
+    # Images, audio, files and video in a request: the scanners read text only, so a request carrying
+    # them is refused unless the deployer forwards them ("flag": sent, and marked in the audit record).
+    "media": "block",
 }
 _DEFAULT_POST: dict[str, ActionName] = {
     "injection": "flag",
@@ -58,6 +67,25 @@ class PolicySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     pre: dict[str, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_PRE))
     post: dict[str, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_POST))
+
+    @field_validator("pre", "post", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        # Keys given override the defaults one by one. Replacing the whole table instead would let
+        # `EMAIL_ADDRESS = "redact"` alone switch injection blocking off (fail open). A "*" key states a
+        # catch-all, so it replaces the table: the categories not named then take its action.
+        if not isinstance(value, dict) or "*" in value:
+            return value
+        return {**(_DEFAULT_PRE if info.field_name == "pre" else _DEFAULT_POST), **value}
+
+    @field_validator("pre", "post")
+    @classmethod
+    def _media_not_redacted(cls, value: dict[str, ActionName]) -> dict[str, ActionName]:
+        for key, action in value.items():
+            if action == "redact" and (key == "media" or key in MEDIA_TYPES):
+                raise ValueError(f"{key} = \"redact\": an image, audio or file part cannot be redacted "
+                                 "(use block, flag or allow)")
+        return value
 
 
 class ModerationSettings(BaseModel):

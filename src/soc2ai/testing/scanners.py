@@ -34,11 +34,21 @@ class KeywordPipeline:
     version = "1"
 
     def __init__(self, *, block: Iterable[str] = (), redact: Iterable[str] = (), flag: Iterable[str] = (),
-                 stages: Iterable[Stage] = (Stage.PRE, Stage.POST)) -> None:
+                 stages: Iterable[Stage] = (Stage.PRE, Stage.POST), media: Action = Action.BLOCK) -> None:
         self.rules = [(w.lower(), Action.BLOCK) for w in block] + [(w.lower(), Action.REDACT) for w in redact] \
             + [(w.lower(), Action.FLAG) for w in flag]
         self.stages = frozenset(stages)
+        self.media = Action(media)  # what happens to images, audio, files (the ``media`` policy)
         self.runs = 0
+
+    def screen_media(self, kinds: Iterable[str], stage: Stage = Stage.PRE) -> KeywordResult:
+        """Parts the keywords cannot read get ``media`` (see ``soc2ai.scan.Pipeline.screen_media``)."""
+        kinds = sorted(set(kinds))
+        if not kinds or self.media is Action.ALLOW:
+            return KeywordResult(Action.ALLOW, [], "")
+        return KeywordResult(self.media, [Finding(k, 0, 0, 1.0, "media-part", "media", self.media) for k in kinds],
+                             "", [{"stage": str(stage), "scanner": "media", "decision": str(self.media),
+                                   "types": kinds}])
 
     def run(self, text: str, *, stage: Stage = Stage.PRE, redact_key: Any = None) -> KeywordResult:
         """Scan ``text`` at ``stage``; the strongest action wins; redacted spans become ``[REDACTED]``."""

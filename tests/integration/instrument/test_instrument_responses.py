@@ -9,6 +9,7 @@ import pytest
 
 from soc2ai.errors import PolicyViolation
 from soc2ai.instrument import instrument
+from soc2ai.scan.interface import Action
 from soc2ai.testing.gateway import inference_records
 from soc2ai.testing.scanners import KeywordPipeline
 
@@ -45,7 +46,7 @@ def test_responses_block_and_redact_in_and_out(world: Any) -> None:
     Response the caller reads; an output block withholds the text."""
     up, log, _h = world
     up.set(echo=True)
-    pipe = KeywordPipeline(block=["ignore previous"], redact=["secret"])
+    pipe = KeywordPipeline(block=["ignore previous"], redact=["secret"], media=Action.FLAG)
     items = [{"role": "user", "content": [{"type": "input_text", "text": "my secret"},
                                           {"type": "input_image", "image_url": "https://x/secret.png"}]},
              {"role": "assistant", "content": "no secret here"},
@@ -62,7 +63,9 @@ def test_responses_block_and_redact_in_and_out(world: Any) -> None:
     assert up.calls[0]["input"] == "the [REDACTED]" and up.calls[0]["instructions"] == "keep the [REDACTED]"
     sent = up.calls[1]["input"]
     assert sent[0]["content"][0]["text"] == "my [REDACTED]"
-    assert sent[0]["content"][1]["image_url"] == "https://x/secret.png"  # not text: passed through
+    assert sent[0]["content"][1]["image_url"] == "https://x/secret.png"  # media = flag: passed through
+    assert {"stage": "pre", "scanner": "media", "decision": "flag", "types": ["MEDIA_IMAGE"]} \
+        in inference_records(log)[-1]["scans"]
     assert sent[1]["content"] == "no [REDACTED] here" and sent[2]["content"] == "tell the [REDACTED]"
     assert items[0]["content"][0]["text"] == "my secret"  # type: ignore[index]  # caller's list untouched
     # The fake echoes what it received (already redacted); a secret in the output itself is redacted too:

@@ -13,6 +13,7 @@ import pytest
 from soc2ai.errors import ConfigError, PolicyViolation
 from soc2ai.governance.prompts import PromptRegistry
 from soc2ai.instrument import instrument
+from soc2ai.scan.interface import Action
 from soc2ai.testing.gateway import inference_records
 from soc2ai.testing.scanners import KeywordPipeline
 from soc2ai.testing.server import serve_in_thread
@@ -98,7 +99,7 @@ def test_openai_redacts_text_parts_of_list_content(world: Any) -> None:
     """A redact decision reaches text parts of list-form content too (not only string content): what goes
     upstream is redacted, image parts pass unchanged, and the caller's messages are left as they were."""
     up, log, _h = world
-    pipe = KeywordPipeline(redact=["secret"])
+    pipe = KeywordPipeline(redact=["secret"], media=Action.FLAG)
     messages = [{"role": "user", "content": [{"type": "text", "text": "the secret plan"},
                                              {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]
     with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
@@ -350,3 +351,45 @@ def test_instructions_are_not_injection_screened_by_default(world: Any, anthropi
                 call()
     mine = [r for r in inference_records(log) if r.get("key_id") is None]
     assert [r["status"] for r in mine] == [200, 200, 200, 400, 400, 400]
+
+
+def test_media_refused_by_default_in_every_shape(world: Any, anthropic_endpoint: Any) -> None:
+    """With soc2ai.scan's pipeline the SDK wrappers refuse what the scanners cannot read, as the gateway
+    does: an OpenAI image part, a Responses ``input_file``, an Anthropic base64 image, and an image inside
+    an Anthropic ``tool_result``. Nothing is sent and each refusal is recorded; text-only calls pass."""
+    from soc2ai.scan import build_pipeline
+    from soc2ai.scan.settings import ScanSettings
+
+    up, log, h = world
+    pipe = build_pipeline(ScanSettings())
+    png = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+    app, secret = anthropic_endpoint(h)
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client, \
+            serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as ant:
+        instrument(client, log=log, user_id="ivy", pipeline=pipe)
+        instrument(ant, log=log, user_id="ivy", pipeline=pipe)
+        calls = [
+            lambda: client.chat.completions.create(model="m", messages=[{"role": "user", "content": [  # type: ignore[misc, list-item]
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]),
+            lambda: client.responses.create(model="m", input=[{"role": "user", "content": [  # type: ignore[misc, list-item]
+                {"type": "input_text", "text": "summarise"},
+                {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}]}]),
+            lambda: ant.messages.create(model="m", max_tokens=20, messages=[{"role": "user", "content": [  # type: ignore[misc, list-item]
+                {"type": "image", "source": png}, {"type": "text", "text": "what is this?"}]}]),
+            lambda: ant.messages.create(model="m", max_tokens=20, messages=[  # type: ignore[misc, list-item]
+                {"role": "user", "content": "take a screenshot"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "shot", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                              "content": [{"type": "image", "source": png}]}]}]),
+        ]
+        sent_before = len(up.calls)
+        for call in calls:
+            with pytest.raises(PolicyViolation, match=r"MEDIA_(IMAGE|FILE)"):
+                call()
+        assert len(up.calls) == sent_before  # nothing left the process
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "capital of France?"}])
+    mine = [r for r in inference_records(log) if r.get("key_id") is None]
+    assert [r["status"] for r in mine] == [400, 400, 400, 400, 200]
+    assert [[s["types"] for s in r["scans"] if s["scanner"] == "media"] for r in mine] == [
+        [["MEDIA_IMAGE"]], [["MEDIA_FILE"]], [["MEDIA_IMAGE"]], [["MEDIA_IMAGE"]], []]

@@ -215,3 +215,50 @@ def test_history_tool_use_input_is_screened_text() -> None:
     assert out[0]["input"] == {"user": "kim", "secret": "[X]", "tries": 3, "tags": ["a", "[X]"]}
     assert use["input"]["secret"] == "hunter2"  # type: ignore[index]
     assert redact_content([use], lambda t: t)[0] is use
+
+
+def test_media_kinds_finds_what_screening_cannot_read() -> None:
+    """Images, audio, files, PDFs and video are found in every request shape the gateway and the SDK
+    wrappers read, nested tool results included; text (and text documents, which are screened) is not."""
+    from soc2ai.gateway.core import media_kinds
+
+    assert media_kinds([{"role": "user", "content": "hi"}, {"role": "user", "content": [
+        {"type": "text", "text": "a"}, {"type": "document", "source": {"type": "text", "data": "plain"}}]}]) == []
+    assert media_kinds([{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "x"}}, {"type": "input_audio", "input_audio": {}},
+        {"type": "file", "file": {"file_id": "f"}}, {"type": "video_url", "video_url": {"url": "v"}}]}]) == [
+        "MEDIA_AUDIO", "MEDIA_FILE", "MEDIA_IMAGE", "MEDIA_VIDEO"]
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}
+    assert media_kinds([{"role": "user", "content": [pdf]}]) == ["MEDIA_FILE"]
+    nested = {"type": "document", "source": {"type": "content", "content": [{"type": "image", "source": {}}]}}
+    assert media_kinds([{"role": "user", "content": [nested]}]) == ["MEDIA_IMAGE"]
+    assert media_kinds([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
+                                                       "content": [{"type": "image", "source": {}}]}]}]) == ["MEDIA_IMAGE"]
+    assert media_kinds([{"type": "function_call_output", "call_id": "c",
+                         "output": [{"type": "input_image", "image_url": "u"}]},
+                        {"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]) == [
+        "MEDIA_FILE", "MEDIA_IMAGE"]
+
+
+def test_media_policy_and_fail_closed_fallback() -> None:
+    """soc2ai.scan blocks media by default; "flag" and "allow" forward; a "*" = "redact" catch-all blocks
+    (a part cannot be partly removed); a pipeline that has no media decision blocks (fail closed)."""
+    from soc2ai.gateway.screening import screen_media
+    from soc2ai.scan import build_pipeline
+    from soc2ai.scan.interface import Action
+    from soc2ai.scan.settings import PolicySettings, ScanSettings
+
+    def decide(pre: dict[str, str]) -> Action:
+        pipe = build_pipeline(ScanSettings(policy=PolicySettings.model_validate({"pre": pre})))
+        return screen_media(pipe, ["MEDIA_IMAGE"]).action
+
+    assert decide({}) is Action.BLOCK
+    assert decide({"media": "flag"}) is Action.FLAG and decide({"MEDIA_IMAGE": "allow"}) is Action.ALLOW
+    assert decide({"*": "redact"}) is Action.BLOCK
+
+    class TextOnly:
+        def run(self, text: str, *, stage: object, redact_key: object = None) -> object:
+            raise AssertionError("not called for media")
+
+    res = screen_media(TextOnly(), ["MEDIA_AUDIO"])  # type: ignore[arg-type]
+    assert res.action is Action.BLOCK and [f.entity_type for f in res.findings] == ["MEDIA_AUDIO"]

@@ -13,6 +13,7 @@ from soc2ai.readiness.checks import (
     check_alert_rules,
     check_logs_flowing,
     check_retention,
+    check_screening,
     check_sinks,
     last_of_kind,
 )
@@ -105,3 +106,20 @@ def test_crashing_check_is_reported_and_others_still_run(tmp_path: Path) -> None
     results = run_checks(config, now=NOW, checks=[("logs", boom), ("retention", check_retention)], log=FakeLog([]))
     assert (results[0].check_id, results[0].status) == ("logs.error", "FAIL")
     assert {r.check_id for r in results[1:]} == {"retention.inference", "retention.restricted"}
+
+
+def test_screening_warns_for_each_guarantee_given_up() -> None:
+    """The default policy is OK; each guarantee a config gives up is its own WARN naming the type, the
+    stage and how to restore it; screening off is one WARN."""
+    [line] = check_screening(ctx())
+    assert (line.check_id, line.status) == ("screening.policy", "OK")
+    lines = check_screening(ctx('[scan]\nsecrets = false\n[scan.policy.pre]\nmedia = "flag"\n'
+                                '[scan.policy.post]\nEMAIL_ADDRESS = "flag"\n'))
+    assert {(x.check_id, x.status) for x in lines} == {
+        ("screening.openai_api_key", "WARN"), ("screening.media_image", "WARN"), ("screening.email_address", "WARN")}
+    by_id = {x.check_id: x for x in lines}
+    assert by_id["screening.media_image"].remedy == '[scan.policy.pre] media = "block" (the default)'
+    assert by_id["screening.openai_api_key"].remedy == "[scan] secrets = true (the default)"
+    assert "at post: flag" in by_id["screening.email_address"].message
+    [off] = check_screening(ctx("[gateway]\nscreening = false\n"))
+    assert (off.check_id, off.status) == ("screening.on", "WARN")
