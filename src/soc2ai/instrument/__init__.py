@@ -3,9 +3,11 @@
 Supports ``openai.OpenAI``, ``openai.AsyncOpenAI``, ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic``:
 ``chat.completions.create`` / ``responses.create`` / ``messages.create`` and the SDKs' helpers that post
 their own requests (``parse``, ``stream``, ``responses.retrieve``, ``messages.count_tokens``), with
-``stream=True``, ``with_raw_response`` and ``with_streaming_response``, get the same screening, template
-resolution and one audit record per call as the gateway. The client is changed in place and returned;
-callers use it exactly as before.
+``stream=True``, ``with_raw_response`` and ``with_streaming_response``, and OpenAI ``embeddings.create``,
+get the same screening, template resolution and one audit record per call as the gateway. Ways to the
+model that cannot be screened or recorded (``responses.connect``, ``realtime.connect``, the legacy
+``completions.create``) raise :class:`soc2ai.errors.PolicyViolation`. The client is changed in place and
+returned; callers use it exactly as before.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import INSTRUCTION_ROLES, json_still_valid, media_kinds
-from soc2ai.instrument.core import CallState, Recorder, counted, show_text
+from soc2ai.instrument.core import CallState, Recorder, counted, refuse_unrecorded, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
 
@@ -180,6 +180,51 @@ class ResponsesPrompt:
             _put(obj, key, new)
 
 
+class EmbeddingsPrompt:
+    """``embeddings.create``'s ``input``: a string or a list of strings (what goes into a vector store: the
+    RAG path PII must not take unscreened). Token-id input cannot be screened."""
+
+    def apply_template(self, kwargs: dict[str, Any], text: str) -> None:
+        """As the input."""
+        kwargs["input"] = text
+
+    def prompt(self, kwargs: dict[str, Any]) -> Any:
+        """The input as sent (an iterable is read once, into a list)."""
+        if not isinstance(kwargs.get("input"), str | list | type(None)):
+            kwargs["input"] = list(kwargs["input"])
+        return kwargs.get("input")
+
+    def unreadable(self, kwargs: dict[str, Any]) -> str | None:
+        """Why the input cannot be screened (token ids), or None."""
+        inp = kwargs.get("input")
+        if isinstance(inp, str) or (isinstance(inp, list) and all(isinstance(t, str) for t in inp)):
+            return None
+        return "embeddings input as token ids cannot be screened: send text"
+
+    def texts(self, kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """No instructions; the input strings."""
+        inp = kwargs.get("input")
+        return [], [inp] if isinstance(inp, str) else [t for t in inp or () if isinstance(t, str)]
+
+    def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
+        """Each input string redacted (a new list; the caller's stays as it was)."""
+        inp = kwargs.get("input")
+        kwargs["input"] = redact(inp) if isinstance(inp, str) else [
+            redact(t) if isinstance(t, str) else t for t in inp or ()]
+
+    def media(self, kwargs: dict[str, Any]) -> list[str]:
+        """Embeddings input is text or token ids (see :meth:`unreadable`)."""
+        return []
+
+
+def _complete_embeddings(resp: Any, state: CallState, rec: Recorder) -> Any:
+    """Vectors, no text to screen: recorded with the served model and the prompt's token count."""
+    usage = getattr(resp, "usage", None)
+    rec.finish(state, status=200, model_served=getattr(resp, "model", None),
+               input_tokens=getattr(usage, "prompt_tokens", None), output_tokens=0)
+    return resp
+
+
 def _response_fields(resp: Any) -> dict[str, Any]:
     """Record fields of a ``Response``: served model, id, usage, and its status as the finish reason
     (the reason, e.g. ``max_output_tokens``, when it is incomplete)."""
@@ -291,4 +336,16 @@ def instrument_openai(client: Any, rec: Recorder) -> None:
         if counter is not None and hasattr(counter, "count"):
             patch_create(counter, rec, endpoint="responses.input_tokens", accumulator=ResponsesAccumulator,
                          complete=counted, method="count", shape=ResponsesPrompt())
+    embeddings = getattr(client, "embeddings", None)
+    if embeddings is not None and hasattr(embeddings, "create"):
+        patch_create(embeddings, rec, endpoint="embeddings", accumulator=ResponsesAccumulator,
+                     complete=_complete_embeddings, shape=EmbeddingsPrompt())
+    # Ways to the model the wrappers cannot screen or record raise instead of bypassing them silently.
+    instead = "responses.create(stream=True)"
+    refuse_unrecorded(getattr(client, "responses", None), "connect", "client.responses.connect", instead)
+    refuse_unrecorded(getattr(client, "realtime", None), "connect", "client.realtime.connect", instead)
+    refuse_unrecorded(getattr(getattr(client, "beta", None), "realtime", None), "connect",
+                      "client.beta.realtime.connect", instead)
+    refuse_unrecorded(getattr(client, "completions", None), "create", "client.completions.create",
+                      "chat.completions.create")
     forget_raw_views(client, client.chat)  # ``client.with_raw_response.chat.completions`` too

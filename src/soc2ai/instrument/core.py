@@ -137,6 +137,23 @@ class ChatPrompt:
             kwargs[self.system_key] = redact_content(kwargs[self.system_key], redact)
 
 
+def refuse_unrecorded(resource: Any, method: str, path: str, instead: str) -> None:
+    """Replace ``resource.<method>``, a way to reach the model that the wrappers neither screen nor record
+    (a WebSocket session, a legacy endpoint), with one that raises :class:`PolicyViolation` naming
+    ``instead``: an instrumented client has no silent bypass. Whoever accepts an unrecorded path uses a
+    separate client that is not instrumented for it."""
+    original = getattr(resource, method, None)
+    if original is None or getattr(original, "__soc2ai__", False):
+        return
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise PolicyViolation(f"{path}() is not instrumented: its calls would be neither screened nor recorded. "
+                              f"Use {instead}, or a separate client that is not instrumented (unrecorded).")
+
+    refused.__soc2ai__ = True  # type: ignore[attr-defined]
+    setattr(resource, method, refused)
+
+
 def show_text(parts: list[Any], shown: str) -> None:
     """Put screened text into an answer split over several text parts: all of it in the first, the
     others emptied. A structured-output object the SDK's ``parse()`` built from a part (openai
@@ -210,6 +227,10 @@ class Recorder:
         if rendered is not None:
             shape.apply_template(kwargs, rendered.text)
         state.prompt = shape.prompt(kwargs)
+        unreadable = getattr(shape, "unreadable", None)
+        if self.pipeline is not None and callable(unreadable) and (why := unreadable(kwargs)):
+            self.finish(state, status=400, error=why)  # what cannot be screened is not sent (fail closed)
+            raise PolicyViolation(why)
         own, rest = shape.texts(kwargs)
         state.prompt_text = "\n".join(own + rest)
         state.params = {k: kwargs[k] for k in _PARAMS if k in kwargs}
