@@ -20,6 +20,8 @@ Verifiers raise; they never return False for "does not verify".
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Soc2AIError(Exception):
     """Root of every error soc2ai raises on purpose."""
@@ -80,8 +82,9 @@ class PolicyViolation(Soc2AIError):
 class AuthError(Soc2AIError):
     """An API key was unknown, revoked, expired, or not allowed to do this."""
 
-    def __init__(self, message: str, *, status: int = 401) -> None:
+    def __init__(self, message: str, *, status: int = 401, key: Any = None) -> None:
         self.status = status
+        self.key = key  # the key that matched (revoked, expired, suspended), for the denial record
         super().__init__(message)
 
 

@@ -165,7 +165,7 @@ def _chat_message_to_anthropic(m: dict[str, Any]) -> dict[str, Any]:
                                              "content": m.get("content") or ""}]}
     blocks = tool_use_blocks(m.get("tool_calls")) if m.get("role") == "assistant" else []
     if not blocks:
-        return {"role": m["role"], "content": m["content"]}
+        return {"role": m["role"], "content": m.get("content") or ""}
     text = m.get("content")
     return {"role": "assistant", "content": ([{"type": "text", "text": text}] if text else []) + blocks}
 
@@ -195,11 +195,16 @@ def chat_to_anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any
         out["tools"] = [{"name": t["function"]["name"], "input_schema": t["function"].get("parameters") or
                          {"type": "object"}, **({"description": t["function"]["description"]}
                                                 if t["function"].get("description") else {})}
-                        for t in chat["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+                        for t in chat["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)
+                        and isinstance(t["function"].get("name"), str)]
     choice = chat.get("tool_choice")
     if choice is not None:
         if isinstance(choice, dict):
-            out["tool_choice"] = {"type": "tool", "name": (choice.get("function") or {}).get("name")}
+            fn = choice.get("function")
+            if not (isinstance(fn, dict) and isinstance(fn.get("name"), str)):
+                raise bad_request("an Anthropic provider takes tool_choice {\"type\": \"function\", "
+                                  "\"function\": {\"name\": ...}} or none / auto / required", param="tool_choice")
+            out["tool_choice"] = {"type": "tool", "name": fn["name"]}
         else:
             out["tool_choice"] = {"type": {"auto": "auto", "required": "any", "none": "none"}.get(choice, "auto")}
     return out

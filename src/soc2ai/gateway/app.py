@@ -129,7 +129,7 @@ def create_app(config: Config, *, log: AuditLog | None = None, transport: httpx.
             return denied
         assert gw.log is not None  # noqa: S101 - lifespan opened it
         raw = request.path_params.get("index", "")
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # "²".isdigit() is true; int64 at most
             return error_response(ApiError(400, "index must be a non-negative integer", param="index"), "openai")
         try:
             bundle = await asyncio.to_thread(lambda: gw.log.prove(int(raw)).to_json())  # type: ignore[union-attr]

@@ -28,10 +28,12 @@ from soc2ai.gateway.ratelimit.interface import RateLimiter
 from soc2ai.gateway.ratelimit.memory import MemoryLimiter
 from soc2ai.gateway.routing import Router
 from soc2ai.gateway.screening import (
+    SPLIT_FINDING,
     Pipeline,
     decisions_json,
     finding_types,
     instructions_pipeline,
+    left_to_redact,
     media_refusal,
     screen_media,
 )
@@ -178,18 +180,27 @@ def media_kinds(messages: list[Any]) -> list[str]:
     return sorted(found)
 
 
-def message_text(content: Any) -> str:
-    """The text of one message's content (see :func:`_map_texts` for what counts)."""
-    if isinstance(content, str):
-        return content
+def _collect(walk: Callable[[Any, Callable[[str], str]], Any], value: Any) -> str:
+    """The strings ``walk`` (:func:`_map_texts`, :func:`_map_json_strings`) visits in ``value``, joined."""
     texts: list[str] = []
 
     def keep(text: str) -> str:
         texts.append(text)
         return text
 
-    _map_texts(content, keep)
+    walk(value, keep)
     return "\n".join(texts)
+
+
+def template_inputs(variables: Any) -> str:
+    """The string values of a template's ``variables``: the caller's text inside a rendered template,
+    which can become a system message. Screened with the full pipeline, not as the deployer's own."""
+    return _collect(_map_json_strings, variables)
+
+
+def message_text(content: Any) -> str:
+    """The text of one message's content (see :func:`_map_texts` for what counts)."""
+    return content if isinstance(content, str) else _collect(_map_texts, content)
 
 
 def redact_content(content: Any, redact: Callable[[str], str]) -> Any:
@@ -208,13 +219,23 @@ def tool_call_functions(tool_calls: Any) -> list[dict[str, Any]]:
     return out
 
 
+def history_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The function objects of the calls an assistant turn made: its ``tool_calls`` and the legacy
+    ``function_call`` (the functions API), each with string ``arguments``."""
+    fns = tool_call_functions(message.get("tool_calls"))
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+        fns.append(legacy)
+    return fns
+
+
 def messages_text(messages: list[dict[str, Any]]) -> str:
     """Everything a request sends the model as text: message contents and, for assistant turns in the
-    history, the arguments of the tool calls they made (data the model is shown again)."""
+    history, the arguments of the calls they made (:func:`history_calls`: data the model is shown again)."""
     parts = []
     for m in messages:
         parts.append(message_text(m.get("content")))
-        parts.extend(fn["arguments"] for fn in tool_call_functions(m.get("tool_calls")))
+        parts.extend(fn["arguments"] for fn in history_calls(m))
     return "\n".join(parts)
 
 
@@ -232,7 +253,7 @@ def split_instructions(messages: list[Any]) -> tuple[list[Any], list[Any]]:
 
 def redact_messages(messages: list[Any], redact: Callable[[str], str]) -> list[Any]:
     """Messages with everything :func:`messages_text` reads redacted, as new objects: contents (see
-    :func:`_map_texts`) and the JSON arguments of history tool calls. Raises :class:`PolicyViolation` when
+    :func:`_map_texts`) and the JSON arguments of history tool calls (and legacy function calls). Raises :class:`PolicyViolation` when
     a redaction would leave arguments unparseable (fail closed). Items that are not dicts pass as they are."""
     out = []
     for m in messages:
@@ -241,6 +262,9 @@ def redact_messages(messages: list[Any], redact: Callable[[str], str]) -> list[A
                 m = {**m, "content": redact_content(m["content"], redact)}
             if tool_call_functions(m.get("tool_calls")):
                 m = {**m, "tool_calls": [_redact_call(tc, redact) for tc in m["tool_calls"]]}
+            legacy = m.get("function_call")
+            if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+                m = {**m, "function_call": _redact_call({"function": legacy}, redact)["function"]}
         out.append(m)
     return out
 
@@ -361,7 +385,7 @@ class Gateway:
         try:
             key = self.keys.authenticate(presented)
         except AuthError as exc:
-            self.deny(endpoint, exc.status, str(exc), None)
+            self.deny(endpoint, exc.status, str(exc), exc.key)  # the key when the secret matched
             raise ApiError(exc.status, str(exc), code="invalid_api_key" if exc.status == 401 else
                            "key_suspended") from exc
         if key.role not in roles:
@@ -465,12 +489,14 @@ class Gateway:
                                         attrs={"key_id": key.id, "until_us": until}))
 
     # --- screening -------------------------------------------------------------------------------
-    def screen_prompt(self, call: Call, messages: list[Any], text: str) -> Action:
+    def screen_prompt(self, call: Call, messages: list[Any], text: str, untrusted: str = "") -> Action:
         """Pre-screen a request (``text``: its :func:`messages_text`): the deployer's instructions
-        (system / developer messages) with :attr:`instructions_pipeline`, the rest with the full pipeline.
-        The strongest action; raises PolicyViolation on a block (recorded by the caller)."""
+        (system / developer messages) with :attr:`instructions_pipeline`, the rest and ``untrusted`` (a
+        template's variables, :func:`template_inputs`) with the full pipeline. The strongest action;
+        raises PolicyViolation on a block (recorded by the caller)."""
         own, rest = split_instructions(messages)
-        results = [self.screen(call, messages_text(rest) if own else text, Stage.PRE)]
+        full = messages_text(rest) if own else text
+        results = [self.screen(call, f"{full}\n{untrusted}" if untrusted else full, Stage.PRE)]
         if own:
             results.append(self.screen(call, messages_text(own), Stage.PRE, pipeline=self.instructions_pipeline))
         if self.pipeline is not None and (kinds := media_kinds(messages)):
@@ -509,7 +535,16 @@ class Gateway:
         """Messages with every text part run through the pre-stage redaction (:func:`redact_messages`)."""
         assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
         pipeline = self.pipeline
-        return redact_messages(messages, lambda t: pipeline.run(t, stage=Stage.PRE).text)
+        out = redact_messages(messages, lambda t: pipeline.run(t, stage=Stage.PRE).text)
+        if left_to_redact(pipeline, messages_text(out)):
+            raise PolicyViolation(SPLIT_FINDING)  # fail closed
+        return out
+
+    def redact_output(self, content: Any) -> Any:
+        """Output text (a string or a list of text parts) with the post-stage redaction applied."""
+        assert self.pipeline is not None  # noqa: S101 - only called after a redact decision
+        pipeline = self.pipeline
+        return redact_content(content, lambda t: pipeline.run(t, stage=Stage.POST).text)
 
     def screen_tool_calls(self, call: Call, tool_calls: Any) -> Action:
         """Post-generation screening of the tool calls a model made (their arguments can carry data out).

@@ -162,11 +162,11 @@ class KeyStore:
             raise AuthError("invalid API key", status=401)
         state = key.state(now)
         if state == "revoked":
-            raise AuthError("API key revoked", status=401)
+            raise AuthError("API key revoked", status=401, key=key)
         if state == "expired":
-            raise AuthError("API key expired", status=401)
+            raise AuthError("API key expired", status=401, key=key)
         if state == "suspended":
-            raise AuthError("API key suspended after repeated abuse", status=403)
+            raise AuthError("API key suspended after repeated abuse", status=403, key=key)
         return key
 
     # --- writing ---------------------------------------------------------------------------------

@@ -71,6 +71,17 @@ def media_refusal(kinds: Sequence[str]) -> str:
               "the audit record)")
 
 
+SPLIT_FINDING = ("a finding spans several parts of the request and cannot be redacted part by part; "
+                 "send it in one part")
+
+
+def left_to_redact(pipeline: Pipeline, text: str) -> bool:
+    """Whether ``text`` (a request after part-by-part redaction, joined) still holds something the policy
+    redacts: a secret split over two parts is found in the whole but in neither part, and would go out."""
+    return any(getattr(f, "action", None) is Action.REDACT
+               for f in pipeline.run(text, stage=Stage.PRE, redact_key=None).findings)
+
+
 def build_default_pipeline(config: Config) -> Pipeline | None:
     """``soc2ai.scan.build_pipeline(config.scan)`` when screening is on (None when it is off)."""
     if not config.gateway.screening or not config.scan.enabled:

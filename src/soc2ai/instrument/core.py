@@ -22,12 +22,15 @@ from soc2ai.gateway.core import (
     redact_content,
     redact_messages,
     split_instructions,
+    template_inputs,
 )
 from soc2ai.gateway.screening import (
+    SPLIT_FINDING,
     Pipeline,
     decisions_json,
     finding_types,
     instructions_pipeline,
+    left_to_redact,
     media_refusal,
     screen_media,
 )
@@ -233,6 +236,9 @@ class Recorder:
             raise PolicyViolation(why)
         own, rest = shape.texts(kwargs)
         state.prompt_text = "\n".join(own + rest)
+        if rendered is not None and variables:
+            # The caller's variables may land in a system prompt: they get the full pipeline.
+            rest = [*rest, template_inputs(variables)]
         state.params = {k: kwargs[k] for k in _PARAMS if k in kwargs}
         # The deployer's instructions go through the instructions pipeline (no injection screening by
         # default, see soc2ai.scan.pipeline.Pipeline.for_instructions), the rest through the full one.
@@ -256,7 +262,10 @@ class Recorder:
             pipe = self.pipeline
             try:
                 shape.redact(kwargs, lambda text: str(pipe.run(text, stage=Stage.PRE).text))
-            except PolicyViolation as exc:  # arguments a redaction would break: refused, and recorded
+                own_after, rest_after = shape.texts(kwargs)
+                if left_to_redact(pipe, "\n".join(own_after + rest_after)):
+                    raise PolicyViolation(SPLIT_FINDING)
+            except PolicyViolation as exc:  # what a redaction would break or miss: refused, and recorded
                 self.finish(state, status=400, error=str(exc))
                 raise
         return state

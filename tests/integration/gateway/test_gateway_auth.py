@@ -66,6 +66,11 @@ def test_auth_matrix(env: Harness) -> None:
     assert len(denies) == 9
     assert {r["status"] for r in denies} == {401, 403}
     assert all("u1" not in str(r) for r in denies)
+    # A key whose secret matched (revoked, expired) is named in its denial, so an auditor can tell
+    # which key kept calling; an unknown or wrong secret names none.
+    named = {r["reason"]: r["key_id"] for r in denies if r["reason"] in ("API key revoked", "API key expired")}
+    assert named["API key revoked"] == rk.id and named["API key expired"] is not None
+    assert all(r["key_id"] is None for r in denies if r["reason"] == "invalid API key")
     changes = [c for c in records_of(log, "config_change") if c["target"] != "gateway"]
     assert [c["action"] for c in changes] == ["create", "create", "revoke", "create", "create", "create"]
 

@@ -38,6 +38,13 @@ BAD_BODIES: list[tuple[str, bytes, int, str | None]] = [
      400, None),
     ("huge", b'{"model": "m", "messages": [{"role": "user", "content": "' + b"a" * 10_000 + b'"}]}', 413,
      "request_too_large"),
+    ("nested-too-deep", b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": '
+     + b"[" * 300 + b"]" * 300 + b"}", 400, "invalid_json"),
+    ("tools-not-list", b'{"model": "m", "tools": {}, "messages": [{"role": "user", "content": "x"}]}', 400, None),
+    ("tool-without-name", b'{"model": "m", "tools": [{"type": "function", "function": {}}], '
+     b'"messages": [{"role": "user", "content": "x"}]}', 400, None),
+    ("tool-choice-list", b'{"model": "m", "tool_choice": ["auto"], "messages": [{"role": "user", "content": "x"}]}',
+     400, None),
 ]
 
 
@@ -168,3 +175,54 @@ def test_schemathesis_finds_no_server_errors(env: Harness) -> None:
             check()
     assert failures == []
     assert len(statuses) > 100 and 200 in statuses and any(400 <= s < 500 for s in statuses)
+
+
+def test_anthropic_provider_refuses_tool_choice_it_cannot_take(env: Harness) -> None:
+    """A chat request for an Anthropic provider whose tool_choice names no function is a 400, not a crash
+    in the translation; a message without content is sent as an empty one."""
+    import httpx
+
+    from soc2ai.config import parse_config
+    from soc2ai.testing.gateway import gateway_toml
+
+    text = gateway_toml(env.tmp, {"up": env.up.url}, {"m": ["up:claude"]}, "", "").replace(
+        'kind = "openai_compatible"', 'kind = "anthropic"', 1)
+    sent: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
+        return httpx.Response(200, json={"id": "m1", "type": "message", "role": "assistant", "model": "claude",
+                                         "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+                                         "usage": {"input_tokens": 1, "output_tokens": 1}})
+
+    app, log, keys = env.app(parse_config(text, root=env.tmp), transport=httpx.MockTransport(handler))
+    secret, _ = keys.create(role="inference", user_id="u")
+    with TestClient(app, raise_server_exceptions=False, headers={"authorization": f"Bearer {secret}"}) as client:
+        bad = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}],
+                                                        "tool_choice": {"type": "function", "function": "f"}})
+        empty = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user"}]})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "tool_choice"
+    assert empty.status_code == 200 and len(sent) == 1
+    assert [r["status"] for r in inference_records(log)] == [400, 200]
+
+
+def test_proof_index_must_be_a_plain_integer(env: Harness) -> None:
+    """Unicode digits and absurdly long indexes are a 400, not a crash."""
+    app, _log, keys = env.app(env.config())
+    secret, _ = keys.create(role="auditor", user_id="a")
+    with TestClient(app, raise_server_exceptions=False, headers={"authorization": f"Bearer {secret}"}) as client:
+        codes = [client.get(f"/admin/proof/{raw}").status_code for raw in ("\u00b2", "1" * 5000, "-1")]
+    assert codes == [400, 400, 400]
+
+
+def test_embeddings_upstream_invalid_json_is_502(env: Harness) -> None:
+    """An upstream that answers embeddings with something other than a JSON object: 502 upstream_error."""
+    import httpx
+
+    app, log, keys = env.app(env.config(), transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, content=b"<html>oops</html>")))
+    secret, _ = keys.create(role="inference", user_id="u")
+    with TestClient(app, raise_server_exceptions=False, headers={"authorization": f"Bearer {secret}"}) as client:
+        r = client.post("/v1/embeddings", json={"model": "m", "input": "hello"})
+    assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_error"
+    assert inference_records(log)[0]["status"] == 502
