@@ -68,6 +68,21 @@ class LabelledItem:
         return meta
 
 
+def _subject_ids(values: Iterable[Any]) -> tuple[str, ...]:
+    """Subject ids as strings: stores compare them as text (a DSAR subject is always a string), so an
+    integer id stored as a number could never be found again."""
+    if isinstance(values, str | bytes):
+        raise PolicyViolation("subject_ids must be a list of ids, not a single string")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise PolicyViolation(f"subject id {v!r} must be a string or an integer, not {type(v).__name__}")
+        text = str(v)
+        if text:
+            out.append(text)
+    return tuple(out)
+
+
 def item_text(item: Any) -> str:
     """The text a scanner should see: strings as is, mappings/lists flattened (keys and values)."""
     if isinstance(item, str):
@@ -150,7 +165,7 @@ class Classifier:
         limit = self._source_days.get(source or "")
         return min(days, limit) if limit else days
 
-    def ingest(self, item: Any, *, source: str, subject_ids: Iterable[str] = (), label: str | None = None,
+    def ingest(self, item: Any, *, source: str, subject_ids: Iterable[str | int] = (), label: str | None = None,
                kind: str = "document", parents: Iterable[str] = (), store: str = "", collection: str = "",
                locator: str = "") -> LabelledItem:
         """Label ``item`` (see the module doc); record it in lineage when a store is attached."""
@@ -184,7 +199,7 @@ class Classifier:
             elif RANK[label] > RANK[current]:
                 reasons.append(f"requested {label}")
                 current = label
-        subjects = tuple(s for s in subject_ids if s)
+        subjects = _subject_ids(subject_ids)
         now = int(self._clock())
         days = self.retention_days(current, categories, source)
         lineage_id = uuid.uuid4().hex
@@ -197,7 +212,7 @@ class Classifier:
                             flags=tuple(flags), reasons=tuple(reasons))
 
 
-def ingest(item: Any, *, source: str, subject_ids: Iterable[str] = (), config: Config | None = None,
+def ingest(item: Any, *, source: str, subject_ids: Iterable[str | int] = (), config: Config | None = None,
            label: str | None = None, lineage: LineageStore | None = None,
            content: ContentClassifier | None = None) -> LabelledItem:
     """One-shot :meth:`Classifier.ingest` with the loaded config (build a Classifier for many items)."""

@@ -278,16 +278,17 @@ class Dsar:
             _each(stores, lambda res: self._delete_one(res, subject, journal, jpath, lock))
             if self._lineage is not None:
                 for res in stores:
-                    if res.deleted:
+                    if res.deleted is not None and not res.error:
                         by_col: dict[str, list[str]] = {}
                         for loc in res.locations:
-                            by_col.setdefault(loc.collection, []).append(loc.detail or loc.item_id)
-                            by_col[loc.collection].append(loc.item_id)
+                            by_col.setdefault(loc.collection, []).append(self._lineage_locator(res, loc))
                         for col, locs in by_col.items():
                             self._lineage.mark_deleted(res.name, col, locs)
-                self._lineage.forget_subject(subject_id)
             self._verify(stores, Subject(subject_id, tuple(identifiers), subject.refs))
             failed = [s.name for s in stores if s.error or s.verified is False]
+            if self._lineage is not None and not failed:
+                # Only now: the links are how a resumed run finds items no identifier points to.
+                self._lineage.forget_subject(subject_id)
             report.outcome = "incomplete" if failed else "complete"
             report.seconds = time.perf_counter() - t0
             report.receipt_id = self._receipt(
@@ -300,6 +301,12 @@ class Dsar:
             else:
                 jpath.unlink(missing_ok=True)
         return report
+
+    @staticmethod
+    def _lineage_locator(res: StoreResult, loc: Location) -> str:
+        """What lineage recorded for this item: a dataset's row key (its line number is not an id and can
+        equal another row's key), else the item id."""
+        return loc.detail if res.type == "dataset" and loc.detail else loc.item_id
 
     def _delete_one(self, res: StoreResult, subject: Subject, journal: dict[str, Any], jpath: Path,
                     lock: threading.Lock) -> None:

@@ -113,10 +113,11 @@ def test_find_delete_prove(project: Path) -> None:
 def test_export_bundle(project: Path) -> None:
     """dsar export writes the bundle directory with a manifest."""
     out = project / "bundle"
-    proc = run(project, "dsar", "export", "--subject", "alice", "--out", str(out), "--json")
+    proc = run(project, "dsar", "export", "--subject", "alice", "--identifier", "email=alice@example.com",
+               "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     manifest = orjson.loads((out / "manifest.json").read_bytes())
-    # uploads: the ticket mentions "alice@..." so discovery finds the id as a token.
+    # uploads: the ticket mentions alice@example.com, found by discovery of the e-mail identifier.
     assert set(manifest["files"]) == {"ledger.jsonl", "train.jsonl", "uploads.jsonl", "vectors.jsonl"}
 
 

@@ -86,3 +86,25 @@ def test_unreachable() -> None:
     """A Redis nobody listens on is a ConnectorError naming the store."""
     with pytest.raises(ConnectorError, match="cache: Redis unreachable"):
         connector("redis://127.0.0.1:1/0")
+
+
+def test_discovery_decodes_cached_json(redis_url: str) -> None:
+    """The gateway stores the upstream body as a JSON string inside JSON: an address after an escaped
+    newline in it is found, in any case; numbers and longer addresses are not matches."""
+    async def go() -> None:
+        cache = RedisCache(redis_url)
+        body = orjson.dumps({"choices": [{"message": {"content": "Thanks, regards\nAnn@Example.com"}}],
+                             "usage": {"total_tokens": 1042}})
+        await cache.put("n1", body, subject_ref=None, classification="internal", ttl_s=3600, now_us=1)
+        await cache.put("n2", b'{"content":"mail jo.ann@example.com"}', subject_ref=None,
+                        classification="internal", ttl_s=3600, now_us=1)
+        await cache.close()
+
+    asyncio.run(go())
+    c = connector(redis_url)
+    ann = Subject("u-77", (("email", "ann@example.com"),))
+    assert [(loc.item_id, loc.how) for loc in c.find(ann)] == [(PREFIX + "n1", "discovery")]
+    assert c.find(Subject("1042")) == []
+    assert c.delete(ann, c.find(ann)) == 1
+    c.verify_deleted(ann)
+    c.close()

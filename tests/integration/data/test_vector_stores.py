@@ -41,50 +41,50 @@ def items() -> list[dict[str, Any]]:
     return out
 
 
-def build_postgres(tmp: Path, pg_url: str) -> ConnectorSettings:
+def build_postgres(tmp: Path, pg_url: str, data: list[dict[str, Any]] | None = None) -> ConnectorSettings:
     import psycopg
     from psycopg.types.json import Jsonb
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE soc2ai_embeddings (id text PRIMARY KEY, embedding float8[] NOT NULL,"
                      " document text, metadata jsonb, subject_id text)")
-        for it in items():
+        for it in data or items():
             conn.execute("INSERT INTO soc2ai_embeddings VALUES (%s, %s, %s, %s, %s)",
                          (str(it["id"]), it["vec"], it["text"], Jsonb(it["meta"]), it["meta"]["subject_id"]))
     return ConnectorSettings(name="pg", type="postgres", url=pg_url)
 
 
-def build_chroma(tmp: Path, _pg: str) -> ConnectorSettings:
+def build_chroma(tmp: Path, _pg: str, data: list[dict[str, Any]] | None = None) -> ConnectorSettings:
     from soc2ai.data.connectors.chroma import open_client
 
     client = open_client(tmp / "chroma")
     col = client.get_or_create_collection("docs", embedding_function=None)
-    data = items()
+    data = data or items()
     col.add(ids=[str(it["id"]) for it in data], embeddings=[it["vec"] for it in data],
             documents=[it["text"] for it in data], metadatas=[it["meta"] for it in data])
     return ConnectorSettings(name="chroma", type="chroma", path=str(tmp / "chroma"))
 
 
-def build_qdrant(tmp: Path, _pg: str) -> ConnectorSettings:
+def build_qdrant(tmp: Path, _pg: str, data: list[dict[str, Any]] | None = None) -> ConnectorSettings:
     from qdrant_client import QdrantClient, models
 
     client = QdrantClient(path=str(tmp / "qdrant"))
     client.create_collection("docs", vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
     client.upsert("docs", points=[models.PointStruct(id=it["id"], vector=it["vec"],
                                                      payload={"document": it["text"], **it["meta"]})
-                                  for it in items()])
+                                  for it in data or items()])
     client.close()
     return ConnectorSettings(name="qdrant", type="qdrant", path=str(tmp / "qdrant"))
 
 
-def build_lancedb(tmp: Path, _pg: str) -> ConnectorSettings:
+def build_lancedb(tmp: Path, _pg: str, data: list[dict[str, Any]] | None = None) -> ConnectorSettings:
     import lancedb
     import pyarrow as pa
 
     rows = [{"id": str(it["id"]), "vector": it["vec"], "document": it["text"],
              "subject_id": it["meta"]["subject_id"], "email": it["meta"].get("email"),
              "soc2ai_label": it["meta"].get("soc2ai_label"), "soc2ai_expires_at": it["meta"]["soc2ai_expires_at"]}
-            for it in items()]
+            for it in data or items()]
     schema = pa.schema([("id", pa.string()), ("vector", pa.list_(pa.float32(), 4)), ("document", pa.string()),
                         ("subject_id", pa.string()), ("email", pa.string()), ("soc2ai_label", pa.string()),
                         ("soc2ai_expires_at", pa.int64())])
@@ -92,11 +92,14 @@ def build_lancedb(tmp: Path, _pg: str) -> ConnectorSettings:
     return ConnectorSettings(name="lance", type="lancedb", path=str(tmp / "lance"))
 
 
-BUILDERS: dict[str, Callable[[Path, str], ConnectorSettings]] = {
+BUILDERS: dict[str, Callable[..., ConnectorSettings]] = {
     "postgres": build_postgres, "chroma": build_chroma, "qdrant": build_qdrant, "lancedb": build_lancedb}
 
 
-@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "chroma", "qdrant", "lancedb"])
+STORES = [pytest.param("postgres", marks=pytest.mark.postgres), "chroma", "qdrant", "lancedb"]
+
+
+@pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connector]:
     """A real store of the given type, filled with items(), opened through the connector factory."""
     pg = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
@@ -165,3 +168,23 @@ def test_postgres_unreachable() -> None:
     with pytest.raises(ConnectorError, match="pgx: PostgreSQL unreachable"):
         open_connector(ConnectorSettings(name="pgx", type="postgres", url="postgresql://u@127.0.0.1:1/db"),
                        root=Path("/"))
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_discovery_ignores_case_not_boundaries(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Every store finds Ann@Example.COM for ann@example.com, and none finds jo.ann@ or ann@example.com.au."""
+    texts = {1: "Please email Ann@Example.COM about the refund", 2: "reach me at jo.ann@example.com",
+             3: "bob at ann@example.com.au", 4: "regards ANN@EXAMPLE.COM."}
+    data = [{"id": i, "text": t, "vec": [0.1, 0.2, 0.3, 0.4],
+             "meta": {"subject_id": f"u{i}", "soc2ai_label": "internal", "soc2ai_expires_at": FAR}}
+            for i, t in texts.items()]
+    pg = request.getfixturevalue("pg_url") if kind == "postgres" else ""
+    conn = open_connector(BUILDERS[kind](tmp_path, pg, data), root=tmp_path)
+    try:
+        subject = Subject("ann", (("email", "ann@example.com"),))
+        assert sorted((loc.item_id, loc.how) for loc in conn.find(subject)) == [("1", "discovery"), ("4", "discovery")]
+        assert conn.delete(subject, conn.find(subject)) == 2
+        conn.verify_deleted(subject)
+        assert conn.census()[0].total == 2
+    finally:
+        conn.close()

@@ -156,3 +156,17 @@ def test_real_scanners_classify(make_config: Callable[[str], Config]) -> None:
     assert (fin.label, fin.retention_days) == ("restricted", 365)
     secret = c.ingest("key AKIAIOSFODNN7EXAMPLE", source="wiki")
     assert secret.label == "restricted"
+
+
+def test_integer_subject_ids_stored_as_text(make_config: Callable[[str], Config]) -> None:
+    """An integer subject id is stored as the string a DSAR looks for; other types are refused."""
+    cfg = make_config("")
+    with open_lineage(cfg) as lin:
+        item = make(cfg, lineage=lin).ingest("order shipped", source="crm", subject_ids=[1042, 0])
+        assert item.subject_ids == ("1042", "0")
+        assert item.metadata()["subject_id"] == "1042"
+        assert [n.id for n in lin.subject_nodes("1042")] == [item.lineage_id]
+    with pytest.raises(PolicyViolation, match=r"subject id 10\.5 must be a string or an integer"):
+        make(cfg).ingest("x", source="crm", subject_ids=[10.5])  # type: ignore[list-item]
+    with pytest.raises(PolicyViolation, match="not a single string"):
+        make(cfg).ingest("x", source="crm", subject_ids="alice")

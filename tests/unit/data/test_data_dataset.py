@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from pathlib import Path
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from soc2ai.data.connectors.dataset import DatasetConnector, Row
 from soc2ai.data.connectors.interface import Expiry, Subject
 from soc2ai.data.settings import ConnectorSettings
+from soc2ai.errors import ConnectorError, VerificationError
 
 
 def conn(path: Path) -> DatasetConnector:
@@ -70,7 +73,7 @@ def test_malformed_rows_reported_rest_processed(tmp_path: Path) -> None:
     f = tmp_path / "t.jsonl"
     write_jsonl(f, sample_rows(6), extra=b'{"id": "bad", "subject_id": "bob"\n[1, 2]\n')
     c = conn(f)
-    locs = c.find(Subject("alice"))
+    locs = c.find(Subject("alice", (("email", "alice@example.com"),)))
     assert [loc.item_id for loc in locs] == ["1", "4", "6"]  # row 4 mentions alice@...
     assert any(note.startswith(f"{f}:7: malformed JSON") for note in c.notes)
     assert any(note.startswith(f"{f}:8: row is not a JSON object") for note in c.notes)
@@ -145,3 +148,95 @@ def test_row_key_stable() -> None:
     """Row keys use the id field, else a content hash."""
     assert Row(1, {"id": 5}, b"{}").key() == "5"
     assert Row(1, {"x": 1}, b'{"x":1}\n').key() == Row(9, None, b'{"x":1}').key()
+
+
+def test_delete_keeps_longer_addresses_of_others(tmp_path: Path) -> None:
+    """ann@example.com does not match jo.ann@, mary-ann@ or ann@example.com.au: their rows stay."""
+    f = tmp_path / "train.jsonl"
+    write_jsonl(f, [{"id": "r1", "subject_id": "ann", "text": "hi, ann@example.com here"},
+                    {"id": "r2", "subject_id": "joann", "text": "reach me at jo.ann@example.com"},
+                    {"id": "r3", "subject_id": "bob", "text": "bob at ann@example.com.au"},
+                    {"id": "r4", "subject_id": "mary", "text": "mary-ann@example.com wrote"}])
+    c = conn(f)
+    s = Subject("ann", (("email", "ann@example.com"),))
+    assert [loc.detail for loc in c.find(s)] == ["r1"]
+    assert c.delete(s, c.find(s)) == 1
+    assert [orjson.loads(x)["id"] for x in f.read_bytes().splitlines()] == ["r2", "r3", "r4"]
+
+
+def test_numeric_id_matches_string_values_only(tmp_path: Path) -> None:
+    """Subject "1042" is not another row's "id": 1042 or "max_tokens": 1042 (nor a key); text mentions count."""
+    f = tmp_path / "train.jsonl"
+    write_jsonl(f, [{"id": 1, "subject_id": "1042", "text": "my order"},
+                    {"id": 1042, "subject_id": "77", "text": "unrelated person"},
+                    {"id": 3, "subject_id": "78", "text": "ok", "max_tokens": 1042, "1042": "key"},
+                    {"id": 4, "subject_id": "79", "text": "customer 1042 called"}])
+    c = conn(f)
+    s = Subject("1042")
+    assert [(loc.detail, loc.how) for loc in c.find(s)] == [("1", "subject"), ("4", "discovery")]
+    assert c.delete(s, c.find(s)) == 2
+    assert [orjson.loads(x)["id"] for x in f.read_bytes().splitlines()] == [1042, 3]
+
+
+def test_escaped_text_is_found(tmp_path: Path) -> None:
+    """Identifiers after an escaped newline and \\u-escaped (json.dumps default) rows are found and deleted."""
+    f = tmp_path / "train.jsonl"
+    rows = [{"id": "r1", "subject_id": "zo\u00eb", "text": "hello"},
+            {"id": "r2", "subject_id": "u2", "text": "Ask Jos\u00e9 N\u00fa\u00f1ez, he knows"},
+            {"id": "r3", "subject_id": "u3", "messages": [{"role": "user", "content": "regards\nann@example.com"}]},
+            {"id": "r4", "subject_id": "u4", "text": "nothing here"}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))  # ensure_ascii: zo\u00eb
+    c = conn(f)
+    assert [loc.detail for loc in c.find(Subject("zo\u00eb"))] == ["r1"]
+    assert [loc.detail for loc in c.find(Subject("x", (("name", "Jos\u00e9 N\u00fa\u00f1ez"),)))] == ["r2"]
+    ann = Subject("u-77", (("email", "ann@example.com"),))
+    assert [(loc.detail, loc.how) for loc in c.find(ann)] == [("r3", "discovery")]
+    with pytest.raises(VerificationError):
+        c.verify_deleted(Subject("zo\u00eb"))
+    assert c.delete(Subject("zo\u00eb"), c.find(Subject("zo\u00eb"))) == 1
+    assert c.delete(ann, c.find(ann)) == 1
+    c.verify_deleted(Subject("zo\u00eb"))
+    assert [orjson.loads(x)["id"] for x in f.read_bytes().splitlines()] == ["r2", "r4"]
+
+
+def test_case_variants_found(tmp_path: Path) -> None:
+    """Ann@Example.com is the same address as ann@example.com (CSV, Parquet and JSONL alike)."""
+    text = "Please email Ann@Example.COM about the refund"
+    write_jsonl(tmp_path / "t.jsonl", [{"id": "r1", "subject_id": "u9", "text": text}])
+    (tmp_path / "t.csv").write_text(f"id,subject_id,text\nc1,u9,{text}\n")
+    pq.write_table(pa.Table.from_pylist([{"id": "p1", "subject_id": "u9", "text": text}]), tmp_path / "t.parquet")
+    s = Subject("ann", (("email", "ann@example.com"),))
+    c = conn(tmp_path)
+    assert sorted(loc.detail for loc in c.find(s)) == ["c1", "p1", "r1"]
+    assert c.delete(s, c.find(s)) == 3
+    c.verify_deleted(s)
+
+
+def test_suffixes(tmp_path: Path) -> None:
+    """.ndjson and upper-case suffixes are datasets; other files are noted, not silently skipped."""
+    row = [{"id": "r1", "subject_id": "alice", "text": "hi"}]
+    for name in ("a.ndjson", "b.JSONL", "c.jsonl", "d.CSV.txt"):
+        write_jsonl(tmp_path / name, row)
+    c = conn(tmp_path)
+    assert sorted(Path(loc.collection).name for loc in c.find(Subject("alice"))) == ["a.ndjson", "b.JSONL", "c.jsonl"]
+    assert c.notes == [f"{tmp_path / 'd.CSV.txt'}: unsupported dataset file type; not scanned"]
+    assert any("d.CSV.txt" in n for n in c.census()[0].notes)
+    single = conn(tmp_path / "a.ndjson")
+    assert single.delete(Subject("alice"), single.find(Subject("alice"))) == 1
+    single.verify_deleted(Subject("alice"))
+    with pytest.raises(ConnectorError, match=r"ds: .*d\.CSV\.txt: unsupported dataset file type"):
+        conn(tmp_path / "d.CSV.txt").find(Subject("alice"))
+
+
+def test_unreadable_files_name_connector_and_file(tmp_path: Path) -> None:
+    """A corrupt Parquet file or an unparseable CSV is a ConnectorError naming the store and the file."""
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1garbage")
+    with pytest.raises(ConnectorError, match=rf"ds: cannot read {bad}: ArrowInvalid"):
+        conn(bad).find(Subject("alice"))
+    with pytest.raises(ConnectorError, match=rf"ds: cannot read {bad}"):
+        list(conn(bad).rows(bad))
+    big = tmp_path / "big.csv"
+    big.write_text("id,text\n1," + "x" * 200_000 + "\n")  # over csv's field size limit
+    with pytest.raises(ConnectorError, match=rf"ds: cannot read {big}: Error: field larger"):
+        conn(big).find(Subject("alice"))

@@ -199,8 +199,47 @@ def test_receipt_not_written_without_log(tmp_path: Path, make_config: Callable[[
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"include_ledger": False})})
     (tmp_path / "datasets").mkdir()
     (tmp_path / "uploads").mkdir()
-    (tmp_path / "uploads" / "x-alice.txt").write_text("a")
+    (tmp_path / "uploads" / "alice.txt").write_text("a")
     with open_workspace(cfg, write_log=True) as ws:
         assert ws.log is None
         rep = dsar(ws, cfg).delete("alice", dry_run=False)
     assert rep.outcome == "complete" and rep.receipt_id is None and rep.total == 1
+
+
+def test_incomplete_delete_keeps_lineage_for_resume(tmp_path: Path, cfg: Config) -> None:
+    """A store failing mid-request leaves the lineage links, so the resumed run still finds the row only
+    lineage knows, deletes it, and only then forgets the subject."""
+    with open_workspace(cfg, write_log=True) as ws:
+        seed(tmp_path, ws)
+        d = dsar(ws, cfg)
+        (tmp_path / "datasets").rename(tmp_path / "datasets.off")  # the volume is briefly unavailable
+        first = d.delete("alice", [("email", "alice@example.com")], dry_run=False)
+        assert first.outcome == "incomplete"
+        assert ws.lineage.subject_nodes("alice") != []
+        (tmp_path / "datasets.off").rename(tmp_path / "datasets")
+        again = d.delete("alice", [("email", "alice@example.com")], dry_run=False)
+        assert again.resumed and again.outcome == "complete"
+        train = next(s for s in again.stores if s.name == "train")
+        assert sorted((loc.detail, loc.how) for loc in train.locations) == [
+            ("e1", "subject"), ("e2", "discovery"), ("e4", "lineage")]
+        assert ws.lineage.subject_nodes("alice") == []
+    kept = (tmp_path / "datasets" / "train.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(x)["id"] for x in kept] == ["e3"]
+
+
+def test_dataset_lineage_marked_by_row_key_only(cfg: Config) -> None:
+    """Deleting a row marks its lineage node by row key, never by line number (line 2 is not row "2")."""
+    (cfg.root / "uploads").mkdir()
+    (cfg.root / "datasets").mkdir()
+    f = (cfg.root / "datasets" / "train.jsonl").resolve()
+    f.write_bytes(orjson.dumps({"id": "2", "text": "summary derived from a CRM ticket"}) + b"\n"
+                  + orjson.dumps({"id": "7", "subject_id": "alice", "text": "hello"}) + b"\n")
+    with open_workspace(cfg, write_log=True) as ws:
+        ws.lineage.record("example", store="train", collection=str(f), locator="2", subjects=["bob"])
+        ws.lineage.record("example", store="train", collection=str(f), locator="7", subjects=["alice"])
+        d = dsar(ws, cfg)
+        assert d.delete("alice", dry_run=False).outcome == "complete"
+        assert [(n.locator, n.deleted_us is None) for n in ws.lineage.subject_nodes("bob")] == [("2", True)]
+        bob = d.delete("bob", dry_run=False)
+        assert bob.outcome == "complete" and {s.name: s.deleted for s in bob.stores}["train"] == 1
+    assert f.read_bytes() == b""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from soc2ai.data.connectors.files import FilesConnector
@@ -48,3 +49,30 @@ def test_refuses_outside_and_missing(tmp_path: Path) -> None:
     assert (tmp_path / "secret.txt").exists()
     with pytest.raises(ConnectorError, match="does not exist"):
         FilesConnector(ConnectorSettings(name="up", type="files", path="nope"), root=tmp_path).find(Subject("x"))
+
+
+def test_path_must_name_exactly_the_subject(tmp_path: Path) -> None:
+    """"ann" owns ann/ and ann.pdf, not ann-marie/ or ann.lee.pdf (path matching is not discovery)."""
+    up = tmp_path / "up"
+    (up / "ann").mkdir(parents=True)
+    (up / "ann" / "cv.txt").write_text("ann's cv")
+    (up / "ann-marie").mkdir()
+    (up / "ann-marie" / "cv.txt").write_text("ann-marie's cv")
+    (up / "ann.lee.pdf").write_text("x")
+    (up / "ann.pdf").write_text("x")
+    c = FilesConnector(ConnectorSettings(name="up", type="files", path="up", discovery=False), root=tmp_path)
+    s = Subject("ann")
+    assert sorted((loc.item_id, loc.how) for loc in c.find(s)) == [("ann.pdf", "subject"), ("ann/cv.txt", "subject")]
+    assert c.delete(s, c.find(s)) == 2
+    assert (up / "ann-marie" / "cv.txt").exists() and (up / "ann.lee.pdf").exists()
+
+
+def test_json_file_text_decoded(tmp_path: Path) -> None:
+    """A JSON export is matched on its decoded strings: an address after an escaped newline is found."""
+    up = tmp_path / "up"
+    up.mkdir()
+    (up / "chat.json").write_bytes(orjson.dumps({"id": 1042, "text": "Regards\nAnn@Example.com"}))
+    c = conn(tmp_path)
+    assert [(loc.item_id, loc.how) for loc in c.find(Subject("u1", (("email", "ann@example.com"),)))] == [
+        ("chat.json", "discovery")]
+    assert c.find(Subject("1042")) == []

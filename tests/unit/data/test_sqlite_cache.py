@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 from soc2ai.config import Config
 from soc2ai.data.connectors.interface import Expiry, Subject
 from soc2ai.data.connectors.sqlite_cache import SqliteCacheConnector
@@ -54,3 +56,22 @@ def test_gateway_cache_joins_dsar(tmp_path: Path, make_config: Callable[[str], C
     opened.close()
     off = cfg.model_copy(update={"data": cfg.data.model_copy(update={"include_gateway_cache": False})})
     assert gateway_cache(off) == []
+
+
+def test_response_matched_on_decoded_json(tmp_path: Path) -> None:
+    """A cached JSON body is matched on its decoded strings: after an escaped newline, in any case."""
+    async def go() -> None:
+        cache = SqliteCache(tmp_path / "cache.db")
+        body = orjson.dumps({"choices": [{"message": {"content": "Thanks, regards\nAnn@Example.com"}}],
+                             "usage": {"total_tokens": 1042}})
+        await cache.put("h1", body, subject_ref=None, classification="internal", ttl_s=60, now_us=10)
+        await cache.put("h2", b'{"content":"jo.ann@example.com"}', subject_ref=None, classification="internal",
+                        ttl_s=60, now_us=10)
+        await cache.close()
+
+    asyncio.run(go())
+    c = SqliteCacheConnector(ConnectorSettings(name="gw", type="sqlite_cache", path="cache.db"), root=tmp_path)
+    assert [(loc.item_id, loc.how) for loc in c.find(Subject("u-77", (("email", "ann@example.com"),)))] == [
+        ("h1", "discovery")]
+    assert c.find(Subject("1042")) == []  # a token count is not a mention of subject 1042
+    c.close()

@@ -2,7 +2,8 @@
 
 Opened with telemetry off and no embedding function (we never embed: callers supply embeddings, and
 Chroma's default embedder would download a model). Find = metadata subject field and identifier fields
-(exact), lineage ids, and ``$contains`` over documents for each identifier (confirmed as whole tokens).
+(exact), lineage ids, and a case-insensitive ``$regex`` over documents for each identifier (confirmed as
+whole tokens).
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from soc2ai.data.settings import LABELS, ConnectorSettings
 from soc2ai.errors import ConnectorError
 
 EXPIRES_FIELD = "soc2ai_expires_at"
+_REGEX_META = set("\\.+*?()|[]{}^$#&-~")
+
+
+def regex_literal(value: str) -> str:
+    """``value`` as a literal for Chroma's (Rust) regex syntax, which rejects escapes of non-meta characters."""
+    return "".join("\\" + ch if ch in _REGEX_META else ch for ch in value)
 
 
 def open_client(path: Path) -> Any:
@@ -65,6 +72,14 @@ class ChromaConnector:
             clauses += [{f: {"$in": idents}} for f in self._s.identifier_fields]
         return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
+    def _containing(self, col: Any, needle: str) -> list[Any]:
+        """Documents containing ``needle`` in any letter case (candidates, confirmed by the caller)."""
+        try:
+            return [col.get(where_document={"$regex": "(?i)" + regex_literal(needle)}, include=["documents"])]
+        except Exception:  # Chroma before 1.0 has no $regex: its common case forms with $contains
+            forms = sorted({needle, needle.lower(), needle.upper(), needle.title()})
+            return [col.get(where_document={"$contains": f}, include=["documents"]) for f in forms]
+
     def find(self, subject: Subject) -> list[Location]:
         """Items by subject/identifier metadata, lineage ids, and identifiers in documents."""
         self.notes = []
@@ -80,10 +95,10 @@ class ChromaConnector:
             if self._s.discovery:
                 needles = subject.needles()
                 for needle in needles:
-                    got = col.get(where_document={"$contains": needle}, include=["documents"])
-                    for rid, doc in zip(got["ids"], got["documents"] or [], strict=False):
-                        if rid not in found and first_hit(doc or "", [needle]):
-                            found[rid] = "discovery"
+                    for got in self._containing(col, needle):
+                        for rid, doc in zip(got["ids"], got["documents"] or [], strict=False):
+                            if rid not in found and first_hit(doc or "", [needle]):
+                                found[rid] = "discovery"
             out += [Location(self.name, col.name, rid, how) for rid, how in sorted(found.items())]
         return out
 

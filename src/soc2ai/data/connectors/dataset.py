@@ -7,6 +7,12 @@ the file hash before and after, row counts, and the SHA-256 of every removed row
 without keeping it). Malformed rows are reported with file and line and kept; they are still scanned
 as text, so an identifier in a broken row is found and that row removed.
 
+Discovery looks at a row's string values only (not keys, not numbers: ``"max_tokens": 1042`` does not
+mention subject ``1042``), decoded (escapes such as ``\\n`` and ``\\u00eb`` resolved), ignoring case. A
+case-insensitive byte pre-filter over the whole file picks the rows worth parsing.
+
+Suffixes (any case): ``.jsonl``/``.ndjson``, ``.csv``, ``.parquet``.
+
 Row keys (what lineage records): the row's ``id`` field when it has one, else ``sha256:<row hash>``.
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import hashlib
 import io
 import os
@@ -28,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from soc2ai.data.connectors._match import first_hit
+from soc2ai.data.connectors._match import first_hit, probes, value_hit
 from soc2ai.data.connectors.interface import (
     LABEL_FIELD,
     Census,
@@ -41,7 +48,25 @@ from soc2ai.data.settings import ConnectorSettings
 from soc2ai.errors import ConnectorError
 
 EXPIRES_FIELD = "soc2ai_expires_at"
-SUFFIXES = (".jsonl", ".csv", ".parquet")
+SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+# Files this connector writes next to a dataset: not datasets, not worth a note.
+_OWN_SUFFIXES = (".lock", ".manifest.json", ".tmp")
+
+
+def kind(path: Path) -> str | None:
+    """``jsonl``, ``csv`` or ``parquet`` by suffix (any case), None when unsupported."""
+    return SUFFIXES.get(path.suffix.lower())
+
+
+@functools.cache
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What reading a broken dataset raises (pyarrow only when installed)."""
+    errors: tuple[type[BaseException], ...] = (OSError, csv.Error, UnicodeError)
+    try:
+        import pyarrow
+    except ImportError:  # pragma: no cover - extra installed in CI
+        return errors
+    return (*errors, pyarrow.ArrowException)
 
 
 @dataclass(slots=True)
@@ -113,24 +138,38 @@ class DatasetConnector:
 
     # -- reading --------------------------------------------------------------------------------
     def files(self) -> list[Path]:
-        """The dataset files this connector covers."""
+        """The dataset files this connector covers; other files in a directory are skipped with a note."""
         if self._path.is_file():
+            if kind(self._path) is None:
+                raise ConnectorError(f"{self.name}: {self._path}: unsupported dataset file type"
+                                     f" (expected {', '.join(SUFFIXES)})")
             return [self._path]
         if not self._path.is_dir():
             raise ConnectorError(f"{self.name}: dataset path {self._path} does not exist")
-        return sorted(p for p in self._path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+        out = []
+        for p in sorted(self._path.rglob("*")):
+            if not p.is_file():
+                continue
+            if kind(p) is not None:
+                out.append(p)
+            elif not p.name.endswith(_OWN_SUFFIXES):
+                self.notes.append(f"{p}: unsupported dataset file type; not scanned")
+        return out
 
     def rows(self, path: Path) -> Iterator[Row]:
         """Rows of one file; malformed rows come with ``data=None`` and a note naming file and line."""
+        k = kind(path)
+        if k is None:
+            raise ConnectorError(f"{self.name}: {path}: unsupported dataset file type")
         try:
-            if path.suffix == ".jsonl":
+            if k == "jsonl":
                 yield from self._jsonl_rows(path)
-            elif path.suffix == ".csv":
+            elif k == "csv":
                 yield from self._csv_rows(path)
-            elif path.suffix == ".parquet":
+            else:
                 yield from self._parquet_rows(path)
-        except OSError as exc:
-            raise ConnectorError(f"{self.name}: cannot read {path}: {exc}") from exc
+        except _read_errors() as exc:
+            raise ConnectorError(f"{self.name}: cannot read {path}: {type(exc).__name__}: {exc}") from exc
 
     def _jsonl_row(self, path: Path, n: int, raw: bytes) -> Row:
         try:
@@ -162,10 +201,11 @@ class DatasetConnector:
     @staticmethod
     def _jsonl_candidates(data: bytes, lines: list[bytes], needles: list[bytes], known: frozenset[str],
                           hints: dict[int, str] | None = None) -> set[int]:
-        """Line numbers that can match: a needle's bytes occur in them (found with bytes.find over the whole
-        file, C speed) or their row key is in ``known``. ``hints`` (line -> key, from a find) are checked
-        at their line first; only keys not confirmed there cost a pass over every row."""
-        positions = sorted(p for nb in needles for p in _positions(data, nb))
+        """Line numbers that can match: a probe (see ``_match.probes``) occurs in them (found with bytes.find
+        over the lowercased file, C speed) or their row key is in ``known``. ``hints`` (line -> key, from a
+        find) are checked at their line first; only keys not confirmed there cost a pass over every row."""
+        low = data.lower() if needles else data  # same length: positions map to the original lines
+        positions = sorted(p for nb in needles for p in _positions(low, nb))
         out: set[int] = set()
         line, last = 1, 0
         for pos in positions:
@@ -214,8 +254,10 @@ class DatasetConnector:
             return "subject"
         if known and row.key() in known:
             return "lineage"
-        if self._s.discovery and needles and first_hit(row.raw, needles) is not None:
-            return "discovery"
+        if self._s.discovery and needles:
+            hit = value_hit(row.data, needles) if row.data is not None else first_hit(row.raw, needles)
+            if hit is not None:
+                return "discovery"
         return ""
 
     def find(self, subject: Subject) -> list[Location]:
@@ -224,11 +266,11 @@ class DatasetConnector:
         out: list[Location] = []
         ids = {subject.id, *subject.refs}
         needles = subject.needles()
-        # A row can only match by field or discovery if a needle's bytes appear in it.
-        raw_needles = [n.encode() for n in needles]
+        # A row can only match by field or discovery if a probe's bytes appear in it.
+        raw_needles = probes(needles)
         for path in self.files():
             known = subject.known_ids(self.name, str(path))
-            if path.suffix == ".jsonl":
+            if kind(path) == "jsonl":
                 data = self._read(path)
                 lines = _lines(data)
                 self._jsonl_validate(path, lines)
@@ -241,7 +283,7 @@ class DatasetConnector:
                 self.notes = notes  # candidates re-parsed above must not double the malformed notes
                 continue
             for row in self.rows(path):
-                if not known and not any(n in row.raw for n in raw_needles):
+                if not known and not any(n in row.raw.lower() for n in raw_needles):
                     continue
                 how = self._why(row, subject, ids, needles, known)
                 if how:
@@ -274,7 +316,7 @@ class DatasetConnector:
         with file_lock(path):
             if not path.exists():
                 return 0
-            if path.suffix == ".jsonl":
+            if kind(path) == "jsonl":
                 data = self._read(path)
                 lines = _lines(data)
                 numbers = sorted(only(data, lines)) if only else range(1, len(lines) + 1)
@@ -308,10 +350,13 @@ class DatasetConnector:
                 return len(doomed)
             before = _file_hash(path)
             gone = {r.line for r in doomed}
-            if path.suffix == ".csv":
-                _atomic_write(path, lambda tmp: self._write_csv(path, tmp, gone))
-            else:
-                _atomic_write(path, lambda tmp: self._write_parquet(path, tmp, gone))
+            try:
+                if kind(path) == "csv":
+                    _atomic_write(path, lambda tmp: self._write_csv(path, tmp, gone))
+                else:
+                    _atomic_write(path, lambda tmp: self._write_parquet(path, tmp, gone))
+            except _read_errors() as exc:
+                raise ConnectorError(f"{self.name}: cannot rewrite {path}: {type(exc).__name__}: {exc}") from exc
             self._manifest(path, before, len(rows), len(rows) - len(gone), doomed)
             return len(doomed)
 
@@ -331,10 +376,13 @@ class DatasetConnector:
 
     @staticmethod
     def _write_parquet(src: Path, tmp: Path, gone: set[int]) -> None:
+        import pyarrow as pa
+
         pq = _pyarrow_parquet()
         table = pq.read_table(src)
         keep = [i for i in range(table.num_rows) if i + 1 not in gone]
-        pq.write_table(table.take(keep), tmp)
+        # Typed indices: an empty Python list would be a null array, which take() rejects.
+        pq.write_table(table.take(pa.array(keep, type=pa.int64())), tmp)
 
     def _manifest(self, path: Path, before: str, n_before: int, n_after: int, doomed: list[Row], *,
                   after: str | None = None) -> None:
@@ -359,6 +407,7 @@ class DatasetConnector:
         for loc in locations:
             hints.setdefault(loc.collection, {})[int(loc.item_id)] = loc.detail
         total = 0
+        raw_needles = probes(needles)
         for path in self.files():
             hint = hints.get(str(path), {})
             known = subject.known_ids(self.name, str(path)) | frozenset(hint.values())
@@ -368,7 +417,7 @@ class DatasetConnector:
 
             def candidates(data: bytes, lines: list[bytes], k: frozenset[str] = known,
                            h: dict[int, str] = hint) -> set[int]:
-                return self._jsonl_candidates(data, lines, [n.encode() for n in needles], k, h)
+                return self._jsonl_candidates(data, lines, raw_needles, k, h)
 
             total += self._rewrite(path, matches, only=candidates)
         return total
@@ -402,7 +451,10 @@ class DatasetConnector:
     def census(self) -> list[Census]:
         """Rows and unlabelled rows per file (malformed rows count as unlabelled)."""
         out = []
-        for path in self.files():
+        self.notes = []
+        paths = self.files()
+        skipped = list(self.notes)
+        for path in paths:
             self.notes = []
             total = unlabelled = 0
             for row in self.rows(path):
@@ -410,6 +462,12 @@ class DatasetConnector:
                 if row.data is None or not row.data.get(LABEL_FIELD):
                     unlabelled += 1
             out.append(Census(self.name, str(path), total, unlabelled, list(self.notes)))
+        if skipped:  # files nobody can see into are reported, not silently left out
+            if out:
+                out[0].notes[:0] = skipped
+            else:
+                out.append(Census(self.name, str(self._path), 0, 0, skipped))
+        self.notes = skipped + [n for c in out for n in c.notes if n not in skipped]
         return out
 
     def close(self) -> None:

@@ -1,5 +1,7 @@
 """A plain directory of files (uploads, exports, transcripts): a file belongs to a subject when its
-path names the subject (a directory or file called after them) or its text mentions an identifier.
+path names the subject (a directory called exactly the subject id, or a file whose name or stem is the
+id: ``ann/cv.txt``, ``ann.pdf``, not ``ann-marie/`` or ``ann.lee.pdf``) or its text mentions an
+identifier (JSON files by their string values, see ``_match.blob_hit``).
 
 Deletion unlinks the file. Binary files are matched by path only. Files over ``MAX_BYTES`` are scanned
 in their first ``MAX_BYTES`` only, and a note says so.
@@ -12,12 +14,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from soc2ai.data.connectors._match import first_hit, token_in
+from soc2ai.data.connectors._match import blob_hit
 from soc2ai.data.connectors.interface import Census, Expiry, Location, Subject, verify_by_find
 from soc2ai.data.settings import ConnectorSettings
 from soc2ai.errors import ConnectorError
 
 MAX_BYTES = 16 << 20
+
+
+def names_subject(rel: Path, subject_id: str) -> bool:
+    """A path component is the subject id, or (for the file itself) its stem is."""
+    if not subject_id:
+        return False
+    return any(part == subject_id for part in rel.parts) or rel.stem == subject_id
 
 
 class FilesConnector:
@@ -45,7 +54,7 @@ class FilesConnector:
         needles = subject.needles()
         for path in self._files():
             rel = str(path.relative_to(self._dir))
-            if any(token_in(part, subject.id) for part in Path(rel).parts):
+            if names_subject(Path(rel), subject.id):
                 out.append(Location(self.name, str(self._dir), rel, "subject"))
                 continue
             if rel in subject.known_ids(self.name, str(self._dir)):
@@ -63,7 +72,7 @@ class FilesConnector:
                 self.notes.append(f"{path}: larger than {MAX_BYTES} bytes; only the start was scanned")
             if b"\x00" in data[:8192]:
                 continue  # binary: matched by path only
-            hit = first_hit(data, needles)
+            hit = blob_hit(data, needles)
             if hit is not None:
                 out.append(Location(self.name, str(self._dir), rel, "discovery"))
         return out

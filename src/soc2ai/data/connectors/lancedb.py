@@ -1,8 +1,8 @@
 """LanceDB (embedded): tables with an ``id`` column, a vector column and flat metadata columns.
 
 Filters are DataFusion SQL strings (LanceDB has no bound parameters), so every value is quoted with
-:func:`sql_quote`. Discovery uses ``LIKE`` as a coarse pre-filter (``_``/``%`` in a needle only widen
-it) and confirms each candidate as a whole-token match in Python.
+:func:`sql_quote`. Discovery uses ``ILIKE`` as a coarse pre-filter (``_``/``%`` in a needle only widen
+it) and confirms each candidate as a whole-token match in Python; both ignore case.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class LanceDBConnector:
             text = self._s.text_field
             if self._s.discovery and text in cols:
                 needles = subject.needles()
-                like = " OR ".join(f"{text} LIKE {sql_quote('%' + n + '%')}" for n in needles)
+                like = " OR ".join(f"{text} ILIKE {sql_quote('%' + n + '%')}" for n in needles)
                 for row in self._rows(tbl, like, ["id", text]):
                     if str(row["id"]) not in found and first_hit(str(row[text] or ""), needles):
                         found[str(row["id"])] = "discovery"

@@ -99,7 +99,7 @@ class PostgresConnector:
             rows = self._conn.execute(query, [*params, *meta_params, *where_params]).fetchall()
         except self._errors as exc:
             raise ConnectorError(f"{self.name}: {exc}") from exc
-        needles = [n.lower() for n in subject.needles()]
+        needles = subject.needles()
         known_set = set(known)
         out = []
         for rid, is_exact, is_meta, body in rows:
@@ -107,7 +107,7 @@ class PostgresConnector:
                 how = "subject"
             elif rid in known_set:
                 how = "lineage"
-            elif is_meta or first_hit(body.lower(), needles):
+            elif is_meta or first_hit(body, needles):
                 how = "discovery"
             else:
                 continue  # ILIKE matched inside a longer token

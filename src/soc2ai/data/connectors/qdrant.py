@@ -1,7 +1,7 @@
 """Qdrant through qdrant-client (local mode ``QdrantClient(path=...)``, or a server URL).
 
 Find = payload subject field and identifier fields (exact match), lineage ids, and a ``MatchText``
-filter on the text field for each identifier (confirmed as whole tokens).
+filter on the text field for each identifier (confirmed as whole tokens, ignoring case as MatchText does).
 """
 
 from __future__ import annotations

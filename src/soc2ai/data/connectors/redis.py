@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from soc2ai.data.connectors._match import first_hit
+from soc2ai.data.connectors._match import blob_hit, probes
 from soc2ai.data.connectors.interface import LABEL_FIELD, Census, Expiry, Location, Subject, verify_by_find
 from soc2ai.data.settings import ConnectorSettings
 from soc2ai.errors import ConnectorError
@@ -83,9 +83,10 @@ class RedisConnector:
                         found.setdefault(key, "lineage")
             if self._s.discovery:
                 needles = subject.needles()
-                raw = [n.encode() for n in needles]
+                raw = probes(needles)
                 for key, value in self._values():
-                    if any(n in value for n in raw) and first_hit(value, needles) is not None:
+                    low = value.lower()
+                    if any(n in low for n in raw) and blob_hit(value, needles) is not None:
                         found.setdefault(key.decode(), "discovery")
             # Index entries whose key is gone are still the subject's data (the ref itself).
             for ref in subject.refs:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from soc2ai.data.connectors._match import first_hit
+from soc2ai.data.connectors._match import blob_hit, probes
 from soc2ai.data.connectors.interface import Census, Expiry, Location, Subject, verify_by_find
 from soc2ai.data.settings import ConnectorSettings
 from soc2ai.errors import ConnectorError
@@ -60,9 +60,13 @@ class SqliteCacheConnector:
                 found.setdefault(h, "lineage")
         if self._s.discovery:
             needles = subject.needles()
+            raw = probes(needles)
             for h, resp in self._q(f"SELECT hash, response FROM {TABLE}"):  # noqa: S608
                 blob = bytes(resp) if isinstance(resp, bytes | memoryview) else str(resp).encode()
-                if h not in found and first_hit(blob, needles):
+                if h in found:
+                    continue
+                low = blob.lower()
+                if any(n in low for n in raw) and blob_hit(blob, needles) is not None:
                     found[h] = "discovery"
         return [Location(self.name, TABLE, h, how) for h, how in sorted(found.items())]
 
