@@ -120,7 +120,10 @@ def verify_proof(
     if json_out:
         print_json(result)
     else:
-        console.print(f"[green]OK[/] {result['type']} proof verifies")
+        # What was proven, from the signed checkpoints (not the bundle's unsigned fields).
+        what = (f"size {result['old_size']} is extended by size {result['new_size']}"
+                if result["type"] == "consistency" else f"index {result['index']}")
+        console.print(f"[green]OK[/] {result['type']} proof verifies ({what})")
 
 
 @app.command("consistency")

@@ -530,7 +530,8 @@ class AuditLog:
         return ForgetResult([r.hex() for r in refs], records, receipt.id, erased, tuple(residue))
 
     def prune(self, before_ts: int, kinds: list[str] | None = None, *, actor: str = "") -> int:
-        """Drop record bodies older than ``before_ts`` (µs); hashes and checkpoints stay; a receipt is logged."""
+        """Drop record bodies older than ``before_ts`` (µs); hashes, checkpoints and earlier retention receipts
+        stay; a receipt is logged."""
         from soc2ai.ledger.records import RetentionRecord
 
         if self._sealer is None:

@@ -128,6 +128,8 @@ def open_checkpoint(note: str, verifiers: list[Verifier]) -> Checkpoint:
 
     Raises VerificationError when no trusted key signed it or any signature by a trusted key is bad.
     """
+    if not isinstance(note, str):  # e.g. a BLOB stored where the note's text belongs
+        raise VerificationError(f"malformed checkpoint note: {type(note).__name__}, not text")
     text, sep, sigs = note.partition("\n\n")
     if not sep or not text:
         raise VerificationError("malformed checkpoint note: no signature block")

@@ -78,10 +78,11 @@ def verify_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str] | list[V
     """Verify an inclusion or consistency bundle (by its ``type``); return a summary of what was proven."""
     data = _load(bundle)
     if str(data.get("type", "")).startswith("soc2ai.consistency"):
-        verify_consistency_bundle(data, keys)
-        return {"ok": True, "type": "consistency", "old_size": data.get("old_size")}
+        old, new = verify_consistency_bundle(data, keys)
+        # Sizes from the signed checkpoints, never the bundle's unsigned fields.
+        return {"ok": True, "type": "consistency", "old_size": old.size, "new_size": new.size}
     record = verify_inclusion_bundle(data, keys)
-    return {"ok": True, "type": "inclusion", "index": data.get("index"), "record": record}
+    return {"ok": True, "type": "inclusion", "index": int(data["index"]), "record": record}
 
 
 def verify_inclusion_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str] | list[Verifier]) -> dict[str, Any]:
@@ -110,16 +111,30 @@ def verify_inclusion_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str
     return record
 
 
-def verify_consistency_bundle(bundle: dict[str, Any] | str | bytes, keys: list[str] | list[Verifier]) -> None:
-    """Verify a consistency bundle: both checkpoints signed, the new tree extends the old one."""
+def verify_consistency_bundle(bundle: dict[str, Any] | str | bytes,
+                              keys: list[str] | list[Verifier]) -> tuple[Checkpoint, Checkpoint]:
+    """Verify a consistency bundle: both checkpoints signed, the new tree extends the old one, and the
+    bundle's own ``old_size``/``old_root`` (unsigned copies) agree with the old checkpoint.
+
+    Returns the verified (old, new) checkpoints.
+    """
     data = _load(bundle)
     try:
         if data["type"] != CONSISTENCY_TYPE:
             raise VerificationError(f"not a consistency proof: {data['type']!r}")
         path = [base64.b64decode(p, validate=True) for p in data["path"]]
         old_note, new_note = str(data["old_checkpoint"]), str(data["checkpoint"])
+        old_size = data.get("old_size")
+        old_root = None if data.get("old_root") is None else base64.b64decode(data["old_root"], validate=True)
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"malformed consistency proof: {exc}") from exc
     vs = _verifiers(keys)
     old, new = open_checkpoint(old_note, vs), open_checkpoint(new_note, vs)
     verify_consistency(old.size, new.size, old.root, new.root, path)
+    # A reader may take these fields at face value: a bundle whose copies disagree with what is signed
+    # is refused rather than reported as verified.
+    if old_size is not None and (type(old_size) is not int or old_size != old.size):
+        raise VerificationError(f"bundle's old_size {old_size!r} differs from its signed old checkpoint ({old.size})")
+    if old_root is not None and old_root != old.root:
+        raise VerificationError("bundle's old_root differs from its signed old checkpoint")
+    return old, new

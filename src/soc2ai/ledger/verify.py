@@ -33,9 +33,9 @@ from typing import Any
 import orjson
 
 from soc2ai.errors import VerificationError
-from soc2ai.ledger.merkle import LEAF_PREFIX, frontier_append, frontier_root
+from soc2ai.ledger.merkle import LEAF_PREFIX, frontier_append, frontier_root, leaf_hash
 from soc2ai.ledger.note import Checkpoint, Verifier, open_checkpoint
-from soc2ai.ledger.store import TILE_HEIGHT, Store, open_store
+from soc2ai.ledger.store import TILE_HEIGHT, Head, Store, open_store
 from soc2ai.ledger.store.sql import as_bytes
 
 CHUNK_LEVEL = 15
@@ -75,24 +75,49 @@ class _ChunkResult:
     error: tuple[int, str] | None
 
 
-def _retention_cutoffs(store: Store) -> dict[str, int]:
+def _receipt_int(value: Any) -> int:
+    """An integer field of a receipt (canonical JSON writes integers beyond 2**53 as decimal strings)."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+def _retention_cutoffs(store: Store, end: int) -> dict[str, int]:
     """From the log's retention receipts: kind -> latest cut-off ('*' = all kinds), plus ``#max_idx`` (the
-    highest index a prune covered) and ``#count`` (bodies pruned in all)."""
-    out: dict[str, int] = {"#max_idx": -1, "#count": 0}
-    for idx, raw in store.retention_bodies():
+    highest index a prune covered), ``#count`` (bodies pruned in all) and ``#edited`` (the first receipt
+    whose body does not match its leaf hash, -1 if none).
+
+    Only receipts that can be verified are trusted: rows inside the log [0, end) whose body hashes to
+    their leaf hash (which the chunk pass then ties to the signed roots). A row at a negative index or
+    past the head, or an edited one, covers nothing, so it cannot excuse a missing body.
+    """
+    out: dict[str, int] = {"#max_idx": -1, "#count": 0, "#edited": -1}
+    for idx, lh, raw in store.retention_rows(end):
         if raw is None:
+            continue  # a receipt pruned by a later one; the later one covers it
+        body_b = as_bytes(raw)
+        if leaf_hash(body_b) != as_bytes(lh):
+            if out["#edited"] < 0:
+                out["#edited"] = idx  # the chunk pass names it (or a missing body before it)
             continue
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue  # the chunk check names this record
-        if not isinstance(body, dict) or body.get("action") != "prune":
-            continue
-        for kind in str(body.get("scope") or "*").split(","):
-            out[kind] = max(out.get(kind, 0), int(body.get("cutoff_ts", 0)))
-        out["#count"] += int(body.get("count", 0))
-        max_idx = (body.get("attrs") or {}).get("max_idx")
-        out["#max_idx"] = max(out["#max_idx"], int(max_idx) if isinstance(max_idx, int) else idx)
+            body = orjson.loads(body_b)
+            if not isinstance(body, dict) or body.get("action") != "prune" or body.get("idx") != idx:
+                continue
+            cutoff = _receipt_int(body.get("cutoff_ts", 0))
+            count = _receipt_int(body.get("count", 0))
+            attrs = body.get("attrs") or {}
+            max_idx = attrs.get("max_idx") if isinstance(attrs, dict) else None
+            scope = str(body.get("scope") or "*")
+        except (orjson.JSONDecodeError, ValueError):
+            continue  # a signed but malformed receipt covers nothing; a body it was meant to cover is named
+        for kind in scope.split(","):
+            out[kind] = max(out.get(kind, 0), cutoff)
+        out["#count"] += count
+        # A receipt covers nothing logged after it.
+        out["#max_idx"] = max(out["#max_idx"], min(max_idx, idx) if type(max_idx) is int else idx)
     return out
 
 
@@ -115,12 +140,18 @@ def _check_chunk(store: Store, start: int, end: int, sizes: list[int], cutoffs: 
         if idx != n:
             error = (n, "record missing (indexes are not contiguous)")
             break
-        if type(lh_stored) is not bytes:  # a hand-edited row may hold TEXT
+        if type(lh_stored) is not bytes:  # a hand-edited row may hold TEXT or a number
             lh_stored = as_bytes(lh_stored)
         if body is None:
             pruned += 1
+            if type(ts) is not int:  # nothing else checks the ts column of a pruned row
+                error = (n, "record body missing and its ts column is not an integer (row edited)")
+                break
             if ts >= max(any_cut, cutoffs.get(kind, 0)) or idx > cutoffs["#max_idx"]:
-                error = (n, "record body missing and no retention receipt covers it")
+                edited = cutoffs.get("#edited", -1)
+                error = (n, "record body missing and no retention receipt covers it"
+                         + (f" (the retention receipt at index {edited} does not match its leaf hash)"
+                            if edited >= 0 else ""))
                 break
             h = lh_stored
         else:
@@ -221,9 +252,13 @@ def verify_store(store: Store, verifiers: list[Verifier], *, against: Checkpoint
             raise VerificationError(f"stored checkpoint at size {against.size} differs from the external one",
                                     index=max(against.size - 1, 0))
         targets.setdefault(against.size, against.root)
-    cutoffs = _retention_cutoffs(store)
-    head = store.head()
-    total = max(head.size, cps[-1][0] if cps else 0)
+    head_error = ""
+    try:
+        head: Head | None = store.head()
+    except (TypeError, ValueError) as exc:  # a hand-edited head row (e.g. TEXT size): named after the leaves
+        head, head_error = None, f"stored tree head is malformed ({type(exc).__name__}: {exc})"
+    total = max(head.size if head is not None else 0, cps[-1][0] if cps else 0)
+    cutoffs = _retention_cutoffs(store, total)
     # Read a little past the head too, so rows appended behind the sealer's back are found.
     limit = total + CHUNK
     ranges = [(a, min(a + CHUNK, limit)) for a in range(0, limit, CHUNK)]
@@ -302,6 +337,13 @@ def verify_store(store: Store, verifiers: list[Verifier], *, against: Checkpoint
                                 index=latest.size)
     if latest is not None and n < latest.size:
         raise VerificationError("log is shorter than its latest checkpoint (records deleted)", index=n)
+    # Rows the chunks never read: at a negative index, or past the head by more than a chunk.
+    below, beyond = store.stray_indexes(n)
+    if below is not None:
+        raise VerificationError("record at a negative index (outside the log, never signed)", index=below)
+    if beyond is not None:
+        raise VerificationError("record not covered by any signed checkpoint (beyond the end of the log)",
+                                index=beyond)
     if against is not None and against.size > n:
         raise VerificationError(f"log has {n} records, fewer than the external checkpoint's {against.size} "
                                 "(truncated or rolled back)", index=n)
@@ -312,8 +354,11 @@ def verify_store(store: Store, verifiers: list[Verifier], *, against: Checkpoint
     stored_count = store.count_nodes()
     if nodes_seen != stored_count or stored_count != expected_nodes:
         first_missing = _first_missing_node(store, n)
-        raise VerificationError(f"stored tree nodes: {stored_count} present, {expected_nodes} expected "
-                                "(deleted or extra interior nodes)", index=first_missing)
+        raise VerificationError(f"stored tree nodes: {stored_count} present, {expected_nodes} expected, "
+                                f"{nodes_seen} where the tree has them (deleted, extra or misplaced interior "
+                                "nodes)", index=first_missing)
+    if head is None:
+        raise VerificationError(head_error, index=max(n - 1, 0))
     if head.size != n or (latest is not None and head.checkpoint_note != latest.note):
         raise VerificationError("stored tree head does not match the log", index=min(head.size, n))
     if head.frontier != [*prefix, *final_local]:

@@ -147,6 +147,7 @@ class Sealer(threading.Thread):
         self._orphans_at = 0.0
         self._orphan_count = 0
         self.duplicates_rejected = 0
+        self._replay_rejected: set[tuple[Path, int, int]] = set()  # (spool file, frame, position) counted
         self.records_rejected = 0
         # Yield the GIL every few records so callers in this process are not held up; a sealer alone in
         # its own process (sealer = "process") has nobody to yield to (each yield costs a syscall).
@@ -266,9 +267,7 @@ class Sealer(threading.Thread):
                         self._seal(items, replay=False)
                         self._note_latency(times)
                     except DuplicateRecordError:
-                        items = self._drop_duplicates(items)
-                        if items:
-                            self._seal(items, replay=False)
+                        self._seal_without_duplicates(items)
                     except Exception as exc:  # any failure to seal: keep the batch (spool), never drop
                         self._store_failed(exc)
                         self._to_spool(items)
@@ -277,6 +276,23 @@ class Sealer(threading.Thread):
             for m in markers:
                 m.set()
 
+    def _seal_without_duplicates(self, items: list[SealItem]) -> None:
+        """Seal a batch the store refused for a reused id, without the duplicates. The retry is itself a
+        store write: if it fails (lock held, store gone) the batch is spooled like any other, never dropped
+        (replay rejects the duplicates again)."""
+        try:
+            items = self._drop_duplicates(items)
+            if items:
+                self._seal(items, replay=False)
+        except Exception as exc:
+            self._store_failed(exc)
+            self._to_spool(items)
+
+    def _reject_duplicate(self, rid: str, where: str = "already in the log") -> None:
+        self.duplicates_rejected += 1
+        self.last_error = f"record id {rid!r} {where}: rejected"
+        logger.error("%s", self.last_error)
+
     def _drop_duplicates(self, items: list[SealItem]) -> list[SealItem]:
         """Remove records whose id is already in the log (or repeated in the batch); count and report them."""
         existing = self.store.existing_ids([item_id(it) for it in items])
@@ -284,13 +300,36 @@ class Sealer(threading.Thread):
         for it in items:
             rid = item_id(it)
             if rid in existing:
-                self.duplicates_rejected += 1
-                self.last_error = f"record id {rid!r} already in the log: rejected"
-                logger.error("%s", self.last_error)
+                self._reject_duplicate(rid)
                 continue
             existing.add(rid)
             keep.append(it)
         return keep
+
+    def _replay_todo(self, batch: list[SealItem], seen: set[str], where: tuple[Path, int]) -> list[SealItem]:
+        """The records of one spooled frame still to seal. ``seen``: ids taken from this file so far;
+        ``where``: (file, frame number), so a replay retried after an outage counts a rejection once.
+
+        A record already in the log with the same leaf hash at its index was sealed by an earlier,
+        interrupted replay of this file (or a commit whose acknowledgement was lost): skipped. Any other
+        reuse of an id (in the log with different content, or earlier in this file) is the caller's
+        error: rejected and counted, never sealed (it would fail the whole batch) nor silently dropped.
+        """
+        sealed = self.store.sealed_ids([item_id(it) for it in batch])
+        todo: list[SealItem] = []
+        for pos, it in enumerate(batch):
+            enc = it[0]
+            rid = enc[5]
+            have = sealed.get(rid)
+            if rid in seen or (have is not None and leaf_hash(join_encoded(enc[0], have[0], enc[1])) != have[1]):
+                key = (*where, pos)
+                if key not in self._replay_rejected:
+                    self._replay_rejected.add(key)
+                    self._reject_duplicate(rid, "repeated in the spool" if rid in seen else "already in the log")
+            elif have is None:
+                todo.append(it)
+            seen.add(rid)
+        return todo
 
     def _note_latency(self, times: list[int]) -> None:
         now = time.perf_counter_ns()
@@ -324,6 +363,11 @@ class Sealer(threading.Thread):
             self._orphans_at = now + 2.0
         return self._orphan_count
 
+    def _forget_rejections(self, path: Path) -> None:
+        """The file is gone (its name may be used again): its counted rejections no longer apply."""
+        if self._replay_rejected:
+            self._replay_rejected = {k for k in self._replay_rejected if k[0] != path}
+
     def _try_replay(self, final: bool = False) -> None:
         if not (self.spool.pending or self.degraded or self._orphans()):
             return
@@ -331,10 +375,10 @@ class Sealer(threading.Thread):
             return
         for path in self.spool.files():
             replayed = 0
+            seen: set[str] = set()
             try:
-                for batch in read_frames(path):
-                    existing = self.store.existing_ids([item_id(it) for it in batch])
-                    todo = [it for it in batch if item_id(it) not in existing]
+                for frame, batch in enumerate(read_frames(path)):
+                    todo = self._replay_todo(batch, seen, (path, frame))
                     step = self.batch_max * _BURST  # a replay is a backlog by definition
                     for i in range(0, len(todo), step):
                         self._seal(todo[i:i + step], replay=True)
@@ -342,6 +386,7 @@ class Sealer(threading.Thread):
             except SpoolError as exc:
                 logger.error("corrupt spool file kept for inspection: %s", exc)
                 self.spool.quarantine(path, exc)
+                self._forget_rejections(path)
                 continue
             except StoreError as exc:
                 self._store_failed(exc)
@@ -350,9 +395,11 @@ class Sealer(threading.Thread):
                 err = SpoolError(f"{path}: unreplayable record: {type(exc).__name__}: {exc}")
                 logger.error("%s", err)
                 self.spool.quarantine(path, err)
+                self._forget_rejections(path)
                 continue
             self._orphans_at = 0.0
             self.spool.done(path, replayed)
+            self._forget_rejections(path)
         if self.degraded:
             logger.warning("ledger store back; spool replayed")
         self.degraded = False

@@ -59,3 +59,26 @@ def test_auditor_workflow_offline_proof_and_rollback(tmp_path: Path) -> None:
     assert orjson.loads(res.stdout)["index"] == 40
     res = _cli("verify", "--against", str(tmp_path / "cp.txt"), "--config", str(cfg), cwd=tmp_path)
     assert res.returncode == 1 and "index 40" in res.stdout + res.stderr
+
+
+def test_consistency_bundle_reports_signed_sizes_and_refuses_forged_fields(tmp_path: Path) -> None:
+    """verify-proof reports the sizes the checkpoints sign; a bundle whose old_size or old_root copies
+    disagree with its signed old checkpoint is refused (exit 1), not reported as verified."""
+    url = sqlite_url(tmp_path)
+    with open_log(url, tmp_path) as log:
+        fill(log, 60, seed=14)
+        old = [s for s, _ in log.store.checkpoints()][2]
+        bundle = log.consistency(old).to_json()
+    good = tmp_path / "good.json"
+    good.write_bytes(orjson.dumps(bundle))
+    res = _cli("verify-proof", str(good), "--pubkey", "keys/signing.pub", "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert orjson.loads(res.stdout) == {"ok": True, "type": "consistency", "old_size": old, "new_size": 60}
+    res = _cli("verify-proof", str(good), "--pubkey", "keys/signing.pub", cwd=tmp_path)
+    assert res.returncode == 0 and f"size {old} is extended by size 60" in res.stdout, res
+    for forged in ({"old_size": old + 30}, {"old_root": "AAAA"}, {"old_size": str(old)}):
+        bad = tmp_path / "bad.json"
+        bad.write_bytes(orjson.dumps({**bundle, **forged}))
+        res = _cli("verify-proof", str(bad), "--pubkey", "keys/signing.pub", "--json", cwd=tmp_path)
+        assert res.returncode == 1, (forged, res)
+        assert "Traceback" not in res.stderr and str(old + 30) not in res.stdout, res

@@ -483,3 +483,94 @@ def test_forget_retires_the_postgres_wal_that_held_the_key(tmp_path: Path) -> No
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {url.split('search_path%3D', 1)[1]} CASCADE")
+
+
+# -- reused record ids in the spool and around a failed retry -------------------------------------------
+
+
+def _alert(rid: str, message: str = "m", ts: int = 1_000) -> tuple[dict[str, Any], None, None]:
+    return ({"v": 1, "kind": "alert", "id": rid, "ts": ts, "subject_ref": None, "rule": "r", "severity": "low",
+             "message": message, "response": "", "records": [], "incident_id": None, "attrs": {}}, None, None)
+
+
+def test_reused_ids_in_spool_are_rejected_and_counted_without_wedging(store_url: str, tmp_path: Path) -> None:
+    """Replaying a spool whose records reuse an id (in the same frame, in another frame, or of a record
+    already in the log with other content) seals everything else, rejects and counts each reuse once, and
+    leaves the log healthy. A record the log already holds unchanged (an interrupted replay) is skipped
+    without being counted."""
+    spool_dir = tmp_path / "spool" / _log_id(store_url, tmp_path)
+    _write_spool(spool_dir, [[_alert("x-0"), _alert("x-1")]])
+    with open_log(store_url, tmp_path) as log:
+        log.flush(timeout=5)
+        assert log.size() == 2
+    _write_spool(spool_dir, [
+        [_alert("x-0"), _alert("d-0"), _alert("d-1"), _alert("d-1", "retry"), _alert("d-2")],
+        [_alert("d-3"), _alert("d-0", "other"), _alert("x-1", "other"), _alert("d-4")],
+    ])
+    with open_log(store_url, tmp_path) as log:
+        log.flush(timeout=10)
+        after = log.log_inference(user_id="u", model_id="m", prompt="p", response="r", request_id="after")
+        log.flush(timeout=5)
+        st = log.stats()
+        assert not st["degraded"] and st["spool_pending"] == 0 and not st["spool_corrupt"], st
+        assert st["duplicates_rejected"] == 3 and st["caller_errors"] == 3, st
+        entries = list(log.entries())
+        assert [e.id for e in entries] == ["x-0", "x-1", "d-0", "d-1", "d-2", "d-3", "d-4", after]
+        assert [e.body["message"] for e in entries[:7] if e.body] == ["m"] * 7  # the first of each id won
+        assert log.verify().size == 8
+    assert not list(spool_dir.glob("*.spool"))
+
+
+def test_failed_retry_after_a_reused_id_spools_the_batch(store_url: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the store refuses a batch for a reused id and the retry without it fails too (lock held, store
+    gone), the other records are spooled and sealed later: none of the acknowledged records is lost."""
+    from soc2ai.errors import DuplicateRecordError, StoreError
+
+    with open_log(store_url, tmp_path) as log:
+        log.log_inference(user_id="u", model_id="m", prompt="p", response="r", request_id="dup")
+        log.flush()
+        store: Any = log.store
+        real_seal = store.seal
+        state = {"dup": False, "failed": False}
+
+        def seal(prepare: Any) -> Any:
+            if state["dup"] and not state["failed"]:
+                state["failed"] = True
+                raise StoreError("SQLite write failed: database is locked (injected)")
+            try:
+                return real_seal(prepare)
+            except DuplicateRecordError:
+                state["dup"] = True
+                raise
+
+        monkeypatch.setattr(store, "seal", seal)
+        ids = [log.log_inference(user_id="u", model_id="m", prompt="p", response="r",
+                                 request_id="dup" if k == 5 else f"x-{k}") for k in range(10)]
+        log.flush(timeout=10)
+        assert state["failed"], "the retry never ran"
+        st = log.stats()
+        assert st["duplicates_rejected"] == 1 and st["spool_pending"] == 0 and not st["degraded"], st
+        assert [e.id for e in log.entries()] == ["dup", *(i for i in ids if i != "dup")]
+        assert log.verify().size == 10
+
+
+def test_unique_key_other_than_the_id_is_a_store_fault_not_a_reused_id(store_url: str, tmp_path: Path) -> None:
+    """A row inserted by hand at the next index makes every seal fail on the index, not the id: the records
+    are kept in the spool (acknowledged, not lost) and none is miscounted as a reused id."""
+    log = open_log(store_url, tmp_path)
+    try:
+        log.log_inference(user_id="u", model_id="m", prompt="p", response="r")
+        log.flush()
+        raw = Raw(store_url)
+        raw.q("INSERT INTO ledger_leaves (idx, leaf_hash, body, kind, ts, subject_ref, rid) "
+              "VALUES (1, ?, NULL, 'access', 1, NULL, 'intruder')", (bytes(32),))
+        raw.close()
+        for k in range(5):
+            log.log_inference(user_id="u", model_id="m", prompt="p", response="r", request_id=f"k-{k}")
+        log.flush(timeout=2)
+        st = log.stats()
+        assert st["duplicates_rejected"] == 0 and st["spool_pending"] == 5 and st["degraded"], st
+        assert "already in the log" not in st["last_error"], st
+    finally:
+        log.close(timeout=1)

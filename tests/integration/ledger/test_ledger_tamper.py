@@ -305,3 +305,124 @@ def test_extra_stored_tree_node_is_named(sealed: Sealed) -> None:
     err = _verify_copy(sealed, lambda r: r.q("INSERT INTO ledger_nodes (level, idx, hash) VALUES (8, 5, ?)",
                                              (bytes(32),)))
     assert err.index is not None
+
+
+# -- rows outside the log, forged or edited retention receipts, wrongly typed columns -------------------
+
+
+def _receipt(idx: int) -> tuple[bytes, bytes]:
+    """A well-formed prune receipt claiming to cover everything, for index ``idx``: (body, its leaf hash)."""
+    body = canonical_json({"v": 1, "kind": "retention", "id": uuid.uuid4().hex, "ts": 1, "subject_ref": None,
+                           "idx": idx, "action": "prune", "scope": "*", "cutoff_ts": 2**53 - 1,
+                           "count": 10**9, "attrs": {"max_idx": 10**9}})
+    return body, leaf_hash(body)
+
+
+@pytest.mark.parametrize("at", [-1, N + 40_000, 10**12])
+def test_forged_receipt_outside_the_log_does_not_hide_pruned_bodies(sealed: Sealed, at: int) -> None:
+    """A self-consistent retention receipt at a negative index or past the head covers nothing: the
+    bodies deleted under its cover are named."""
+    def forge(r: Raw) -> None:
+        body, lh = _receipt(at)
+        r.q("INSERT INTO ledger_leaves (idx, leaf_hash, body, kind, ts, subject_ref, rid) "
+            "VALUES (?, ?, ?, 'retention', 1, NULL, ?)", (at, lh, body, uuid.uuid4().hex))
+        r.q("UPDATE ledger_leaves SET body = NULL WHERE idx >= 10 AND idx < 200")
+
+    err = _verify_copy(sealed, forge)
+    assert err.index == 10 and "no retention receipt covers it" in str(err), err
+
+
+@pytest.mark.parametrize("at", [-1, -5, N + 1, N + 32_768, N + 40_000])
+def test_row_outside_the_log_is_named(sealed: Sealed, at: int) -> None:
+    """A well-formed row at a negative index, or past the head beyond what the chunks read, is named."""
+    def add(r: Raw) -> None:
+        rec = {"v": 1, "kind": "access", "id": uuid.uuid4().hex, "ts": 1, "subject_ref": None, "idx": at,
+               "action": "chat", "decision": "allow"}
+        enc = canonical_json(rec)
+        r.q("INSERT INTO ledger_leaves (idx, leaf_hash, body, kind, ts, subject_ref, rid) VALUES (?,?,?,?,?,?,?)",
+            (at, leaf_hash(enc), enc, "access", 1, None, rec["id"]))
+
+    err = _verify_copy(sealed, add)
+    assert err.index == (at if at < 0 else (N if at == N + 1 else at)), err
+
+
+@pytest.fixture(params=STORES)
+def pruned(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
+    """A log of 100 records whose alert bodies were pruned: (url, base, index of the retention receipt)."""
+    url = store_url_for(request.param, tmp_path)
+    with open_log(url, tmp_path) as log:
+        fill(log, 100, seed=3)
+        assert log.prune(2**53 - 1, ["alert"], actor="t") > 0
+        log.verify()
+    raw = Raw(url)
+    receipt = int(raw.q("SELECT idx FROM ledger_leaves WHERE kind = 'retention'")[0][0])
+    raw.close()
+    yield url, tmp_path, receipt
+    drop_store(url)
+
+
+@pytest.mark.parametrize("cutoff", ["x", [1], 2**62, None])
+def test_edited_retention_receipt_fails_verify_cleanly(pruned: tuple[str, Path, int], cutoff: Any) -> None:
+    """An edited receipt (its cut-off made unparseable or larger) is a finding that names the edited
+    receipt, never a traceback, and covers nothing."""
+    url, base, receipt = pruned
+    raw = Raw(url)
+    body = orjson.loads(bytes(raw.q("SELECT body FROM ledger_leaves WHERE idx = ?", (receipt,))[0][0]))
+    body["cutoff_ts"] = cutoff
+    raw.q("UPDATE ledger_leaves SET body = ? WHERE idx = ?", (orjson.dumps(body), receipt))
+    first_pruned = int(raw.q("SELECT MIN(idx) FROM ledger_leaves WHERE body IS NULL")[0][0])
+    raw.close()
+    with AuditLog.open(config_for(url, base), read_only=True) as log, pytest.raises(VerificationError) as info:
+        log.verify()
+    assert info.value.index == first_pruned and f"receipt at index {receipt}" in str(info.value), info.value
+    cfg = write_config(url, base)
+    res = subprocess.run([sys.executable, "-m", "soc2ai", "log", "verify", "--config", str(cfg), "--json"],
+                         capture_output=True, text=True, env=env_without_config(), timeout=120, check=False)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res
+    assert orjson.loads(res.stdout)["index"] == first_pruned
+
+
+def test_signed_but_malformed_receipt_covers_nothing(tmp_path: Path) -> None:
+    """A receipt logged with a cut-off that is not an integer is part of the log (verify passes while
+    nothing relies on it) but excuses no missing body."""
+    from soc2ai.ledger.records import RetentionRecord
+
+    url = store_url_for("sqlite", tmp_path)
+    with open_log(url, tmp_path) as log:
+        fill(log, 20, seed=4)
+        log.append(RetentionRecord(action="prune", scope="*", cutoff_ts="soon", count=5,  # type: ignore[arg-type]
+                                   attrs={"max_idx": 19}))
+        log.flush()
+        assert log.verify().size == 21
+    raw = Raw(url)
+    raw.q("UPDATE ledger_leaves SET body = NULL WHERE idx = 3")
+    raw.close()
+    with AuditLog.open(config_for(url, tmp_path), read_only=True) as log, pytest.raises(VerificationError) as info:
+        log.verify()
+    assert info.value.index == 3, info.value
+
+
+_TYPED = {  # SQLite is dynamically typed: a hand edit can store any type in any column
+    "leaf body as REAL": ("UPDATE ledger_leaves SET body = 1.5 WHERE idx = 7", 7),
+    "leaf body as INTEGER": ("UPDATE ledger_leaves SET body = 1000000000000 WHERE idx = 7", 7),
+    "leaf hash as REAL": ("UPDATE ledger_leaves SET leaf_hash = 1.5 WHERE idx = 7", 7),
+    "leaf hash as huge INTEGER": ("UPDATE ledger_leaves SET leaf_hash = 1000000000000 WHERE idx = 7", 7),
+    "pruned body, ts as TEXT": ("UPDATE ledger_leaves SET body = NULL, ts = 'x' WHERE idx = 7", 7),
+    "node hash as TEXT": ("UPDATE ledger_nodes SET hash = 'abc' WHERE level = 8 AND idx = 0", 0),
+    "node hash as REAL": ("UPDATE ledger_nodes SET hash = 1.5 WHERE level = 8 AND idx = 0", 0),
+    "node level as TEXT": ("UPDATE ledger_nodes SET level = 'x' WHERE level = 8 AND idx = 0", 0),
+    "checkpoint note as BLOB": ("UPDATE ledger_checkpoints SET note = x'00' WHERE size = ?", "first_cp"),
+    "head size as TEXT": ("UPDATE ledger_head SET size = 'abc'", N - 1),
+    "head frontier as TEXT": ("UPDATE ledger_head SET frontier = 'abc'", N - 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_TYPED))
+def test_wrongly_typed_column_is_a_finding_not_a_crash(sealed: Sealed, case: str) -> None:
+    """A column holding an unexpected type fails verify naming the row (or node, checkpoint, head)."""
+    if sealed.url.startswith("postgres"):
+        pytest.skip("PostgreSQL columns are typed")
+    sql, expected = _TYPED[case]
+    params: tuple[Any, ...] = (sealed.sizes[0],) if "?" in sql else ()
+    err = _verify_copy(sealed, lambda r: r.q(sql, params))
+    assert err.index == (0 if expected == "first_cp" else expected), err

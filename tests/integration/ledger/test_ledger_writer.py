@@ -206,3 +206,17 @@ def test_forked_child_gets_its_own_sealer(store_url: str, tmp_path: Path, sealer
         assert ids[0] == "parent-0" and ids[-1] == "parent-1"
         assert sorted(i for i in ids if i.startswith("child-")) == [f"child-{k:03d}" for k in range(50)]
         assert log.verify().size == 52
+
+
+def test_repeated_prune_of_all_kinds_still_verifies(store_url: str, tmp_path: Path) -> None:
+    """A later prune of every kind keeps the earlier retention receipts (verify needs their counts to
+    account for the missing bodies), so the log still verifies after any number of prunes."""
+    with open_log(store_url, tmp_path) as log:
+        for rnd in range(3):
+            for k in range(10):
+                log.log_inference(user_id="u", model_id="m", prompt="p", response="r", request_id=f"{rnd}-{k}")
+            log.flush()
+            assert log.prune(time.time_ns() // 1000 + 1) == 10
+        report = log.verify()
+        assert report.size == 33 and report.pruned == 30 and report.kinds["retention"] == 3
+        assert all(e.body is not None for e in log.entries() if e.kind == "retention")

@@ -95,7 +95,11 @@ class PostgresStore(SqlStore):
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
                     return fn(cur)
             except self._pg.errors.UniqueViolation as exc:
-                raise DuplicateRecordError(f"record id already in the log: {exc}") from exc
+                # Only the unique index on record ids; any other unique key (an idx taken by a hand-inserted
+                # row, a checkpoint size) is a store fault, not a caller's reused id.
+                if exc.diag.constraint_name == "ledger_leaves_rid":
+                    raise DuplicateRecordError(f"record id already in the log: {exc}") from exc
+                raise StoreError(f"PostgreSQL write failed: {exc}") from exc
             except self._pg.Error as exc:
                 if conn.broken:
                     self._wconn = None

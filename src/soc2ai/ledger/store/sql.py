@@ -52,9 +52,16 @@ def schema(blob: str, bigint: str) -> list[str]:
 
 
 def as_bytes(value: Any) -> bytes:
-    # A hand-edited row may hold TEXT where we wrote a BLOB (SQLite is dynamically typed); keep the bytes
-    # so verification reports the edit instead of crashing on it.
-    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    # A hand-edited row may hold TEXT, INTEGER or REAL where we wrote a BLOB (SQLite is dynamically typed);
+    # keep its text form so verification reports the edit (a mismatch) instead of crashing on it. Never
+    # bytes(int): that would allocate that many zero bytes.
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return (value if isinstance(value, str) else str(value)).encode("utf-8", "surrogateescape")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if type(value) is int else None
 
 
 class SqlStore(abc.ABC):
@@ -121,7 +128,7 @@ class SqlStore(abc.ABC):
     # -- sealing --------------------------------------------------------------------------------
     @staticmethod
     def _head_from_row(row: tuple[Any, ...]) -> Head:
-        size, frontier, note = int(row[0]), bytes(row[1]), row[2]
+        size, frontier, note = int(row[0]), as_bytes(row[1]), row[2]
         return Head(size, [frontier[i:i + 32] for i in range(0, len(frontier), 32)], note)
 
     def seal(self, prepare: Callable[[Head], SealBatch]) -> SealBatch:
@@ -178,12 +185,16 @@ class SqlStore(abc.ABC):
         return [bytes(r[0]) for r in rows]
 
     def all_nodes(self) -> dict[tuple[int, int], bytes]:
-        return {(int(lv), int(i)): bytes(h) for lv, i, h in
-                self._fetchall("SELECT level, idx, hash FROM ledger_nodes")}
+        # A row whose level or idx is not an integer (hand-edited) is left out: verify then finds the node
+        # count wrong and names the first missing node instead of crashing.
+        return {(lv, i): as_bytes(h) for lv, i, h in
+                self._fetchall("SELECT level, idx, hash FROM ledger_nodes")
+                if type(lv) is int and type(i) is int}
 
     def node_map(self, level: int, start: int, end: int) -> dict[int, bytes]:
-        return {int(i): as_bytes(h) for i, h in self._fetchall(
-            "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ?", (level, start, end))}
+        return {i: as_bytes(h) for i, h in self._fetchall(
+            "SELECT idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ?", (level, start, end))
+            if type(i) is int}
 
     def count_nodes(self) -> int:
         return int(self._fetchall("SELECT COUNT(*) FROM ledger_nodes")[0][0])
@@ -202,10 +213,18 @@ class SqlStore(abc.ABC):
             yield rows
             pos = int(rows[-1][0]) + 1
 
-    def retention_bodies(self) -> list[tuple[int, bytes | None]]:
-        # The literal (not a parameter) lets the planner use the partial index.
-        return [(int(i), None if b is None else as_bytes(b)) for i, b in self._fetchall(
-            "SELECT idx, body FROM ledger_leaves WHERE kind = 'retention' ORDER BY idx")]
+    def retention_rows(self, end: int) -> list[tuple[int, Any, Any]]:
+        # The literal (not a parameter) lets the planner use the partial index. Only rows inside the log
+        # [0, end): a row at a negative index or past the head is never verified, so never trusted.
+        return [(int(i), h, b) for i, h, b in self._fetchall(
+            "SELECT idx, leaf_hash, body FROM ledger_leaves WHERE kind = 'retention' AND idx >= 0 AND idx < ? "
+            "ORDER BY idx", (end,))]
+
+    def stray_indexes(self, size: int) -> tuple[int | None, int | None]:
+        # Two index lookups (MIN over the primary key), not a scan.
+        row = self._fetchall("SELECT (SELECT MIN(idx) FROM ledger_leaves WHERE idx < 0), "
+                             "(SELECT MIN(idx) FROM ledger_leaves WHERE idx >= ?)", (size,))[0]
+        return _int_or_none(row[0]), _int_or_none(row[1])
 
     def verify_rows(self, start: int, end: int) -> Iterator[tuple[Any, ...]]:
         return self._iter_rows(f"SELECT idx, leaf_hash, body, kind, ts, {self._REF_HEX}, rid FROM ledger_leaves "  # noqa: S608
@@ -228,6 +247,16 @@ class SqlStore(abc.ABC):
             marks = ",".join("?" * len(chunk))
             found.update(r[0] for r in self._fetchall(
                 f"SELECT rid FROM ledger_leaves WHERE rid IN ({marks})", chunk))  # noqa: S608 - placeholders only
+        return found
+
+    def sealed_ids(self, rids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        """id -> (idx, leaf_hash) of those ids already in the log."""
+        found: dict[str, tuple[int, bytes]] = {}
+        for i in range(0, len(rids), 500):
+            chunk = list(rids[i:i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update((r, (int(x), as_bytes(h))) for r, x, h in self._fetchall(
+                f"SELECT rid, idx, leaf_hash FROM ledger_leaves WHERE rid IN ({marks})", chunk))  # noqa: S608
         return found
 
     def find_rid(self, rid: str) -> int | None:
@@ -283,7 +312,9 @@ class SqlStore(abc.ABC):
 
     def prune(self, before_ts: int, kinds: Sequence[str] | None) -> int:
         def txn(cur: Any) -> int:
-            where = "ts < ? AND body IS NOT NULL"
+            # Retention receipts are never pruned: verify needs every receipt's count to account for the
+            # missing bodies (a second prune that dropped the first receipt made the log unverifiable).
+            where = "ts < ? AND body IS NOT NULL AND kind <> 'retention'"
             params: list[Any] = [before_ts]
             if kinds:
                 where += " AND kind IN (" + ",".join("?" * len(kinds)) + ")"

@@ -116,7 +116,9 @@ class SQLiteStore(SqlStore):
                     self._wconn.rollback()
                 except sqlite3.Error:
                     pass
-                if isinstance(exc, sqlite3.IntegrityError) and "rid" in str(exc):
+                # Only the unique index on record ids: a NOT NULL rid, an index (idx) collision with a
+                # hand-inserted row or a payload row are store faults, not a caller's reused id.
+                if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed: ledger_leaves.rid" in str(exc):
                     raise DuplicateRecordError(f"record id already in the log: {exc}") from exc
                 raise StoreError(f"SQLite write failed: {exc}") from exc
             except BaseException:
