@@ -17,6 +17,19 @@ from soc2ai.testing.receivers import HttpReceiver
 LINE = r"^(OK|WARN|FAIL) +[a-z][a-z0-9_.-]+ +(CC|PI|C|A|P)\d+\.\d+ +\S"
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compliant project with its inference record written now: `soc2ai check` reads the real clock,
+    and the shared template's record dates from collection time, minutes earlier in a full run."""
+    from datetime import UTC, datetime
+
+    from _readiness_project import build_template
+
+    root = tmp_path_factory.mktemp("tpl-cli") / "demo"
+    build_template(root, datetime.now(UTC).replace(microsecond=0))
+    return root
+
+
 def invoke(root: Path, *args: str) -> tuple[int, str]:
     _register()
     res = CliRunner().invoke(app, ["check", "-c", str(root / "soc2ai.toml"), *args])
