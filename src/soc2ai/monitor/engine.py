@@ -100,7 +100,9 @@ class RuleEngine:
                           for s in suppressions]
         self._last: dict[str, int] = {}     # "rule\x1fgroup" -> ts of the last alert
         self._folded: dict[str, int] = {}   # triggers folded since that alert
-        self.stats = {"evaluated": 0, "fired": 0, "deduplicated": 0, "suppressed": 0}
+        self.stats = {"evaluated": 0, "fired": 0, "deduplicated": 0, "suppressed": 0, "errors": 0}
+        # The last rule that could not evaluate a record (rule, record id, error); counted in stats.
+        self.last_error: str | None = None
 
     @classmethod
     def from_settings(cls, settings: MonitorSettings) -> RuleEngine:
@@ -121,7 +123,15 @@ class RuleEngine:
             return []  # not a ledger record body; nothing to place in time
         out: list[Alert] = []
         for ev in rules:
-            trig = ev.evaluate(body, ts)
+            try:
+                trig = ev.evaluate(body, ts)
+            except Exception as exc:
+                # One rule choking on a field's shape must not take the other rules' alerts for this
+                # record (already decided, dedup state already moved) down with it.
+                self.stats["errors"] += 1
+                self.last_error = (f"rule {ev.name!r} on record {body.get('id')!r}: "
+                                   f"{type(exc).__name__}: {exc}")
+                continue
             if trig is None:
                 continue
             s = ev.settings

@@ -110,10 +110,14 @@ class Monitor:
         """Evaluate one ledger record body; handle and return the alerts it raised. Never raises."""
         try:
             with self._lock:
+                errors = self.engine.stats["errors"]
                 alerts = self.engine.evaluate(body)
+                rule_error = self.engine.last_error if self.engine.stats["errors"] != errors else None
         except Exception as exc:  # a bad record must not take the gateway down
             self._failed("evaluate", exc)
             return []
+        if rule_error is not None:  # the other rules' alerts still go out below
+            self._error(f"evaluate: {rule_error}")
         return [self.handle(a) for a in alerts] if alerts else alerts
 
     def observe_inference(self, request_id: str, *, ts: int | None = None, **fields: Any) -> list[Alert]:
@@ -158,9 +162,12 @@ class Monitor:
         return alert
 
     def _failed(self, what: str, exc: Exception) -> None:
+        self._error(f"{what}: {type(exc).__name__}: {exc}")
+
+    def _error(self, message: str) -> None:
         self.errors += 1
-        self.last_error = f"{what}: {type(exc).__name__}: {exc}"
-        logger.error("monitor: %s", self.last_error)
+        self.last_error = message
+        logger.error("monitor: %s", message)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait for every sink's outbox to drain."""

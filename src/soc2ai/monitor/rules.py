@@ -55,10 +55,34 @@ def group_of(body: dict[str, Any], by: str) -> str:
         value = body.get("subject_ref")
     elif by == "provider":
         path = body.get("fallback_path")
-        value = path[0] if path else body.get("provider")
+        value = provider_of_hop(path[0]) if path else body.get("provider")
     else:
         value = body.get(by)
     return str(value) if value is not None else "-"
+
+
+def provider_of_hop(hop: object) -> str:
+    """The provider of one ``fallback_path`` hop.
+
+    The gateway writes hops as ``provider:model=outcome`` (``openai:gpt-4o=502``, ``local:llama3.1:8b=200``,
+    ``cache=hit``); grouping by the whole hop would split one provider's calls by model and outcome, so
+    its failures and successes never met in one error rate. A bare provider name is kept as is.
+    """
+    return str(hop).partition(":")[0].partition("=")[0]
+
+
+def as_int(value: object) -> int | None:
+    """An integer field that some writers store as a string (``"502"``); None when it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 class RuleEvaluator:
@@ -199,15 +223,20 @@ class VolumeRule(RuleEvaluator):
         )
 
     def state(self) -> dict[str, Any]:
-        return {k: [g.bucket, g.value, list(g.history), g.fired] for k, g in self.groups.items()}
+        # The window's record ids too: without them an alert after a restart links only the records
+        # seen since, not all those behind the total it reports.
+        return {k: [g.bucket, g.value, list(g.history), g.fired, list(g.ids)] for k, g in self.groups.items()}
 
     def restore(self, state: dict[str, Any]) -> None:
-        for key, (bucket, value, history, fired) in state.items():
+        for key, saved in state.items():
+            bucket, value, history, fired = saved[:4]
             g = _VolumeGroup(int(bucket), self.p.baseline_windows)
             g.value, g.fired = int(value), int(fired)
             for v in history:
                 g.history.append(int(v))
             g.hsum = sum(g.history)
+            for rid in saved[4] if len(saved) > 4 else ():  # state files written before ids were kept
+                g.ids.append(str(rid))
             self.groups[key] = g
 
 
@@ -238,7 +267,8 @@ class ErrorRateRule(RuleEvaluator):
 
     def _failed(self, body: dict[str, Any]) -> bool:
         if self.sig_status:
-            status = body.get("status")
+            # log_inference stores string extras as given, so "502" must count like 502.
+            status = as_int(body.get("status"))
             if status is not None and status >= 500:
                 return True
         if self.sig_error and body.get("error"):

@@ -28,7 +28,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 SEVERITIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -68,11 +76,15 @@ class VolumeParams(_Params):
     # Below this a window never alerts, so quiet keys do not page.
     min_volume: int = Field(default=10_000, ge=1)
 
-    @model_validator(mode="after")
-    def _history_fits(self) -> VolumeParams:
-        if self.min_history > self.baseline_windows:
-            raise ValueError("min_history must not exceed baseline_windows")
-        return self
+    # A field validator (baseline_windows is declared, so validated, first) rather than a model one, so
+    # the error names params.min_history instead of a location-less "params.params".
+    @field_validator("min_history")
+    @classmethod
+    def _history_fits(cls, value: int, info: ValidationInfo) -> int:
+        windows = info.data.get("baseline_windows")
+        if windows is not None and value > windows:
+            raise ValueError(f"must not exceed baseline_windows ({windows})")
+        return value
 
 
 _DEFAULT_SIGNALS: list[ErrorSignal] = ["status", "error", "fallback"]
@@ -139,8 +151,10 @@ class RuleSettings(BaseModel):
             return PARAMS_BY_KIND[self.kind].model_validate(self.params)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "params"
-            raise ValueError(f"rule {self.name!r}: params.{field}: {err['msg']}") from None
+            field = ".".join(str(p) for p in err["loc"])
+            where = f"params.{field}" if field else "params"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"rule {self.name!r}: {where}: {msg}") from None
 
 
 class SinkSettings(BaseModel):

@@ -113,27 +113,58 @@ def watch(monitor: Monitor, reader: Any, state_path: Path, *, follow: bool = Tru
     return stats
 
 
-def read_jsonl(stream: IO[bytes], *, source: str = "<stream>") -> Iterator[dict[str, Any]]:
+class JsonLines:
+    """Record bodies from a JSON-lines stream; a bad line raises ConfigError naming the line.
+
+    Remembers the source and the line of the body it yielded last, so :func:`replay` can name the line
+    of a record a rule could not evaluate.
+    """
+
+    def __init__(self, stream: IO[bytes], source: str) -> None:
+        self.source = source
+        self.line = 0
+        self._lines = iter(stream)
+
+    def __iter__(self) -> JsonLines:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        for raw in self._lines:
+            self.line += 1
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                body = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ConfigError(f"not JSON: {exc}", file=self.source, line=self.line) from exc
+            if not isinstance(body, dict):
+                raise ConfigError("each line must be a JSON object (a ledger record body)", file=self.source,
+                                  line=self.line)
+            return body
+        raise StopIteration
+
+
+def read_jsonl(stream: IO[bytes], *, source: str = "<stream>") -> JsonLines:
     """Record bodies from a JSON-lines stream; a bad line raises ConfigError naming the line."""
-    for n, raw in enumerate(stream, 1):
-        line = raw.strip()
-        if not line:
-            continue
-        try:
-            body = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"not JSON: {exc}", file=source, line=n) from exc
-        if not isinstance(body, dict):
-            raise ConfigError("each line must be a JSON object (a ledger record body)", file=source, line=n)
-        yield body
+    return JsonLines(stream, source)
 
 
 def replay(engine: RuleEngine, bodies: Iterator[dict[str, Any]]) -> tuple[int, list[Alert]]:
-    """Evaluate a stream offline: (records seen, alerts that would fire). Nothing is recorded or sent."""
+    """Evaluate a stream offline: (records seen, alerts that would fire). Nothing is recorded or sent.
+
+    A record a rule cannot evaluate (a field of the wrong type) raises ConfigError naming it (file and
+    line when ``bodies`` comes from :func:`read_jsonl`): a dry run must not report "nothing would fire"
+    for records it could not judge.
+    """
     count = 0
     fired: list[Alert] = []
     for body in bodies:
         count += 1
+        errors = engine.stats["errors"]
         fired.extend(engine.evaluate(body))
+        if engine.stats["errors"] != errors:
+            src = bodies if isinstance(bodies, JsonLines) else None
+            raise ConfigError(f"record {count}: {engine.last_error}", file=src.source if src else "<records>",
+                              line=src.line if src else None)
     return count, fired
-

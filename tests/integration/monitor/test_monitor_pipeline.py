@@ -174,3 +174,17 @@ def test_cli_alerts_watch_once(tmp_path: Path) -> None:
     summary = orjson.loads(res.stdout[res.stdout.index("{\n"):])
     assert summary["alerts"] == 4 and summary["monitor_errors"] == 0
     assert all(s["pending"] == 0 for s in summary["sinks"].values())
+
+
+def test_cli_alerts_test_names_the_line_of_a_record_a_rule_cannot_evaluate(tmp_path: Path) -> None:
+    """A record whose field a rule cannot use exits 2 naming file and line, not a traceback or "0 alerts"."""
+    _register()
+    (tmp_path / "soc2ai.toml").write_text("")
+    good = {"kind": "inference", "id": "r1", "ts": T0, "key_id": "k", "output_tokens": 5}
+    bad = {**good, "id": "r2", "ts": T0 + S, "output_tokens": "lots"}
+    f = tmp_path / "stream.jsonl"
+    f.write_bytes(orjson.dumps(good) + b"\n\n" + orjson.dumps(bad) + b"\n")
+    res = CliRunner().invoke(app, ["alerts", "test", str(f), "-c", str(tmp_path / "soc2ai.toml")])
+    assert res.exit_code == 2, res.output
+    out = "".join(res.output.split())  # rich folds long paths mid-word
+    assert f"{f.name}:3:record2:rule'token_volume_spike'onrecord'r2'" in out

@@ -189,3 +189,52 @@ def test_failing_sink_never_slows_the_caller(tmp_path: Path) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     d.stopping.set()
+
+
+def test_syslog_tcp_reconnects_when_the_receiver_closed_the_connection() -> None:
+    """A receiver (or load balancer) that closes idle connections loses no alert: the sink reconnects
+    instead of writing the next alert into the dead connection and reporting it delivered."""
+    import threading
+
+    got: list[bytes] = []
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:  # one frame per connection, then close it
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                buf = b""
+                try:
+                    while b" " not in buf or len(buf.split(b" ", 1)[1]) < int(buf.split(b" ", 1)[0]):
+                        chunk = conn.recv(65535)
+                        if not chunk:
+                            break
+                        buf += chunk
+                except OSError:
+                    continue
+                if b" " in buf:
+                    got.append(buf.split(b" ", 1)[1])
+                conn.shutdown(socket.SHUT_RDWR)
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    sink = SyslogSink("siem", "127.0.0.1", srv.getsockname()[1], protocol="tcp", timeout_s=2)
+    try:
+        for n in range(3):
+            sink.deliver(alert(n))
+            deadline = time.monotonic() + 5
+            while len(got) < n + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)  # the receiver's close reaches the sink before the next alert
+    finally:
+        sink.close()
+        stop.set()
+        th.join(2)
+        srv.close()
+    assert [m.rsplit(b"#", 1)[1] for m in got] == [b"0", b"1", b"2"]

@@ -225,3 +225,78 @@ def test_replay_is_deterministic() -> None:
     e = seed_engine()
     b = [x.to_dict() for body in bodies for x in e.evaluate(body)]
     assert a == b and a
+
+
+def _gateway_call(ts: int, path: list[str], status: int, provider: str | None, rid: str) -> dict[str, Any]:
+    """An inference body as the gateway writes it: hops are "provider:model=outcome" (docs/gateway.md)."""
+    body: dict[str, Any] = {"v": 1, "kind": "inference", "id": rid, "ts": ts, "key_id": "k1", "model": "m",
+                            "input_tokens": 1, "output_tokens": 1, "status": status, "fallback_path": path}
+    if provider is not None:
+        body["provider"] = provider
+    if status >= 400:
+        body["error"] = "all providers failed"
+    return body
+
+
+def test_error_rate_groups_gateway_hops_by_provider() -> None:
+    """10% failing gateway calls to one provider page for that provider, whatever the hops' model/outcome."""
+    e = seed_engine()
+    bodies = []
+    for i in range(100):
+        if i % 10 == 0:
+            bodies.append(_gateway_call(T0 + i * S, ["openai:gpt-4o-mini=502"], 502, None, f"g{i}"))
+        elif i % 10 == 5:  # answered by the fallback: counted against the first provider tried
+            bodies.append(_gateway_call(T0 + i * S, ["openai:gpt-4o-mini=timeout", "local:llama3.1:8b=200"],
+                                        200, "local", f"g{i}"))
+        else:
+            bodies.append(_gateway_call(T0 + i * S, ["openai:gpt-4o-mini=200"], 200, "openai", f"g{i}"))
+    fired = [a for b in bodies for a in e.evaluate(b)]
+    assert [(a.rule, a.group) for a in fired] == [("provider_error_rate", "openai")]
+    assert (fired[0].details["errors"], fired[0].details["calls"]) == (5, 21)  # hops 0, 5, 10, 15, 20
+    # A cache hit ("cache=hit") is grouped as the cache, not as a provider's failure.
+    cache = _gateway_call(T0 + 200 * S, ["cache=hit"], 200, "cache", "c1")
+    assert e.evaluate(cache) == [] and "cache" in e.rules[3].state()
+
+
+def test_volume_alert_after_restart_links_the_whole_window() -> None:
+    """A spike alert raised after a restart links the window's records from before the restart too."""
+    import orjson
+
+    bodies = [inference(T0 + h * 3600 * S, input_tokens=0, output_tokens=10_000, rid=f"h{h}") for h in range(4)]
+    t = T0 + 4 * 3600 * S
+    bodies += [inference(t + S, input_tokens=0, output_tokens=20_000, rid="s1"),
+               inference(t + 2 * S, input_tokens=0, output_tokens=20_000, rid="s2")]
+    first = seed_engine()
+    assert rules_fired(first, bodies[:5]) == []
+    second = seed_engine()
+    second.restore(orjson.loads(orjson.dumps(first.state())))
+    [alert] = second.evaluate(bodies[5])
+    assert alert.rule == "token_volume_spike" and alert.records == ["s1", "s2"]
+
+
+def test_volume_state_from_before_ids_were_saved_still_restores() -> None:
+    """A cursor file written by an older version (no record ids) is still accepted."""
+    e = seed_engine()
+    e.restore({"rules": {"token_volume_spike": {"k1": [5, 100, [1, 2, 3], -1]}}, "last": {}, "folded": {}})
+    assert e.state()["rules"]["token_volume_spike"]["k1"][:4] == [5, 100, [1, 2, 3], -1]
+
+
+def test_a_rule_failing_on_a_field_does_not_drop_other_rules_alerts() -> None:
+    """A field of an unexpected shape breaks one rule only: the injection alert on that record still fires."""
+    e = seed_engine()
+    inj = [scan("pre", "injection", "block", "PROMPT_INJECTION")]
+    body = inference(T0, scans=inj)
+    body["input_tokens"] = "lots"  # the volume rule cannot add this up
+    assert [a.rule for a in e.evaluate(body)] == ["prompt_injection"]
+    assert e.stats["errors"] == 1 and "token_volume_spike" in (e.last_error or "")
+    assert body["id"] in (e.last_error or "")
+
+
+def test_status_written_as_a_string_counts_as_a_failure() -> None:
+    """log_inference stores string extras as given: status "502" is a failing call like 502."""
+    e = seed_engine()
+    bodies = _calls(T0, 20, set())
+    for b in bodies[15:]:
+        b["status"] = "502"
+    assert rules_fired(e, bodies) == ["provider_error_rate"]
+    assert e.stats["errors"] == 0

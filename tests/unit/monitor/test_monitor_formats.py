@@ -197,3 +197,26 @@ def test_otel_sink_emits_log_record() -> None:
     assert tuple(rec.attributes["soc2ai.alert.records"]) == ("r1", "r2")
     sink.close()
     provider.shutdown()
+
+
+def test_slack_escapes_record_values() -> None:
+    """A group or message carrying Slack's <, >, & cannot ping @channel or disguise a link."""
+    body = slack_payload(alert(group="<!channel>", message="x: <!channel> & <https://evil|ok> for key <!here>"),
+                         "acme")
+    section = body["blocks"][0]["text"]["text"]
+    for text in (body["text"], section):
+        assert "<!" not in text and "<https" not in text
+        assert "&lt;!channel&gt; &amp; &lt;https://evil|ok&gt;" in text
+
+
+def test_jsonl_line_is_the_documented_generic_payload(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """The jsonl sink writes the same generic JSON as the webhook json format, "time" (RFC 3339) included."""
+    import orjson
+
+    from soc2ai.monitor.sinks.jsonl import JsonlSink
+    from soc2ai.monitor.sinks.webhook import generic_payload
+
+    JsonlSink("file", "-", project="acme").deliver(alert())
+    line = orjson.loads(capsysbinary.readouterr().out)
+    assert line["time"] == "2026-01-01T00:00:00.123456Z"
+    assert line == generic_payload(alert(), "acme")

@@ -145,3 +145,14 @@ def test_dispatcher_without_workers_keeps_alerts_on_disk(tmp_path: Path) -> None
     d.start()
     assert d.flush(5) and len(sink.got) == 1
     d.close()
+
+
+def test_rule_error_is_counted_and_other_alerts_still_handled() -> None:
+    """A record one rule cannot evaluate still raises (and records) the other rules' alerts; the error shows."""
+    log = FakeLog()
+    m = Monitor(RuleEngine.from_settings(MonitorSettings()), log=log, open_incident=lambda a: None)
+    body = inference(T0, scans=INJ)
+    body["output_tokens"] = "many"
+    assert [a.rule for a in m.observe(body)] == ["prompt_injection"]
+    assert [r.rule for r in log.records] == ["prompt_injection"]
+    assert m.errors == 1 and "token_volume_spike" in (m.last_error or "")

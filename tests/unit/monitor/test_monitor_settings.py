@@ -100,3 +100,17 @@ def test_no_enabled_rules_fails_closed() -> None:
     """An engine with nothing to evaluate is a configuration error, not a silent pass."""
     with pytest.raises(ConfigError, match="no enabled alert rules"):
         RuleEngine.from_settings(MonitorSettings(default_rules=False))
+
+
+def test_cross_field_volume_error_names_the_parameter() -> None:
+    """min_history above baseline_windows names params.min_history, not a location-less params.params."""
+    item = {"name": "v", "kind": "volume", "severity": "LOW", "response": "log",
+            "params": {"min_history": 5, "baseline_windows": 2}}
+    with pytest.raises(ConfigError) as err:
+        parse_rules([item], source="rules.json")
+    assert err.value.field == "rules[v].params.min_history"
+    assert "baseline_windows" in str(err.value) and "Value error" not in str(err.value)
+    with pytest.raises(ConfigError) as cfg_err:
+        parse_config('[[monitor.rules]]\nname = "v"\nkind = "volume"\nseverity = "LOW"\nresponse = "log"\n'
+                     "params = { min_history = 5, baseline_windows = 2 }\n", source="soc2ai.toml")
+    assert "rule 'v': params.min_history: must not exceed baseline_windows (2)" in str(cfg_err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,19 @@ import orjson
 from soc2ai.monitor.sinks.interface import SinkError
 
 
+def iso(ts_us: int) -> str:
+    """RFC 3339 UTC with microseconds."""
+    return datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def generic_payload(alert: dict[str, Any], project: str) -> dict[str, Any]:
+    """The generic JSON body (jsonl sink and webhook ``json`` format alike, as documented)."""
+    return {"type": "soc2ai.alert", "project": project, "time": iso(alert["ts"]), **alert}
+
+
 def json_line(alert: dict[str, Any], project: str) -> bytes:
     """The generic JSON payload as one line."""
-    return orjson.dumps({"type": "soc2ai.alert", "project": project, **alert},
-                        option=orjson.OPT_SORT_KEYS) + b"\n"
+    return orjson.dumps(generic_payload(alert, project), option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
 class JsonlSink:

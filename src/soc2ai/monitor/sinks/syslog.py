@@ -8,6 +8,7 @@ enterprise number of RFC 5612; SIEMs key on the SD-ID name.
 from __future__ import annotations
 
 import os
+import select
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,18 @@ def format_5424(alert: dict[str, Any], *, facility: int = 13, app_name: str = "s
     return head.encode("ascii", "replace") + (BOM + message).encode("utf-8")
 
 
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the receiver closed (or reset) the connection: syslog receivers never send, so a
+    readable socket means end of stream or an error."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or already closed (fileno -1)
+        return True
+
+
 class SyslogSink:
     """Send alerts to a syslog receiver."""
 
@@ -67,6 +80,11 @@ class SyslogSink:
 
     def _send_tcp(self, msg: bytes) -> None:
         framed = str(len(msg)).encode() + b" " + msg
+        if self._tcp is not None and _peer_closed(self._tcp):
+            # sendall() on a connection the receiver already closed still "succeeds" (the bytes go to
+            # the kernel, the peer answers with a reset), so the alert would be deleted from the outbox
+            # unsent. Reconnect first.
+            self._drop()
         for attempt in (0, 1):  # a kept-alive connection may have been closed by the peer: reconnect once
             try:
                 if self._tcp is None:

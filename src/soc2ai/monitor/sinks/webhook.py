@@ -16,30 +16,33 @@ import orjson
 
 from soc2ai.errors import KeyMaterialError
 from soc2ai.monitor.sinks.interface import SinkError, test_event
+from soc2ai.monitor.sinks.jsonl import generic_payload, iso
+
+# iso and generic_payload live in .jsonl (shared with the jsonl sink); re-exported for callers.
+__all__ = ["WebhookSink", "generic_payload", "iso", "pagerduty_payload", "read_secret_file", "slack_escape",
+           "slack_payload", "urgency"]
 
 PD_SEVERITY = {"CRITICAL": "critical", "HIGH": "error", "MEDIUM": "warning", "LOW": "info"}
 SLACK_EMOJI = {"CRITICAL": ":red_circle:", "HIGH": ":rotating_light:", "MEDIUM": ":warning:",
                "LOW": ":information_source:"}
 
 
-def iso(ts_us: int) -> str:
-    """RFC 3339 UTC with microseconds."""
-    return datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def generic_payload(alert: dict[str, Any], project: str) -> dict[str, Any]:
-    """The generic JSON body."""
-    return {"type": "soc2ai.alert", "project": project, "time": iso(alert["ts"]), **alert}
+def slack_escape(text: object) -> str:
+    """Slack's three control characters as entities: ``<...>`` in a record value (a group, a model name)
+    would otherwise become a ``<!channel>`` ping or a disguised link (api.slack.com: formatting text)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def slack_payload(alert: dict[str, Any], project: str) -> dict[str, Any]:
     """Slack incoming-webhook body: ``text`` (fallback) plus one section block."""
-    head = f"{SLACK_EMOJI.get(alert['severity'], '')} [{alert['severity']}] {alert['rule']}".strip()
-    lines = [f"*{head}*", alert["message"], f"response: `{alert['response']}` · project: `{project}`"]
+    e = slack_escape
+    head = f"{SLACK_EMOJI.get(alert['severity'], '')} [{e(alert['severity'])}] {e(alert['rule'])}".strip()
+    message = e(alert["message"])
+    lines = [f"*{head}*", message, f"response: `{e(alert['response'])}` · project: `{e(project)}`"]
     if alert.get("incident_id"):
-        lines.append(f"incident: `{alert['incident_id']}`")
+        lines.append(f"incident: `{e(alert['incident_id'])}`")
     text = "\n".join(lines)
-    return {"text": f"{head}: {alert['message']}",
+    return {"text": f"{head}: {message}",
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
 
