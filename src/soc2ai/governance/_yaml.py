@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -23,7 +23,10 @@ class RegisterModel(BaseModel):
 def _not_future(value: date, info: ValidationInfo) -> date:
     today = (info.context or {}).get("today")
     if isinstance(today, date):
-        day = value.date() if isinstance(value, datetime) else value
+        # An aware moment's calendar day is taken in UTC, like ``today``: 01:00+09:00 on the 5th is
+        # still the 4th in UTC and is not "in the future" on the 4th.
+        moment = value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
+        day = moment.date() if isinstance(moment, datetime) else moment
         limit = today.date() if isinstance(today, datetime) else today
         if day > limit:
             raise ValueError(f"date {value} is in the future (today is {limit})")
@@ -58,12 +61,59 @@ def _check_duplicates(node: yaml.Node, file: str) -> None:
             stack.extend(current.value)
 
 
+class _BadScalar(yaml.YAMLError):
+    """A scalar PyYAML resolved but could not build (``2025-02-29``), with the node where it is."""
+
+    def __init__(self, node: yaml.Node, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.node = node
+        self.cause = cause
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose value errors (impossible dates, bad ``!!int``) keep the offending node."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:  # PyYAML raises these bare, with no mark
+            raise _BadScalar(node, exc) from exc
+
+
+def _path_to(root: yaml.Node, target: yaml.Node) -> tuple[int | str, ...]:
+    """The key/index path from ``root`` to ``target`` (empty when not found)."""
+    stack: list[tuple[yaml.Node, tuple[int | str, ...]]] = [(root, ())]
+    while stack:
+        current, loc = stack.pop()
+        if current is target:
+            return loc
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                sub = (*loc, str(key.value)) if isinstance(key, yaml.ScalarNode) else loc
+                if key is target:
+                    return sub
+                stack.append((value, sub))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(current.value))
+    return ()
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
-    """Parse one YAML document; return (data, root node). Syntax errors name the line."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document; return (data, root node). Syntax and value errors name the line."""
+    loader = _Loader(text)
+    node: yaml.Node | None = None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _BadScalar as exc:
+        value = exc.node.value if isinstance(exc.node, yaml.ScalarNode) else ""
+        loc = _path_to(node, exc.node) if node is not None else ()
+        raise ConfigError(
+            f"invalid value {value!r}: {exc.cause}",
+            file=file,
+            line=exc.node.start_mark.line + 1,
+            field=field_name(loc) or None,
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)

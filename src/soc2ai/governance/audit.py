@@ -36,7 +36,7 @@ def _entries(data: bytes, list_key: str, id_key: str) -> dict[str, str]:
     """Per-entry hashes (for a readable diff summary); empty when the file does not parse."""
     try:
         doc = yaml.safe_load(data)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, TypeError):  # PyYAML raises ValueError for 2025-02-29
         return {}
     items = doc.get(list_key) if isinstance(doc, dict) else None
     out: dict[str, str] = {}

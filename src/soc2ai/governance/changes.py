@@ -158,7 +158,14 @@ def evaluate(
         branch_commits = merged
     else:
         branch_commits = gitlog.log(repo, *commit.parents[1:], f"^{commit.parents[0]}")
-    authors = _dedupe([c.author for c in branch_commits] or [commit.author])
+    # Co-authors (git's and GitHub's squash "Co-authored-by:" trailers) wrote the change too: their
+    # approval is not independent.
+    authors = _dedupe(
+        [
+            *(p for c in (branch_commits or [commit]) for p in (c.author, *c.trailers("Co-authored-by"))),
+            *(commit.trailers("Co-authored-by") if branch_commits else []),
+        ]
+    )
     if pr is not None:
         authors = _dedupe([pr.author, *authors])
     flags: list[str] = []
@@ -191,8 +198,10 @@ def evaluate(
         for bc in branch_commits:
             reviewers.extend(bc.trailers("Reviewed-by"))
             approvers.extend(bc.trailers("Approved-by"))
-        # branch_commits is newest first: an approval not on the head was followed by more commits.
-        if approved_at and approved_at[0] > 0 and not commit.trailers("Approved-by"):
+        # branch_commits is newest first: an approval not on the head was followed by more commits,
+        # unless the merge itself carries an independent approval (an author's own does not count).
+        merge_approved = any(not any(p.same_as(a) for a in authors) for p in commit.trailers("Approved-by"))
+        if approved_at and approved_at[0] > 0 and not merge_approved:
             edited_after = True
     if pr is not None:
         pr_reviewers, pr_approvers, approvals = _pr_reviews(pr)

@@ -52,7 +52,12 @@ class Person:
     def _keys(self) -> set[str]:
         keys = {k.casefold() for k in (self.name, self.email, self.login) if k}
         if self.email:
-            keys.add(self.email.split("@", 1)[0].casefold())
+            local, _, domain = self.email.casefold().partition("@")
+            keys.add(local)
+            if domain == "users.noreply.github.com":
+                # GitHub's private commit address is "<id>+<login>@users.noreply.github.com": the part
+                # after "+" is the GitHub login that reviews and approves in the PR export.
+                keys.add(local.rpartition("+")[2])
         return keys
 
     def same_as(self, other: Person) -> bool:

@@ -30,6 +30,7 @@ from pydantic import Field, field_validator
 from soc2ai.errors import ConfigError
 from soc2ai.governance._yaml import PastDay, RegisterModel, read_yaml, validate
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
+from soc2ai.governance.gitlog import Person
 
 CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 Classification = Literal["public", "internal", "confidential", "restricted"]
@@ -147,19 +148,45 @@ class ModelRegistry:
         return entry is not None and classification in entry.data_classes
 
 
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value.strip().rstrip("%"))
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def _has_measurement(value: Any) -> bool:
+    """Some numeric value somewhere: labels, names and empty objects are not results."""
+    if isinstance(value, dict):
+        return any(_has_measurement(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_measurement(v) for v in value)
+    return _is_number(value)
+
+
 def _eval_has_metrics(path: Path) -> bool:
     raw = path.read_bytes()
     if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
-        return bool(rows) and len(rows[0]) >= 1
+        try:
+            rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
+        except (UnicodeDecodeError, csv.Error):
+            return False
+        # CSV cells are text: a row holds a metric when one of its cells is a number.
+        return any(_is_number(cell) for row in rows for cell in row.values() if isinstance(cell, str))
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return False
-    if isinstance(data, dict):
-        metrics = data.get("metrics", data)
-        return isinstance(metrics, dict | list) and len(metrics) > 0
-    return isinstance(data, list) and len(data) > 0
+    if isinstance(data, dict) and "metrics" in data:
+        data = data["metrics"]
+    return isinstance(data, dict | list) and _has_measurement(data)
 
 
 def _entry_checks(
@@ -205,7 +232,8 @@ def _entry_checks(
     if ft is not None:
         if not ft.approved_by:
             fail("finetune_approval", "fine-tune job has no approver", "add `fine_tune.approved_by`")
-        elif ft.approved_by.casefold() == ft.launched_by.casefold():
+        elif Person.parse(ft.approved_by).same_as(Person.parse(ft.launched_by)):
+            # Same matching as change review: "Alice <alice@x>" and "alice@x" are one person.
             fail(
                 "finetune_approval",
                 "fine-tune approved by the person who launched it",

@@ -79,6 +79,11 @@ def prompt_status(
                 cache[commit.sha] = evaluate(root, commit, gitlog.changed_files(root, commit), prs, settings)
             changes.append(cache[commit.sha])
         dirty = gitlog.git(root, "status", "--porcelain", "--", rel).strip()
+        # Committed is not merged: on another branch the file can differ from main, whose history
+        # (reviewed or not) says nothing about this text.
+        off_main = not dirty and bool(
+            gitlog.git(root, "diff", "--name-only", settings.main_branch, "--", rel).strip()
+        )
         reasons = [
             f"{flag} ({change.id[:10]})"
             for change in changes
@@ -91,6 +96,9 @@ def prompt_status(
         elif not changes:
             state = "unmerged"
             reasons.append(f"not on {settings.main_branch}")
+        elif off_main:
+            state = "unmerged"
+            reasons.append(f"differs from {settings.main_branch} (committed on another branch)")
         else:
             state = "unreviewed" if reasons else "reviewed"
         out.append(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from soc2ai.errors import ConfigError, PolicyViolation
-from soc2ai.governance._yaml import RegisterModel, parse_yaml, validate
+from soc2ai.governance._yaml import RegisterModel, line_of, parse_yaml, validate
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 FILE_RE = re.compile(r"^v([1-9][0-9]{0,5})\.(txt|md|jinja)$")
@@ -122,7 +122,9 @@ def load_template(path: Path, name: str, version: int, env: Any) -> tuple[Prompt
             "missing header: the file must start with a '---' YAML block (owner, status)", file=file, line=1
         )
     header_text, body, header_lines = parts
-    data, node = parse_yaml(header_text, file)
+    # The header starts on the file's second line (after "---"): a leading newline makes YAML marks,
+    # and so every reported line, count from the top of the file.
+    data, node = parse_yaml("\n" + header_text, file)
     if not isinstance(data, dict):
         raise ConfigError(
             "the header must be a mapping (owner, status, description, variables)", file=file, line=2
@@ -141,14 +143,14 @@ def load_template(path: Path, name: str, version: int, env: Any) -> tuple[Prompt
         raise ConfigError(
             f"template uses undeclared variables {sorted(used - declared)}",
             file=file,
-            line=2,
+            line=line_of(node, ("variables",)),
             field="variables",
         )
     if declared - used:
         raise ConfigError(
             f"declared variables not used by the template: {sorted(declared - used)}",
             file=file,
-            line=2,
+            line=line_of(node, ("variables",)),
             field="variables",
         )
     tpl = PromptTemplate(

@@ -92,3 +92,16 @@ def test_population_links_config_change_record(tmp_path: object) -> None:
     )
     assert len(changes) == 1 and changes[0].id == sha
     assert changes[0].config_change is not None and changes[0].live_at is not None
+
+
+def test_register_with_impossible_date_is_still_recorded(project: Config) -> None:
+    """A leap-day typo (2025-02-29) in a register must not crash the go-live recording at gateway start."""
+    path = project.root / "registers" / "vendors.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("dpa: {signed: ", "dpa: {signed: 2025-02-29, was: ", 1), encoding="utf-8")
+    with _open(project) as log:
+        ids = record_register_changes(log, project)
+        log.flush()
+    assert len(ids) == 4
+    vendors = next(b for b in _bodies(project) if b["target"] == "register:vendors.yaml")
+    assert vendors["action"] == "add"

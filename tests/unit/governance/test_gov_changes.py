@@ -347,3 +347,146 @@ def test_bulk_history_matches_per_commit_git(sample: SampleRepo, tmp_path: Path)
         "b1",
         "b2",
     ]
+
+
+def _export(path: Path, number: int, merge: str, reviews: list[dict[str, object]]) -> Path:
+    path.write_bytes(
+        orjson.dumps(
+            [
+                {
+                    "number": number,
+                    "title": f"Change ENG-{number}",
+                    "url": f"https://github.com/acme/app/pull/{number}",
+                    "author": {"login": "bob"},
+                    "mergedAt": "2026-01-03T00:00:00Z",
+                    "mergeCommit": {"oid": merge},
+                    "reviews": reviews,
+                }
+            ]
+        )
+    )
+    return path
+
+
+JAN = (date(2026, 1, 1), date(2026, 1, 31))
+
+
+def test_co_author_approving_a_squash_merge_is_self_approval(tmp_path: Path) -> None:
+    """GitHub's squash message names co-authors; a co-author's approval is not independent."""
+    from soc2ai.governance.testing import GITHUB
+
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("init", {"src/a.py": "0\n"}, when="2026-01-01T00:00:00Z")
+    sq = repo.commit(
+        "Tune retries (#12)\n\n* retry\n\nCo-authored-by: Carol <carol@example.com>",
+        {"src/a.py": "1\n"},
+        author=BOB,
+        committer=GITHUB,
+        when="2026-01-03T00:00:00Z",
+    )
+    approve = {"author": {"login": "carol"}, "state": "APPROVED", "submittedAt": "2026-01-02T00:00:00Z"}
+    export = _export(tmp_path / "prs.json", 12, sq, [approve])
+    [_, c] = changes_population(repo.root, *JAN, GovernanceSettings(), pr_export=export)
+    assert c.kind == "pr" and "carol@example.com" in c.authors
+    assert {"missing_review", "self_approval"} <= set(c.flags) and not c.reviewed
+
+
+def test_co_author_approving_a_merge_by_trailer_is_self_approval(tmp_path: Path) -> None:
+    """A branch commit co-authored by the approver: the merge's Approved-by is not independent."""
+    from soc2ai.governance.testing import CAROL
+
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("init", {"src/a.py": "0\n"}, when="2026-01-01T00:00:00Z")
+    repo.checkout("ENG-3-x", create=True)
+    repo.commit(
+        "pair work\n\nCo-authored-by: Carol <carol@example.com>",
+        {"src/a.py": "1\n"},
+        author=BOB,
+        when="2026-01-02T00:00:00Z",
+    )
+    repo.checkout("main")
+    merge = repo.merge(
+        "ENG-3-x",
+        "Merge branch 'ENG-3-x'\n\nApproved-by: Carol <carol@example.com>",
+        committer=CAROL,
+        when="2026-01-03T00:00:00Z",
+    )
+    c = next(c for c in changes_population(repo.root, *JAN, GovernanceSettings()) if c.id == merge)
+    assert c.authors == ("bob@example.com", "carol@example.com")
+    assert "self_approval" in c.flags and not c.reviewed
+
+
+def test_trailer_approval_then_edits_not_excused_by_authors_own_merge_approval(tmp_path: Path) -> None:
+    """Erin approved the first commit; more commits followed; the author's own merge trailer covers nothing."""
+    from soc2ai.governance.testing import DAVE, ERIN
+
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("init", {"src/a.py": "0\n"}, when="2026-01-01T00:00:00Z")
+    repo.checkout("ENG-4-x", create=True)
+    repo.commit(
+        "first\n\nApproved-by: Erin <erin@example.com>",
+        {"src/a.py": "1\n"},
+        author=DAVE,
+        when="2026-01-02T00:00:00Z",
+    )
+    repo.commit("follow-up", {"src/a.py": "2\n"}, author=DAVE, when="2026-01-02T05:00:00Z")
+    repo.checkout("main")
+    merge = repo.merge(
+        "ENG-4-x",
+        "Merge branch 'ENG-4-x'\n\nApproved-by: Dave <dave@example.com>",
+        committer=DAVE,
+        when="2026-01-03T00:00:00Z",
+    )
+    c = next(c for c in changes_population(repo.root, *JAN, GovernanceSettings()) if c.id == merge)
+    assert "edited_after_approval" in c.flags and not c.reviewed
+    # An independent approval on the merge itself does cover the later commits.
+    repo.checkout("ENG-5-y", create=True)
+    repo.commit(
+        "first\n\nApproved-by: Erin <erin@example.com>",
+        {"src/a.py": "3\n"},
+        author=DAVE,
+        when="2026-01-04T00:00:00Z",
+    )
+    repo.commit("follow-up", {"src/a.py": "4\n"}, author=DAVE, when="2026-01-04T05:00:00Z")
+    repo.checkout("main")
+    merge = repo.merge(
+        "ENG-5-y",
+        "Merge branch 'ENG-5-y'\n\nApproved-by: Erin <erin@example.com>",
+        committer=ERIN,
+        when="2026-01-05T00:00:00Z",
+    )
+    c = next(c for c in changes_population(repo.root, *JAN, GovernanceSettings()) if c.id == merge)
+    assert c.flags == () and c.reviewed
+
+
+def test_github_noreply_author_matches_their_login(tmp_path: Path) -> None:
+    """A commit pushed as <id>+carol-s@users.noreply.github.com makes login carol-s an author."""
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("init", {"src/a.py": "0\n"}, when="2026-01-01T00:00:00Z")
+    repo.checkout("ENG-5-x", create=True)
+    repo.commit("bob's change", {"src/a.py": "1\n"}, author=BOB, when="2026-01-02T00:00:00Z")
+    head = repo.commit(
+        "edit from the web UI",
+        {"src/a.py": "2\n"},
+        author=("Carol Smith", "4242+carol-s@users.noreply.github.com"),
+        when="2026-01-02T03:00:00Z",
+    )
+    repo.checkout("main")
+    merge = repo.merge(
+        "ENG-5-x", "Merge pull request #5 from acme/ENG-5-x", committer=BOB, when="2026-01-03T00:00:00Z"
+    )
+    approve = {
+        "author": {"login": "carol-s"},
+        "state": "APPROVED",
+        "submittedAt": "2026-01-02T04:00:00Z",
+        "commit": {"oid": head},
+    }
+    export = _export(tmp_path / "prs.json", 5, merge, [approve])
+    c = next(
+        c
+        for c in changes_population(repo.root, *JAN, GovernanceSettings(), pr_export=export)
+        if c.id == merge
+    )
+    assert "self_approval" in c.flags and not c.reviewed
+    assert Person.parse("4242+carol-s@users.noreply.github.com").same_as(Person(login="Carol-S"))
+    assert not Person.parse("4242+carol-s@example.com").same_as(Person(login="carol-s"))

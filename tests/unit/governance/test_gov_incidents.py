@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -177,3 +177,18 @@ def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         reg.open(title="", severity="low", source="s", description="d")
     assert exc.value.field == "title"
+
+
+def test_detected_time_with_offset_is_judged_in_utc(tmp_path: Path) -> None:
+    """01:00+09:00 on the 5th is 16:00 UTC on the 4th: in the past at 17:00 UTC, not "in the future"."""
+    now = datetime(2026, 5, 4, 17, 0, tzinfo=UTC)
+    reg = _register(tmp_path, now)
+    tokyo = timezone(timedelta(hours=9))
+    detected = datetime(2026, 5, 5, 1, 0, tzinfo=tokyo)
+    inc = reg.open(title="t", severity="low", source="s", description="d", detected_at=detected)
+    assert inc.detected_at == detected
+    path = tmp_path / "incidents" / f"{inc.id}.yaml"
+    assert "+09:00" in path.read_text(encoding="utf-8")
+    assert reg.get(inc.id).detected_at == detected  # the hand-readable file loads back too
+    with pytest.raises(ConfigError, match="future"):
+        reg.open(title="t", severity="low", source="s", description="d", detected_at=now + timedelta(days=1))

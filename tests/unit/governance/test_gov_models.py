@@ -145,3 +145,39 @@ def test_fine_tune_dataset_changed_fails(project: Config) -> None:
     (project.root / "train.jsonl").write_text("changed\n", encoding="utf-8")
     scans = {"rec1": {"passed": True, "dataset_hash": digest}}
     assert _failing(project, gateway_models=[], scan_records=scans) == ["models.dataset_hash"]
+
+
+def test_fine_tune_self_approved_under_another_form_fails(project: Config) -> None:
+    """The launcher approving as "Name <email>" or by the bare name is still self-approval."""
+    for approver in ("ML Team <ml@example.com>", "ml"):
+        digest = _fine_tune(project, "rec1", approved_by=approver)
+        scans = {"rec1": {"passed": True, "dataset_hash": digest}}
+        assert _failing(project, gateway_models=[], scan_records=scans) == ["models.finetune_approval"], (
+            approver
+        )
+
+
+def _eval_file(project: Config, name: str, data: bytes) -> None:
+    (project.root / "evals" / name).write_bytes(data)
+    _edit(project, eval={"file": f"evals/{name}", "sha256": hashlib.sha256(data).hexdigest()})
+
+
+def test_eval_with_labels_but_no_results_fails(project: Config) -> None:
+    """Names, notes and empty rows are not evaluation results: a production model needs a number."""
+    for name, data in (
+        ("e.json", b'{"model": "support-chat", "dataset": "evals/q-v1", "notes": "TODO"}'),
+        ("e.json", b'{"metrics": {"accuracy": null}}'),
+        ("e.json", b"[{}]"),
+        ("e.csv", b"metric,value\n,\n"),
+        ("e.csv", b"metric,value\naccuracy,\xff\xfe\n"),
+    ):
+        _eval_file(project, name, data)
+        assert _failing(project, gateway_models=[]) == ["models.eval"], data
+    for name, data in (
+        ("e.json", b'{"metrics": {"accuracy": 0.91}}'),
+        ("e.json", b'{"accuracy": 0.91}'),
+        ("e.json", b'[{"metric": "accuracy", "value": 0.91}]'),
+        ("e.csv", b"metric,value\naccuracy,0.91\n"),
+    ):
+        _eval_file(project, name, data)
+        assert _failing(project, gateway_models=[]) == [], data

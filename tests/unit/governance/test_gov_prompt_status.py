@@ -62,3 +62,35 @@ def test_check_prompts_outside_git_and_empty(tmp_path: Path) -> None:
     d.mkdir()
     (d / "v1.txt").write_text("---\nowner: a\nstatus: current\n---\nhi\n", encoding="utf-8")
     assert [r.status for r in check_prompts(tmp_path / "prompts", SETTINGS)] == [OK, WARN]
+
+
+def test_version_committed_on_another_branch_is_unmerged(tmp_path: Path) -> None:
+    """Main's reviewed history says nothing about a text committed on a feature branch: not reviewed."""
+    from soc2ai.governance.testing import BOB, CAROL, RepoBuilder
+
+    tpl = "---\nowner: a@example.com\nstatus: current\nvariables: [q]\n---\nAnswer {{ q }}\n"
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("init ENG-1", {"README.md": "x\n"}, when="2026-01-01T00:00:00Z")
+    repo.checkout("ENG-2-prompt", create=True)
+    repo.commit("add prompt", {"prompts/p/v1.txt": tpl}, author=BOB, when="2026-01-02T00:00:00Z")
+    repo.checkout("main")
+    repo.merge(
+        "ENG-2-prompt",
+        "Merge branch 'ENG-2-prompt'\n\nApproved-by: Carol <carol@example.com>",
+        committer=CAROL,
+        when="2026-01-03T00:00:00Z",
+    )
+    prompts = repo.root / "prompts"
+    [status] = prompt_status(PromptRegistry.load(prompts), repo.root, SETTINGS)
+    assert status.state == "reviewed"
+    repo.checkout("ENG-3-rewrite", create=True)
+    repo.commit(
+        "rewrite",
+        {"prompts/p/v1.txt": tpl.replace("Answer", "Just answer")},
+        author=BOB,
+        when="2026-01-04T00:00:00Z",
+    )
+    [status] = prompt_status(PromptRegistry.load(prompts), repo.root, SETTINGS)
+    assert status.state == "unmerged" and "differs from main" in status.reasons[0]
+    fails = [r for r in check_prompts(prompts, SETTINGS) if r.status == FAIL]
+    assert len(fails) == 1 and fails[0].message.startswith("p@v1 unmerged")

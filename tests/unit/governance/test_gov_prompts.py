@@ -93,7 +93,8 @@ def test_header_errors_name_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         _registry(tmp_path, {"greet/v1.txt": _tpl(status="live")})
     assert exc.value.field == "status"
-    assert exc.value.line == 2
+    # "---" is line 1, owner line 2, status line 3 of the file.
+    assert exc.value.line == 3
 
 
 def test_missing_header(tmp_path: Path) -> None:
@@ -138,3 +139,14 @@ def test_diff_and_parse_ref(tmp_path: Path) -> None:
     assert parse_ref("greet@v12") == ("greet", 12)
     with pytest.raises(ConfigError):
         parse_ref("Greet@latest")
+
+
+def test_header_lines_count_from_the_top_of_the_file(tmp_path: Path) -> None:
+    """Unknown header keys and variable mismatches point at their own line of the file."""
+    text = "---\nowner: a@example.com\nstatus: current\ndescription: d\nvariables: [name, extra]\n---\nHi {{ name }}\n"
+    with pytest.raises(ConfigError) as exc:
+        _registry(tmp_path, {"greet/v1.txt": text})
+    assert exc.value.field == "variables" and exc.value.line == 5
+    with pytest.raises(ConfigError) as exc:
+        _registry(tmp_path, {"greet/v1.txt": _tpl().replace("status:", "onwer: x\nstatus:")})
+    assert exc.value.field == "onwer" and exc.value.line == 3

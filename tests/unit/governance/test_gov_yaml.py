@@ -173,3 +173,39 @@ sources:
         SourceRegister.load(path)
     assert exc.value.field == "sources[0].origin"
     assert exc.value.line == 4
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ("report_date: 2025-02-29", "vendors[0].soc2.report_date"),  # not a leap year
+        ("report_date: 2026-02-30", "vendors[0].soc2.report_date"),
+    ],
+)
+def test_impossible_date_names_file_line_and_field(tmp_path: Path, bad: str, field: str) -> None:
+    """PyYAML builds dates itself; an impossible one is a register error, not a ValueError traceback."""
+    path = _write(tmp_path, VENDOR.replace("report_date: 2026-03-01", bad))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.file == str(path) and exc.value.line == 6 and exc.value.field == field
+    assert bad.split(": ")[1] in str(exc.value)
+
+
+def test_impossible_date_in_check_is_a_fail_line(project: Config) -> None:
+    """`vendors check` reports the bad date as a FAIL line naming the place (no crash)."""
+    path = project.root / "registers" / "vendors.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    i = next(n for n, line in enumerate(lines) if "dpa: {signed:" in line)
+    lines[i] = "    dpa: {signed: 2025-02-29}\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    results = check_vendors(project, today=TODAY, providers=[])
+    assert [r.status for r in results] == [FAIL]
+    assert f"vendors.yaml:{i + 1}: vendors[0].dpa.signed: invalid value '2025-02-29'" in results[0].message
+
+
+def test_bad_tagged_int_names_the_field(tmp_path: Path) -> None:
+    """Other PyYAML value errors (an explicit !!int that is not one) are located the same way."""
+    path = _write(tmp_path, VENDOR.replace("hours: 72", "hours: !!int seventy"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.field == "vendors[0].incident_notification_sla_hours" and exc.value.line == 9
