@@ -283,6 +283,10 @@ class ErrorRateRule(RuleEvaluator):
 
     def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:
         key = group_of(body, self.p.group_by)
+        if key == "-" and self.p.group_by == "provider":
+            # Refused before any provider was called (auth, policy block, rate limit): not a provider's
+            # error, and a burst of blocked injections must not page as one.
+            return None
         g = self.groups.get(key)
         if g is None:
             g = self.groups[key] = _RateGroup()

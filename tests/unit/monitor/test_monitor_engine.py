@@ -258,6 +258,19 @@ def test_error_rate_groups_gateway_hops_by_provider() -> None:
     assert e.evaluate(cache) == [] and "cache" in e.rules[3].state()
 
 
+def test_calls_refused_before_any_provider_do_not_page_as_provider_errors() -> None:
+    """Policy blocks and other refusals (400, no provider, no fallback path) are not a provider's errors:
+    a burst of blocked injections raises the injection alert, not provider_error_rate."""
+    e = seed_engine()
+    fired = []
+    for i in range(40):
+        body = _gateway_call(T0 + i * S, [], 400, None, f"b{i}")
+        body["error"] = "request blocked by content policy: PROMPT_INJECTION"
+        fired += [a.rule for a in e.evaluate(body)]
+    assert "provider_error_rate" not in fired
+    assert not any(k == "-" for k in e.rules[3].state())
+
+
 def test_volume_alert_after_restart_links_the_whole_window() -> None:
     """A spike alert raised after a restart links the window's records from before the restart too."""
     import orjson
