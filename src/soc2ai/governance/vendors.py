@@ -72,7 +72,8 @@ AI_SDKS: dict[str, str] = {
 class Soc2Report(RegisterModel):
     """The vendor's latest SOC 2 report."""
 
-    type: Literal["I", "II"] = "II"
+    # Not assumed: a report of unrecorded type is not evidence of operating effectiveness (Type II).
+    type: Literal["I", "II"] | None = None
     report_date: PastDay
     period_end: PastDay
     period_start: PastDay | None = None
@@ -196,7 +197,10 @@ def _vendor_findings(v: Vendor, today: date, max_age: int) -> list[CheckResult]:
     if v.soc2 is None:
         warn("soc2", "no SOC 2 report on file", "obtain the vendor's SOC 2 Type II report and record it")
     else:
-        if v.soc2.type != "II":
+        if v.soc2.type is None:
+            warn("soc2", "SOC 2 report type not recorded (not taken as Type II)",
+                 "record soc2.type: II (or I) from the report")
+        elif v.soc2.type != "II":
             warn("soc2", "SOC 2 report is Type I (design only)", "obtain a Type II report")
         if today - v.soc2.report_date > stale:
             warn(

@@ -87,6 +87,12 @@ def test_missing_dpa_sla_review_and_report(project: Config) -> None:
     }
 
 
+def test_report_type_is_not_assumed(project: Config) -> None:
+    """A report recorded without its type is not taken as Type II (the evidence an auditor needs)."""
+    _edit(project, 0, soc2={"report_date": date(2026, 1, 1), "period_end": date(2025, 12, 31), "reference": "r.pdf"})
+    assert _warnings(project) == ["OpenAI: SOC 2 report type not recorded (not taken as Type II)"]
+
+
 def test_overdue_review(project: Config) -> None:
     """A review whose next date has passed warns."""
     _edit(project, 0, review={"last": date(2025, 1, 1), "next": date(2026, 1, 1)})
