@@ -8,7 +8,7 @@
     ├── StoreError             ledger store unreachable or inconsistent
     │   ├── DuplicateRecordError  a record id already in the log
     │   └── RollbackError      store older than (or not) the log we signed
-    ├── SpoolError             dead-letter spool corrupt or unwritable
+    ├── SpoolError             dead-letter spool or alert outbox corrupt or unwritable
     ├── VerificationError      a proof, signature or record does not verify
     ├── PolicyViolation        a request blocked by a scanner or policy
     ├── AuthError              API key / role decision (401 / 403)

@@ -76,6 +76,7 @@ class Monitor:
         self.open_incident = open_incident
         self.incident_floor = severity_rank(incident_min_severity)
         self.errors = 0
+        self.outbox_failures = 0  # alerts that could not be queued for the sinks (watch stops on them)
         self.last_error: str | None = None
         self._lock = threading.Lock()
 
@@ -158,6 +159,7 @@ class Monitor:
             try:
                 self.dispatcher.submit(alert.to_dict())
             except Exception as exc:
+                self.outbox_failures += 1
                 self._failed(f"outbox for {alert.rule}", exc)
         return alert
 

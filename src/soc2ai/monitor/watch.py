@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-from soc2ai.errors import ConfigError
+from soc2ai.errors import ConfigError, SpoolError
 from soc2ai.monitor.engine import Alert, RuleEngine
 from soc2ai.monitor.monitor import Monitor
 
@@ -87,7 +87,13 @@ def watch(monitor: Monitor, reader: Any, state_path: Path, *, follow: bool = Tru
         for entry in reader.entries(start=state.cursor):
             alerts: list[Alert] = []
             if entry.body is not None:  # pruned bodies keep their index but have nothing to evaluate
+                failed = monitor.outbox_failures
                 alerts = monitor.observe(entry.body)
+                if monitor.outbox_failures != failed:
+                    # An alert reached the ledger but not the sinks' outbox (disk full, permissions). Stop
+                    # before the cursor passes its record: a restart evaluates it again (at least once).
+                    raise SpoolError(f"alert outbox unwritable ({monitor.last_error}); cursor kept at "
+                                     f"{state.cursor}, record {entry.idx} is evaluated again on restart")
             state.cursor = entry.idx + 1
             stats.records += 1
             dirty += 1

@@ -119,6 +119,40 @@ def test_watch_evaluates_each_record_once_across_restarts(tmp_path: Path) -> Non
         assert len(hook.bodies) == 4
 
 
+def test_watch_stops_before_passing_an_alert_it_could_not_queue(tmp_path: Path) -> None:
+    """An outbox that cannot be written (disk full): watch raises before its cursor passes the record, so
+    the restarted watcher raises the alert again and the sinks get it (at least once, never lost)."""
+    import pytest
+
+    from soc2ai.errors import SpoolError
+
+    with http_receiver() as hook, syslog_receiver("tcp") as siem:
+        config = project(tmp_path, hook.url, siem.port)
+        cursor = tmp_path / "cursor.json"
+        with AuditLog.open(config) as writer, AuditLog.open(config, read_only=True) as reader:
+            ids = demo_traffic(writer)
+            m1 = Monitor.from_config(config, log=writer)
+            assert m1.dispatcher is not None
+
+            def full(payload: Any) -> None:
+                raise OSError(28, "No space left on device")
+
+            m1.dispatcher.submit = full  # type: ignore[method-assign]
+            with pytest.raises(SpoolError, match="outbox unwritable"):
+                watch(m1, reader, cursor, follow=False)
+            m1.close()
+            kept = orjson.loads(cursor.read_bytes())["cursor"] if cursor.exists() else 0
+            injection_idx = next(e.idx for e in reader.entries() if e.body and e.body.get("id") == ids["injection"])
+            assert kept <= injection_idx
+            m2 = Monitor.from_config(config, log=writer)
+            second = watch(m2, reader, cursor, follow=False)
+            assert m2.flush(10)
+            m2.close()
+        assert second.alerts == 4
+        assert {b["rule"] for b in hook.wait(4)} == {"prompt_injection", "pii_in_output", "token_volume_spike",
+                                                   "provider_error_rate"}
+
+
 def test_watch_follows_new_records(tmp_path: Path) -> None:
     """In follow mode a record written after the watcher started raises its alert within a second."""
     with http_receiver() as hook, syslog_receiver("tcp") as siem:
