@@ -131,8 +131,10 @@ sinks = ["pager", "siem"]
     m.observe(inference(T0 + 2, key="k9", scans=[scan("pre", "moderation", "block", "MODERATION")]))  # MEDIUM
     assert m.flush(5)
     m.close()
-    assert [a["rule"] for a in pager.got] == ["pii_in_output", "token_volume_spike"]
-    assert [a["rule"] for a in siem.got] == ["pii_in_output", "token_volume_spike", "content_policy_violation"]
+    # Delivery order is submit order, or trigger-time order for alerts waiting together (the outbox files
+    # sort by the record's ts; the moderation record here is older than the spike): compare as sets.
+    assert sorted(a["rule"] for a in pager.got) == ["pii_in_output", "token_volume_spike"]
+    assert sorted(a["rule"] for a in siem.got) == ["content_policy_violation", "pii_in_output", "token_volume_spike"]
 
 
 def test_dispatcher_without_workers_keeps_alerts_on_disk(tmp_path: Path) -> None:
