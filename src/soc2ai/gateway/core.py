@@ -30,11 +30,10 @@ from soc2ai.gateway.routing import Router
 from soc2ai.gateway.screening import (
     SPLIT_FINDING,
     Pipeline,
+    blocked_message,
     decisions_json,
-    finding_types,
     instructions_pipeline,
     left_to_redact,
-    media_refusal,
     screen_media,
 )
 from soc2ai.gateway.settings import CLASSIFICATIONS
@@ -504,31 +503,29 @@ class Gateway:
         return strongest([r.action for r in results if r is not None])
 
     def screen_media(self, call: Call, kinds: list[str]) -> Any:
-        """The ``media`` policy on parts the scanners cannot read; raises PolicyViolation on a block."""
+        """The ``media`` policy on parts the scanners cannot read; raises PolicyViolation on a block
+        (not counted as abuse: a client sending images is not probing the scanners)."""
         assert self.pipeline is not None  # noqa: S101 - only called with screening on
-        result = screen_media(self.pipeline, kinds)
-        if result.action is not Action.ALLOW:
-            call.flagged = True
-            call.scans.extend(decisions_json(Stage.PRE, result))
-        if result.action is Action.BLOCK:
-            self.metrics.blocks[(("stage", str(Stage.PRE)),)] += 1
-            raise PolicyViolation(media_refusal(kinds))
-        return result
+        return self._decided(call, screen_media(self.pipeline, kinds), Stage.PRE, abuse=False)
 
     def screen(self, call: Call, text: str, stage: Stage, *, pipeline: Pipeline | None = None) -> Any:
         """Run the pipeline; record decisions; raise PolicyViolation on a pre-stage block."""
         pipeline = pipeline or self.pipeline
         if pipeline is None or not text:
             return None
-        result = pipeline.run(text, stage=stage, redact_key=None)
+        return self._decided(call, pipeline.run(text, stage=stage, redact_key=None), stage)
+
+    def _decided(self, call: Call, result: Any, stage: Stage, *, abuse: bool = True) -> Any:
+        """Record a screening decision in the call (and metrics); a pre-stage block raises."""
         if result.action is not Action.ALLOW:
             call.flagged = True
             call.scans.extend(decisions_json(stage, result))
         if result.action is Action.BLOCK:
             self.metrics.blocks[(("stage", str(stage)),)] += 1
             if stage is Stage.PRE:
-                self.note_abuse(call.key, "blocked", self.clock())
-                raise PolicyViolation("request blocked by content policy: " + ", ".join(finding_types(result)))
+                if abuse:
+                    self.note_abuse(call.key, "blocked", self.clock())
+                raise PolicyViolation(blocked_message(result))
         return result
 
     def redact_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

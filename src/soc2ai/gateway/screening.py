@@ -58,17 +58,18 @@ def screen_media(pipeline: Pipeline, kinds: Sequence[str]) -> ScanResult:
     if callable(decide):
         result: ScanResult = decide(kinds, Stage.PRE)
         return result
-    findings = [Finding(k, 0, 0, 1.0, "media-part", "media", Action.BLOCK) for k in kinds]
-    decisions = [{"stage": Stage.PRE.value, "scanner": "media", "decision": "block", "types": sorted(set(kinds))}]
-    return PipelineResult(Action.BLOCK if kinds else Action.ALLOW, findings if kinds else [], "",
-                          decisions if kinds else [])
+    return PipelineResult(Action.BLOCK, [Finding(k, 0, 0, 1.0, "media-part", "media", Action.BLOCK) for k in kinds],
+                          "", [{"stage": Stage.PRE.value, "scanner": "media", "decision": "block",
+                                "types": sorted(set(kinds))}])
 
 
-def media_refusal(kinds: Sequence[str]) -> str:
-    """The error for a request refused for parts the scanners cannot read (says how to forward them)."""
-    return ("request blocked by content policy: " + ", ".join(sorted(set(kinds)))
-            + ' (screening reads text only; [scan.policy.pre] media = "flag" forwards such parts, marked in '
-              "the audit record)")
+def blocked_message(result: ScanResult) -> str:
+    """The error for a blocked request: the finding types (never the matched text), and for parts the
+    scanners cannot read, how to forward them."""
+    types = finding_types(result)
+    hint = (' (screening reads text only; [scan.policy.pre] media = "flag" forwards such parts, marked in '
+            "the audit record)") if types and all(t.startswith("MEDIA_") for t in types) else ""
+    return "request blocked by content policy: " + ", ".join(types) + hint
 
 
 SPLIT_FINDING = ("a finding spans several parts of the request and cannot be redacted part by part; "

@@ -27,11 +27,10 @@ from soc2ai.gateway.core import (
 from soc2ai.gateway.screening import (
     SPLIT_FINDING,
     Pipeline,
+    blocked_message,
     decisions_json,
-    finding_types,
     instructions_pipeline,
     left_to_redact,
-    media_refusal,
     screen_media,
 )
 from soc2ai.scan.interface import Action, Stage
@@ -245,17 +244,12 @@ class Recorder:
         results = [r for r in (self._scan(state, "\n".join(rest), Stage.PRE),
                                self._scan(state, "\n".join(own), Stage.PRE, self.instructions_pipeline))
                    if r is not None]
-        kinds = shape.media(kwargs) if self.pipeline is not None else []
-        if self.pipeline is not None and kinds:
-            media = screen_media(self.pipeline, kinds)
-            if media.action is not Action.ALLOW:
-                state.flagged = True
-                state.scans.extend(decisions_json(Stage.PRE, media))
-            results.append(media)
+        if self.pipeline is not None and (kinds := shape.media(kwargs)):
+            results.append(media := screen_media(self.pipeline, kinds))
+            self._note(state, Stage.PRE, media)
         blocked = [r for r in results if r.action is Action.BLOCK]
         if blocked:
-            msg = ("request blocked by content policy: " + ", ".join(finding_types(blocked[0]))
-                   if blocked[0] is not results[-1] or not kinds else media_refusal(kinds))
+            msg = blocked_message(blocked[0])
             self.finish(state, status=400, error=msg)
             raise PolicyViolation(msg)
         if any(r.action is Action.REDACT for r in results) and self.pipeline is not None:
@@ -275,10 +269,15 @@ class Recorder:
         if pipeline is None or not text:
             return None
         result = pipeline.run(text, stage=stage, redact_key=None)
+        self._note(state, stage, result)
+        return result
+
+    @staticmethod
+    def _note(state: CallState, stage: Stage, result: Any) -> None:
+        """A decision other than allow flags the call and goes into its record."""
         if result.action is not Action.ALLOW:
             state.flagged = True
             state.scans.extend(decisions_json(stage, result))
-        return result
 
     # --- after the call --------------------------------------------------------------------------
     def post_scan(self, state: CallState, text: str) -> tuple[Action, str]:

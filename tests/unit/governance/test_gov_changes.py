@@ -17,7 +17,7 @@ from soc2ai.governance.changes import Change, changes_population, find_tickets, 
 from soc2ai.governance.changes import sample as draw
 from soc2ai.governance.gitlog import Person, load_pr_export
 from soc2ai.governance.settings import GovernanceSettings
-from soc2ai.governance.testing import ALICE, BOB, RepoBuilder, SampleRepo
+from soc2ai.governance.testing import ALICE, BOB, DAVE, ERIN, RepoBuilder, SampleRepo
 
 SETTINGS = GovernanceSettings(change_paths=["prompts/", "registers/", "src/", "soc2ai.toml"])
 YEAR = (date(2026, 1, 1), date(2026, 12, 31))
@@ -416,47 +416,28 @@ def test_co_author_approving_a_merge_by_trailer_is_self_approval(tmp_path: Path)
     assert "self_approval" in c.flags and not c.reviewed
 
 
-def test_trailer_approval_then_edits_not_excused_by_authors_own_merge_approval(tmp_path: Path) -> None:
-    """Erin approved the first commit; more commits followed; the author's own merge trailer covers nothing."""
-    from soc2ai.governance.testing import DAVE, ERIN
+def _approved_then_edited(repo: RepoBuilder, branch: str, day: int, merger: tuple[str, str], approval: str) -> str:
+    """Dave's branch: a first commit Erin approved by trailer, a follow-up, then a merge by ``merger``
+    carrying ``approval``. The merge sha."""
+    repo.checkout(branch, create=True)
+    repo.commit("first\n\nApproved-by: Erin <erin@example.com>", {"src/a.py": f"{day}\n"}, author=DAVE,
+                when=f"2026-01-{day:02d}T00:00:00Z")
+    repo.commit("follow-up", {"src/a.py": f"{day}b\n"}, author=DAVE, when=f"2026-01-{day:02d}T05:00:00Z")
+    repo.checkout("main")
+    return repo.merge(branch, f"Merge branch '{branch}'\n\nApproved-by: {approval}", committer=merger,
+                      when=f"2026-01-{day + 1:02d}T00:00:00Z")
 
+
+def test_trailer_approval_then_edits_not_excused_by_authors_own_merge_approval(tmp_path: Path) -> None:
+    """Erin approved the first commit; more commits followed; the author's own merge trailer covers nothing,
+    an independent approval on the merge itself does."""
     repo = RepoBuilder(tmp_path / "r")
     repo.commit("init", {"src/a.py": "0\n"}, when="2026-01-01T00:00:00Z")
-    repo.checkout("ENG-4-x", create=True)
-    repo.commit(
-        "first\n\nApproved-by: Erin <erin@example.com>",
-        {"src/a.py": "1\n"},
-        author=DAVE,
-        when="2026-01-02T00:00:00Z",
-    )
-    repo.commit("follow-up", {"src/a.py": "2\n"}, author=DAVE, when="2026-01-02T05:00:00Z")
-    repo.checkout("main")
-    merge = repo.merge(
-        "ENG-4-x",
-        "Merge branch 'ENG-4-x'\n\nApproved-by: Dave <dave@example.com>",
-        committer=DAVE,
-        when="2026-01-03T00:00:00Z",
-    )
-    c = next(c for c in changes_population(repo.root, *JAN, GovernanceSettings()) if c.id == merge)
-    assert "edited_after_approval" in c.flags and not c.reviewed
-    # An independent approval on the merge itself does cover the later commits.
-    repo.checkout("ENG-5-y", create=True)
-    repo.commit(
-        "first\n\nApproved-by: Erin <erin@example.com>",
-        {"src/a.py": "3\n"},
-        author=DAVE,
-        when="2026-01-04T00:00:00Z",
-    )
-    repo.commit("follow-up", {"src/a.py": "4\n"}, author=DAVE, when="2026-01-04T05:00:00Z")
-    repo.checkout("main")
-    merge = repo.merge(
-        "ENG-5-y",
-        "Merge branch 'ENG-5-y'\n\nApproved-by: Erin <erin@example.com>",
-        committer=ERIN,
-        when="2026-01-05T00:00:00Z",
-    )
-    c = next(c for c in changes_population(repo.root, *JAN, GovernanceSettings()) if c.id == merge)
-    assert c.flags == () and c.reviewed
+    own = _approved_then_edited(repo, "ENG-4-x", 2, DAVE, "Dave <dave@example.com>")
+    independent = _approved_then_edited(repo, "ENG-5-y", 4, ERIN, "Erin <erin@example.com>")
+    by_id = {c.id: c for c in changes_population(repo.root, *JAN, GovernanceSettings())}
+    assert "edited_after_approval" in by_id[own].flags and not by_id[own].reviewed
+    assert by_id[independent].flags == () and by_id[independent].reviewed
 
 
 def test_github_noreply_author_matches_their_login(tmp_path: Path) -> None:
