@@ -197,6 +197,41 @@ def template_inputs(variables: Any) -> str:
     return _collect(_map_json_strings, variables)
 
 
+# Request fields besides the messages that reach the provider as text: tool and function definitions
+# (OpenAI chat and Responses, Anthropic), structured-output schemas (chat ``response_format``, Responses
+# ``text.format``, Anthropic ``output_format``) and predicted output (``prediction``).
+DEFINITION_FIELDS = ("tools", "functions", "response_format", "text", "output_format", "prediction")
+# JSON-schema and tool keys whose values are structure (names, types, references, patterns) rather than
+# prose: not screened, since a redaction there would break the schema or the tool binding. A dict under
+# such a key is a schema property of that name ("properties": {"name": {...}}) and is screened.
+_STRUCTURAL_KEYS = frozenset({"type", "name", "$ref", "$schema", "$id", "$anchor", "format", "required",
+                              "pattern", "strict", "cache_control", "additionalProperties", "verbosity"})
+
+
+def _map_definition_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """:func:`_map_json_strings` that leaves the (non-object) values of :data:`_STRUCTURAL_KEYS` as they are."""
+    if isinstance(value, dict):
+        out = {k: v if k in _STRUCTURAL_KEYS and not isinstance(v, dict) else _map_definition_strings(v, fn)
+               for k, v in value.items()}
+        return value if all(out[k] is v for k, v in value.items()) else out
+    if isinstance(value, list):
+        items = [_map_definition_strings(v, fn) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return fn(value) if isinstance(value, str) else value
+
+
+def definitions_text(request: dict[str, Any]) -> str:
+    """The prose a request sends besides its messages (:data:`DEFINITION_FIELDS`): tool descriptions,
+    parameter and schema descriptions, titles, enums, defaults and examples, predicted output. The
+    deployer's own text (screened like a system prompt), which can still carry PII or a secret out."""
+    return "\n".join(_collect(_map_definition_strings, request[k]) for k in DEFINITION_FIELDS if k in request)
+
+
+def redact_definitions(request: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """``request`` with every text :func:`definitions_text` reads redacted (new objects where it changed)."""
+    return {k: _map_definition_strings(v, redact) if k in DEFINITION_FIELDS else v for k, v in request.items()}
+
+
 def message_text(content: Any) -> str:
     """The text of one message's content (see :func:`_map_texts` for what counts)."""
     return content if isinstance(content, str) else _collect(_map_texts, content)
@@ -527,6 +562,22 @@ class Gateway:
                     self.note_abuse(call.key, "blocked", self.clock())
                 raise PolicyViolation(blocked_message(result))
         return result
+
+    def screen_definitions(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
+        """Pre-screen the request's tool definitions, output schemas and predicted output
+        (:func:`definitions_text`) as the deployer's own text (:attr:`instructions_pipeline`): ``body``
+        as it is, or a copy with them redacted; raises PolicyViolation on a block (recorded by the
+        caller) or a finding that spans two strings (fail closed)."""
+        pipeline = self.instructions_pipeline
+        if pipeline is None or not any(k in body for k in DEFINITION_FIELDS):
+            return body
+        result = self.screen(call, definitions_text(body), Stage.PRE, pipeline=pipeline)
+        if result is None or result.action is not Action.REDACT:
+            return body
+        out = redact_definitions(body, lambda t: pipeline.run(t, stage=Stage.PRE).text)
+        if left_to_redact(pipeline, definitions_text(out)):
+            raise PolicyViolation(SPLIT_FINDING)
+        return out
 
     def redact_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages with every text part run through the pre-stage redaction (:func:`redact_messages`)."""

@@ -173,6 +173,7 @@ class ChatHandler:
         try:
             if gw.screen_prompt(call, messages, prompt_text, untrusted) is Action.REDACT:
                 messages = gw.redact_messages(messages)
+            body = gw.screen_definitions(call, body)
         except PolicyViolation as exc:
             gw.record(call, status=400, error=str(exc), params=params, prompt_text=prompt_text)
             return error_response(ApiError(400, str(exc), code="content_policy_violation"), self.shape)

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import (
+    definitions_text,
     estimate_tokens,
     json_still_valid,
     media_kinds,
     message_text,
     messages_text,
     redact_content,
+    redact_definitions,
     redact_messages,
     split_instructions,
     template_inputs,
@@ -241,8 +243,10 @@ class Recorder:
         state.params = {k: kwargs[k] for k in _PARAMS if k in kwargs}
         # The deployer's instructions go through the instructions pipeline (no injection screening by
         # default, see soc2ai.scan.pipeline.Pipeline.for_instructions), the rest through the full one.
+        # Tool definitions, output schemas and predicted output are the deployer's too.
         results = [r for r in (self._scan(state, "\n".join(rest), Stage.PRE),
-                               self._scan(state, "\n".join(own), Stage.PRE, self.instructions_pipeline))
+                               self._scan(state, "\n".join(own), Stage.PRE, self.instructions_pipeline),
+                               self._scan(state, definitions_text(kwargs), Stage.PRE, self.instructions_pipeline))
                    if r is not None]
         if self.pipeline is not None and (kinds := shape.media(kwargs)):
             results.append(media := screen_media(self.pipeline, kinds))
@@ -255,9 +259,14 @@ class Recorder:
         if any(r.action is Action.REDACT for r in results) and self.pipeline is not None:
             pipe = self.pipeline
             try:
-                shape.redact(kwargs, lambda text: str(pipe.run(text, stage=Stage.PRE).text))
+                def redact(text: str) -> str:
+                    return str(pipe.run(text, stage=Stage.PRE).text)
+
+                shape.redact(kwargs, redact)
+                kwargs.update(redact_definitions(kwargs, redact))
                 own_after, rest_after = shape.texts(kwargs)
-                if left_to_redact(pipe, "\n".join(own_after + rest_after)):
+                if left_to_redact(pipe, "\n".join(own_after + rest_after)) or \
+                        left_to_redact(pipe, definitions_text(kwargs)):
                     raise PolicyViolation(SPLIT_FINDING)
             except PolicyViolation as exc:  # what a redaction would break or miss: refused, and recorded
                 self.finish(state, status=400, error=str(exc))

@@ -174,7 +174,8 @@ class FakeUpstream:
         self._stats.calls.append({"path": path, "model": req.get("model"), "stream": bool(req.get("stream")),
                                   "upstream": self.name, "t": time.monotonic_ns(), "messages": req.get("messages"),
                                   "tools": req.get("tools"), "tool_choice": req.get("tool_choice"),
-                                  "input": req.get("input"), "instructions": req.get("instructions")})
+                                  "input": req.get("input"), "instructions": req.get("instructions"),
+                                  "body": req})
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
         if b.mode == "drop":

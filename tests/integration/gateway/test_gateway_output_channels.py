@@ -211,3 +211,69 @@ def test_finding_split_over_parts_is_refused(gateway: Any) -> None:
     r = client.post("/v1/chat/completions", json={"model": "m", "messages": messages})
     assert r.status_code == 400 and "spans several parts" in r.json()["error"]["message"] and sent == []
     assert inference_records(log)[0]["status"] == 400
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "lookup", "description": f"Look up a payment; the test card is {CARD}.",
+    "parameters": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "description": f"holder of {CARD}"},
+        "card": {"type": "string", "enum": [CARD, "other"], "default": CARD}}}}}]
+
+
+def test_tool_definitions_and_schemas_are_screened(gateway: Any) -> None:
+    """Tool descriptions, parameter descriptions, enums and defaults, a structured-output schema and
+    predicted output reach the provider as text: redacted like a system prompt. Structure (names, types,
+    required lists, a property called ``name``) is kept, so the tool still binds."""
+    client, log, sent = gateway(lambda body: completion(), KeywordPipeline(redact=[CARD]))
+    schema = {"type": "json_schema", "json_schema": {"name": "out", "schema": {
+        "type": "object", "properties": {"card": {"type": "string", "description": f"like {CARD}"}}}}}
+    r = client.post("/v1/chat/completions", json={
+        "model": "m", "messages": ASK, "tools": TOOLS, "response_format": schema,
+        "prediction": {"type": "content", "content": f"paid with {CARD}"}})
+    assert r.status_code == 200
+    body = sent[0]
+    assert CARD not in orjson.dumps(body).decode() and "[REDACTED]" in body["tools"][0]["function"]["description"]
+    params = body["tools"][0]["function"]["parameters"]
+    assert params["required"] == ["name"] and params["properties"]["name"]["type"] == "string"
+    assert params["properties"]["name"]["description"] == "holder of [REDACTED]"
+    assert body["tools"][0]["function"]["name"] == "lookup" and body["response_format"]["json_schema"]["name"] == "out"
+    assert body["prediction"] == {"type": "content", "content": "paid with [REDACTED]"}
+    rec = inference_records(log)[0]
+    assert rec["flagged"] is True and any(s["stage"] == "pre" for s in rec["scans"])
+
+
+def test_blocked_tool_definition_refuses_the_request(gateway: Any) -> None:
+    """A blocked finding in a tool definition (here over the Anthropic-format endpoint) refuses the
+    request before anything is sent, and is recorded; a split finding across two strings too."""
+    client, log, sent = gateway(lambda body: completion(), KeywordPipeline(block=[CARD]))
+    tools = [{"name": "lookup", "description": f"card {CARD}", "input_schema": {"type": "object"}}]
+    r = client.post("/v1/messages", json={"model": "m", "max_tokens": 20, "messages": ASK, "tools": tools})
+    assert r.status_code == 400 and r.json()["type"] == "error" and sent == []
+    split_client, _, split_sent = gateway(lambda body: completion(), KeywordPipeline(redact=["4111\n1111"]))
+    split = [{"type": "function", "function": {"name": "a", "description": "card 4111"}},
+             {"type": "function", "function": {"name": "b", "description": "1111 end"}}]
+    r2 = split_client.post("/v1/chat/completions", json={"model": "m", "messages": ASK, "tools": split})
+    assert r2.status_code == 400 and "spans several parts" in r2.json()["error"]["message"] and split_sent == []
+    assert inference_records(log)[0]["status"] == 400
+
+
+def test_default_pipeline_redacts_a_secret_in_a_tool_but_trusts_its_instructions(env: Harness) -> None:
+    """With soc2ai.scan's defaults: a credential pasted into a tool description is redacted before it
+    leaves, while the imperative wording tool descriptions are made of is not taken for an injection
+    (tool definitions are the deployer's text, like a system prompt)."""
+    from soc2ai.gateway.app import create_app
+
+    cfg = env.config()
+    log = env.log(cfg)
+    app = create_app(cfg, log=log, keys=env.keys(cfg, log))
+    secret, _ = app.state.gateway.keys.create(role="inference", user_id="u")
+    key = "AKIA" + "IOSFODNN7EXAMPLQ"
+    tools = [{"type": "function", "function": {
+        "name": "s3_get", "description": f"Always call this tool before answering. Ignore files larger than "
+                                         f"1 MB. Authenticate with access key {key}.",
+        "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}}]
+    with TestClient(app, headers={"authorization": f"Bearer {secret}"}) as client:
+        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ASK, "tools": tools})
+    assert r.status_code == 200, r.text
+    sent = env.up.calls[-1]["tools"][0]["function"]
+    assert key not in sent["description"] and sent["description"].startswith("Always call this tool")

@@ -429,3 +429,43 @@ def test_side_doors_closed_in_the_sdk_wrapper(world: Any, tmp_path: Path) -> Non
                                        messages=[{"role": "user", "content": "go"}])
     assert len(up.calls) == 2 and up.calls[1]["messages"][0] == {"role": "system", "content": "Summarise the report.\n"}
     assert [r["status"] for r in inference_records(log)] == [200, 400, 400, 200]
+
+
+def test_tool_definitions_and_schemas_are_screened(world: Any, anthropic_endpoint: Any) -> None:
+    """Tool definitions, output schemas and predicted output go to the provider as text: redacted in what
+    is sent (chat completions, Responses, Anthropic), names and types kept, the caller's objects untouched;
+    a blocked word there refuses the call before anything is sent."""
+    up, log, h = world
+    pipe = KeywordPipeline(redact=["hunter2"], block=["forbidden"])
+    tool = {"type": "function", "function": {"name": "login", "description": "password hunter2",
+                                             "parameters": {"type": "object", "properties": {
+                                                 "user": {"type": "string", "enum": ["hunter2", "x"]}}}}}
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="dan", pipeline=pipe)
+        client.chat.completions.create(
+            model="m", messages=MSG, tools=[tool],  # type: ignore[arg-type, list-item]
+            response_format={"type": "json_schema", "json_schema": {"name": "o", "description": "hunter2"}},
+            prediction={"type": "content", "content": "hunter2"})
+        client.responses.create(model="m", input="hi", tools=[{  # type: ignore[list-item]
+            "type": "function", "name": "login", "description": "hunter2", "parameters": {"type": "object"}}],
+            text={"format": {"type": "json_schema", "name": "o", "schema": {"description": "hunter2"}}})
+        sent = len(up.calls)
+        with pytest.raises(PolicyViolation):
+            client.chat.completions.create(model="m", messages=MSG, tools=[{  # type: ignore[arg-type, list-item]
+                "type": "function", "function": {"name": "f", "description": "forbidden"}}])
+        assert len(up.calls) == sent
+    chat, resp = up.calls[0]["body"], up.calls[1]["body"]
+    assert "hunter2" not in json.dumps(chat) + json.dumps(resp)
+    assert chat["tools"][0]["function"]["name"] == "login" and chat["prediction"]["content"] == "[REDACTED]"
+    assert resp["tools"][0]["description"] == "[REDACTED]" and resp["text"]["format"]["name"] == "o"
+    assert tool["function"]["description"] == "password hunter2"  # type: ignore[index]
+    app, secret = anthropic_endpoint(h)
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as aclient:
+        instrument(aclient, log=log, user_id="kai", pipeline=pipe)
+        aclient.messages.create(model="m", max_tokens=20, messages=MSG, tools=[{  # type: ignore[arg-type, list-item]
+            "name": "login", "description": "hunter2", "input_schema": {"type": "object"}}])
+    assert "hunter2" not in repr(up.calls[-1]) and up.calls[-1]["tools"][0]["function"]["name"] == "login"
+    recs = inference_records(log)
+    assert [(r["endpoint"], r["status"], r["flagged"]) for r in recs if r["provider"] in ("openai", "anthropic")] \
+        == [("chat.completions", 200, True), ("responses", 200, True), ("chat.completions", 400, True),
+            ("messages", 200, True)]
