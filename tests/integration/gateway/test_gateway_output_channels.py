@@ -277,3 +277,26 @@ def test_default_pipeline_redacts_a_secret_in_a_tool_but_trusts_its_instructions
     assert r.status_code == 200, r.text
     sent = env.up.calls[-1]["tools"][0]["function"]
     assert key not in sent["description"] and sent["description"].startswith("Always call this tool")
+
+
+class _FailingOutputScan(KeywordPipeline):
+    """A post-generation scanner that crashes (a bug, a remote moderator returning garbage)."""
+
+    def run(self, text: str, *, stage: Any = None, redact_key: Any = None) -> Any:
+        if str(stage) == "post":
+            raise RuntimeError("scanner crashed")
+        return super().run(text, stage=stage, redact_key=redact_key)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_stream_that_fails_inside_the_gateway_fails_closed(gateway: Any, path: str) -> None:
+    """An unexpected error while a buffered stream is being screened ends it with an error event in the
+    client's format (no traceback) and sends none of the unscreened text; the call is recorded as a 500."""
+    client, log, _ = gateway(lambda body: sse(({"content": f"card {CARD}"}, None), ({}, "stop")),
+                             _FailingOutputScan())
+    r = client.post(path, json={"model": "m", "max_tokens": 20, "stream": True, "messages": ASK})
+    assert r.status_code == 200  # the stream had started; the failure is reported in it
+    assert CARD not in r.text and "Traceback" not in r.text and "internal gateway error" in r.text
+    assert ("event: error" in r.text) == (path == "/v1/messages")
+    rec = inference_records(log)[0]
+    assert rec["status"] == 500 and rec["error"] == "internal error: RuntimeError"
