@@ -7,7 +7,8 @@ their own requests (``parse``, ``stream``, ``responses.retrieve``, ``messages.co
 get the same screening, template resolution and one audit record per call as the gateway. Ways to the
 model that cannot be screened or recorded (``responses.connect``, ``realtime.connect``, the legacy
 ``completions.create``) raise :class:`soc2ai.errors.PolicyViolation`. The client is changed in place and
-returned; callers use it exactly as before.
+returned; callers use it exactly as before, and clients derived from it with ``copy()`` /
+``with_options()`` are instrumented the same way.
 """
 
 from __future__ import annotations
@@ -33,21 +34,25 @@ def instrument(client: C, *, log: AuditLog, user_id: UserId = None, pipeline: Pi
     a blocked prompt raises :class:`soc2ai.errors.PolicyViolation` before anything is sent.
     """
     from soc2ai.errors import ConfigError
-    from soc2ai.instrument.core import Recorder
+    from soc2ai.instrument.core import Recorder, keep_on_copies
 
     module = type(client).__module__.split(".", 1)[0]
     if module == "openai" and hasattr(client, "chat"):
         from soc2ai.instrument._openai import instrument_openai
 
         provider = "azure" if "Azure" in type(client).__name__ else "openai"
-        instrument_openai(client, Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
-                                           classification=classification, provider=provider))
+        rec = Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
+                       classification=classification, provider=provider)
+        instrument_openai(client, rec)
+        keep_on_copies(client, lambda c: instrument_openai(c, rec))
         return client
     if module == "anthropic" and hasattr(client, "messages"):
         from soc2ai.instrument._anthropic import instrument_anthropic
 
-        instrument_anthropic(client, Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
-                                              classification=classification, provider="anthropic"))
+        rec = Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
+                       classification=classification, provider="anthropic")
+        instrument_anthropic(client, rec)
+        keep_on_copies(client, lambda c: instrument_anthropic(c, rec))
         return client
     raise ConfigError(f"cannot instrument {type(client).__module__}.{type(client).__name__}: supported are "
                       "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic")

@@ -158,6 +158,26 @@ def refuse_unrecorded(resource: Any, method: str, path: str, instead: str) -> No
     setattr(resource, method, refused)
 
 
+def keep_on_copies(client: Any, apply: Callable[[Any], None]) -> None:
+    """Make ``client.copy()`` and ``client.with_options()`` (the same method in both SDKs; the usual way
+    to set a timeout or retries for one call) return clients instrumented by ``apply`` with the same
+    recorder. They build a new client with fresh resources, so without this
+    ``client.with_options(timeout=5).chat.completions.create(...)`` was neither screened nor recorded."""
+    original = getattr(client, "copy", None)
+    if original is None or getattr(original, "__soc2ai__", False):
+        return
+
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        new = original(*args, **kwargs)
+        apply(new)
+        keep_on_copies(new, apply)
+        return new
+
+    copy.__soc2ai__ = True  # type: ignore[attr-defined]
+    client.copy = copy
+    client.with_options = copy
+
+
 def show_text(parts: list[Any], shown: str) -> None:
     """Put screened text into an answer split over several text parts: all of it in the first, the
     others emptied. A structured-output object the SDK's ``parse()`` built from a part (openai

@@ -469,3 +469,32 @@ def test_tool_definitions_and_schemas_are_screened(world: Any, anthropic_endpoin
     assert [(r["endpoint"], r["status"], r["flagged"]) for r in recs if r["provider"] in ("openai", "anthropic")] \
         == [("chat.completions", 200, True), ("responses", 200, True), ("chat.completions", 400, True),
             ("messages", 200, True)]
+
+
+async def test_clients_derived_with_with_options_or_copy_stay_instrumented(world: Any, anthropic_endpoint: Any) -> None:
+    """``client.with_options(timeout=...)`` and ``client.copy()`` build new clients: they are screened and
+    recorded like the one instrumented (copies of copies too, sync and async), and a client that was never
+    instrumented is left alone."""
+    up, log, h = world
+    pipe = KeywordPipeline(block=["forbidden"])
+    bad = [{"role": "user", "content": "forbidden"}]
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="dan", pipeline=pipe)
+        for derived in (client.with_options(timeout=5), client.copy(max_retries=1).with_options(timeout=3)):
+            with pytest.raises(PolicyViolation):
+                derived.chat.completions.create(model="m", messages=bad)  # type: ignore[arg-type]
+            derived.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
+        with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as plain:
+            plain.with_options(timeout=5).chat.completions.create(model="m", messages=bad)  # type: ignore[arg-type]
+    async with openai.AsyncOpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as aclient:
+        instrument(aclient, log=log, user_id="dan", pipeline=pipe)
+        with pytest.raises(PolicyViolation):
+            await aclient.with_options(timeout=5).chat.completions.create(model="m", messages=bad)  # type: ignore[arg-type]
+    app, secret = anthropic_endpoint(h)
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as an:
+        instrument(an, log=log, user_id="kai", pipeline=pipe)
+        with pytest.raises(PolicyViolation):
+            an.with_options(timeout=5).messages.create(model="m", max_tokens=20, messages=bad)  # type: ignore[arg-type]
+    recs = [(r["provider"], r["status"]) for r in inference_records(log) if r["provider"] in ("openai", "anthropic")]
+    assert recs == [("openai", 400), ("openai", 200)] * 2 + [("openai", 400), ("anthropic", 400)]
+    assert len([c for c in up.calls if c["messages"] == bad]) == 1  # only the uninstrumented client sent it
