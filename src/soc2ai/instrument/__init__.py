@@ -6,13 +6,15 @@ their own requests (``parse``, ``stream``, ``responses.retrieve``, ``messages.co
 ``stream=True``, ``with_raw_response`` and ``with_streaming_response``, and OpenAI ``embeddings.create``,
 get the same screening, template resolution and one audit record per call as the gateway. Ways to the
 model that cannot be screened or recorded (``responses.connect``, ``realtime.connect``, the legacy
-``completions.create``) raise :class:`soc2ai.errors.PolicyViolation`. The client is changed in place and
+``completions.create``, and any other request that could send content, unless ``allow_unrecorded`` names
+it) raise :class:`soc2ai.errors.PolicyViolation`. The client is changed in place and
 returned; callers use it exactly as before, and clients derived from it with ``copy()`` /
 ``with_options()`` are instrumented the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -26,15 +28,22 @@ C = TypeVar("C")
 
 
 def instrument(client: C, *, log: AuditLog, user_id: UserId = None, pipeline: Pipeline | None = None,
-               prompts: Any = None, classification: str | None = None) -> C:
+               prompts: Any = None, classification: str | None = None,
+               allow_unrecorded: Iterable[str] = ()) -> C:
     """Wrap ``client`` so every model call is screened by ``pipeline`` and recorded in ``log``.
 
     ``user_id`` is a string or a zero-argument callable (e.g. reading the current request's user);
     ``prompts`` a :class:`soc2ai.governance.prompts.PromptRegistry` for ``template=``/``variables=`` kwargs;
     a blocked prompt raises :class:`soc2ai.errors.PolicyViolation` before anything is sent.
+    Any other request that could send content (images, audio, moderations, files, batches, raw
+    ``client.post``) raises it too, unless its API path starts with one of ``allow_unrecorded``
+    (e.g. ``["files", "batches"]``): those calls then go out unscreened and unrecorded.
     """
+    if isinstance(allow_unrecorded, str):
+        raise TypeError("allow_unrecorded is a list of API paths, e.g. ['files'], not a string")
+    allow = tuple(allow_unrecorded)
     from soc2ai.errors import ConfigError
-    from soc2ai.instrument.core import Recorder, keep_on_copies
+    from soc2ai.instrument.core import Recorder, guard_requests, keep_on_copies
 
     module = type(client).__module__.split(".", 1)[0]
     if module == "openai" and hasattr(client, "chat"):
@@ -43,16 +52,24 @@ def instrument(client: C, *, log: AuditLog, user_id: UserId = None, pipeline: Pi
         provider = "azure" if "Azure" in type(client).__name__ else "openai"
         rec = Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
                        classification=classification, provider=provider)
-        instrument_openai(client, rec)
-        keep_on_copies(client, lambda c: instrument_openai(c, rec))
+        def apply_openai(c: Any) -> None:
+            instrument_openai(c, rec)
+            guard_requests(c, allow)
+
+        apply_openai(client)
+        keep_on_copies(client, apply_openai)
         return client
     if module == "anthropic" and hasattr(client, "messages"):
         from soc2ai.instrument._anthropic import instrument_anthropic
 
         rec = Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
                        classification=classification, provider="anthropic")
-        instrument_anthropic(client, rec)
-        keep_on_copies(client, lambda c: instrument_anthropic(c, rec))
+        def apply_anthropic(c: Any) -> None:
+            instrument_anthropic(c, rec)
+            guard_requests(c, allow)
+
+        apply_anthropic(client)
+        keep_on_copies(client, apply_anthropic)
         return client
     raise ConfigError(f"cannot instrument {type(client).__module__}.{type(client).__name__}: supported are "
                       "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic")

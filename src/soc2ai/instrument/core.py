@@ -6,9 +6,11 @@ fields as the gateway, except ``key_id`` and ``fallback_path`` (there is no gate
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -156,6 +158,57 @@ def refuse_unrecorded(resource: Any, method: str, path: str, instead: str) -> No
 
     refused.__soc2ai__ = True  # type: ignore[attr-defined]
     setattr(resource, method, refused)
+
+
+# Set while an instrumented method (or a stream helper it wraps) runs: the requests it sends are screened
+# and recorded by it. guard_requests refuses the other requests that could carry content out.
+INSTRUMENTED: ContextVar[bool] = ContextVar("soc2ai_instrumented", default=False)
+# Methods that send nothing to a model (reads, deletions): not guarded.
+_READ_METHODS = frozenset({"get", "head", "options", "delete"})
+
+
+def _api_path(url: Any) -> str:
+    """``/v1/images/generations?x=1`` (anthropic) or ``/images/generations`` (openai) → ``images/generations``."""
+    path = str(url).split("?", 1)[0].strip("/")
+    return path.removeprefix("v1/") if path != "v1" else ""
+
+
+def guard_requests(client: Any, allow: tuple[str, ...]) -> None:
+    """Make ``client`` refuse (:class:`PolicyViolation`) any request that could send content to the
+    provider (POST, PUT, PATCH) unless an instrumented method sends it, or its path is in ``allow``
+    (``"files"`` allows ``files`` and ``files/...``). Images, audio, moderations, batches, uploads,
+    assistants, fine-tuning, raw ``client.post(...)``, and resources a newer SDK adds are otherwise
+    neither screened nor recorded: fail closed, and let the deployer say which such calls may go out
+    unrecorded. Both SDKs send every request through ``client.request`` (bound late, so this instance
+    attribute is what resources call)."""
+    original = getattr(client, "request", None)
+    if original is None or getattr(original, "__soc2ai__", False):
+        return
+    allowed = tuple(_api_path(a) for a in allow)
+
+    def check(options: Any) -> None:
+        if INSTRUMENTED.get() or str(getattr(options, "method", "")).lower() in _READ_METHODS:
+            return
+        path = _api_path(getattr(options, "url", ""))
+        if any(path == a or path.startswith(a + "/") for a in allowed):
+            return
+        first = path.split("/", 1)[0]
+        raise PolicyViolation(f"{str(getattr(options, 'method', '')).upper()} /{path} is not instrumented: the call "
+                              f"would be neither screened nor recorded. Pass allow_unrecorded=[{first!r}] to "
+                              "instrument() to let such calls through unrecorded, or use a separate client.")
+
+    request: Any
+    if inspect.iscoroutinefunction(original):
+        async def request(cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
+            check(options)
+            return await original(cast_to, options, *args, **kwargs)
+    else:
+        def request(cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
+            check(options)
+            return original(cast_to, options, *args, **kwargs)
+
+    request.__soc2ai__ = True
+    client.request = request
 
 
 def keep_on_copies(client: Any, apply: Callable[[Any], None]) -> None:

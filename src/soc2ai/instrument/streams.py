@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from soc2ai.instrument.core import CallState, Recorder, error_status
+from soc2ai.instrument.core import INSTRUMENTED, CallState, Recorder, error_status
 
 
 class Accumulator(Protocol):
@@ -163,11 +163,14 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
         @functools.wraps(original)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             state = rec.begin(endpoint, kwargs, **begin)
+            token = INSTRUMENTED.set(True)
             try:
                 resp = await original(*args, **kwargs)
             except Exception as exc:
                 failed(state, exc)
                 raise
+            finally:
+                INSTRUMENTED.reset(token)
             out = done(resp, state, kwargs, AsyncStreamProxy)
             if isinstance(out, AsyncRawResponse) and out.eager:
                 await out.prefetch()
@@ -176,11 +179,14 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             state = rec.begin(endpoint, kwargs, **begin)
+            token = INSTRUMENTED.set(True)
             try:
                 resp = original(*args, **kwargs)
             except Exception as exc:
                 failed(state, exc)
                 raise
+            finally:
+                INSTRUMENTED.reset(token)
             return done(resp, state, kwargs, StreamProxy)
 
     wrapper.__soc2ai__ = True
@@ -330,21 +336,27 @@ class _ManagerProxy:
         return stream
 
     def __enter__(self) -> Any:
+        token = INSTRUMENTED.set(True)  # the helper sends its request here
         try:
             return self._observe(self._manager.__enter__())
         except Exception as exc:
             self._rec.finish(self._state, status=error_status(exc), error=type(exc).__name__)
             raise
+        finally:
+            INSTRUMENTED.reset(token)
 
     def __exit__(self, *exc: Any) -> Any:
         return self._manager.__exit__(*exc)
 
     async def __aenter__(self) -> Any:
+        token = INSTRUMENTED.set(True)
         try:
             return self._observe(await self._manager.__aenter__())
         except Exception as exc:
             self._rec.finish(self._state, status=error_status(exc), error=type(exc).__name__)
             raise
+        finally:
+            INSTRUMENTED.reset(token)
 
     async def __aexit__(self, *exc: Any) -> Any:
         return await self._manager.__aexit__(*exc)

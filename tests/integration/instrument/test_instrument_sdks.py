@@ -498,3 +498,43 @@ async def test_clients_derived_with_with_options_or_copy_stay_instrumented(world
     recs = [(r["provider"], r["status"]) for r in inference_records(log) if r["provider"] in ("openai", "anthropic")]
     assert recs == [("openai", 400), ("openai", 200)] * 2 + [("openai", 400), ("anthropic", 400)]
     assert len([c for c in up.calls if c["messages"] == bad]) == 1  # only the uninstrumented client sent it
+
+
+async def test_calls_the_wrappers_do_not_cover_are_refused_unless_allowed(world: Any, anthropic_endpoint: Any) -> None:
+    """Requests that could carry content to the provider but are neither screened nor recorded (image
+    generation, moderation, raw ``client.post``, Anthropic message batches) raise before anything
+    is sent; reads pass; ``allow_unrecorded`` lets named paths through (unrecorded), on derived clients too."""
+    up, log, h = world
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="dan", allow_unrecorded=["moderations"])
+        with pytest.raises(PolicyViolation, match=r"POST /images/generations is not instrumented.*\['images'\]"):
+            client.images.generate(prompt="a cat", model="m")
+        with pytest.raises(PolicyViolation, match="not instrumented"):
+            client.post("/chat/completions", body={"model": "m", "messages": MSG}, cast_to=object)
+        with pytest.raises(PolicyViolation, match="not instrumented"):
+            client.with_options(timeout=5).audio.speech.create(model="m", voice="alloy", input="hi")
+        assert len(up.calls) == 0  # nothing left the process
+        with pytest.raises(openai.APIStatusError):  # allowed: sent (the fake upstream has no such route)
+            client.moderations.create(input="hello")
+        assert [c["path"] for c in up.calls] == ["/v1/moderations"]
+        client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]  # instrumented
+        assert client.models.list() is not None  # a read
+    async with openai.AsyncOpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as aclient:
+        instrument(aclient, log=log, user_id="dan")
+        with pytest.raises(PolicyViolation, match="not instrumented"):
+            await aclient.moderations.create(input="hello")
+        async with aclient.chat.completions.stream(model="m", messages=MSG) as s:  # type: ignore[arg-type]
+            async for _ in s:
+                pass
+    app, secret = anthropic_endpoint(h)
+    with serve_in_thread(app) as url, anthropic.Anthropic(base_url=url, api_key=secret, max_retries=0) as an:
+        instrument(an, log=log, user_id="kai")
+        with pytest.raises(PolicyViolation, match="POST /messages/batches is not instrumented"):
+            an.messages.batches.create(requests=[{"custom_id": "1", "params": {  # type: ignore[list-item]
+                "model": "m", "max_tokens": 5, "messages": MSG}}])
+        with an.messages.stream(model="m", max_tokens=20, messages=MSG) as stream:  # type: ignore[arg-type]
+            assert stream.get_final_text()
+    with pytest.raises(TypeError):
+        instrument(openai.OpenAI(api_key="x"), log=log, allow_unrecorded="files")
+    recs = [(r["provider"], r["endpoint"]) for r in inference_records(log) if r["provider"] in ("openai", "anthropic")]
+    assert recs == [("openai", "chat.completions"), ("openai", "chat.completions"), ("anthropic", "messages")]
