@@ -17,6 +17,10 @@ from soc2ai.scan.redact import redact
 
 ErrorFn = Callable[[str, int, str], None]
 Fields = list[tuple[str, str]]
+# Where each field sits in its record, for the redacting writer: a key path (JSON, Parquet) or a column
+# index (CSV). Field names alone are ambiguous ("user.email" as one key, repeated CSV headers).
+Locators = list[Any]
+_BOM = b"\xef\xbb\xbf"
 _PATH_PART = re.compile(r"[^.\[\]]+|\[\d+\]")
 _CSV_FIELD_LIMIT = 1 << 30
 
@@ -43,41 +47,48 @@ class HashingReader(io.RawIOBase):
         return n
 
 
-def string_leaves(obj: Any, prefix: str, out: Fields) -> None:
-    """Every string inside ``obj`` with its dotted/indexed path (``messages[0].content``)."""
+def string_leaves(obj: Any, prefix: str, out: Fields, locs: Locators | None = None,
+                  loc: tuple[str | int, ...] = ()) -> None:
+    """Every string inside ``obj`` with its dotted/indexed path (``messages[0].content``); with ``locs``,
+    also each leaf's key path as a tuple (unambiguous when keys contain dots or brackets)."""
     if isinstance(obj, str):
         out.append((prefix or "$", obj))
+        if locs is not None:
+            locs.append(loc)
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            string_leaves(v, f"{prefix}.{k}" if prefix else str(k), out)
+            string_leaves(v, f"{prefix}.{k}" if prefix else str(k), out, locs, (*loc, k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            string_leaves(v, f"{prefix}[{i}]", out)
+            string_leaves(v, f"{prefix}[{i}]", out, locs, (*loc, i))
 
 
-def select(obj: Any, fields: Sequence[str] | None) -> Fields:
+def select(obj: Any, fields: Sequence[str] | None, locs: Locators | None = None) -> Fields:
     """The strings to scan: every leaf, or the leaves under the named top-level fields."""
     out: Fields = []
     if fields is None:
-        string_leaves(obj, "", out)
+        string_leaves(obj, "", out, locs)
     elif isinstance(obj, dict):
         for f in fields:
             v = obj.get(f)
             if isinstance(v, str):
                 out.append((f, v))  # the common flat case, without the recursive walk
+                if locs is not None:
+                    locs.append((f,))
             elif v is not None:
-                string_leaves(v, f, out)
+                string_leaves(v, f, out, locs, (f,))
     return out
 
 
-def set_path(obj: Any, path: str, value: str) -> Any:
-    """Write ``value`` at a leaf path produced by :func:`string_leaves`; returns the (new) root."""
-    if path == "$":
+def set_path(obj: Any, path: str | tuple[str | int, ...], value: str) -> Any:
+    """Write ``value`` at a leaf path from :func:`string_leaves` (a tuple locator, or the dotted string
+    form when no key holds ``.`` or ``[``); returns the (new) root."""
+    if path == "$" or path == ():
         return value
-    parts = _PATH_PART.findall(path)
+    parts = _PATH_PART.findall(path) if isinstance(path, str) else path
     cur = obj
     for i, p in enumerate(parts):
-        key: Any = int(p[1:-1]) if p.startswith("[") else p
+        key: Any = int(p[1:-1]) if isinstance(path, str) and p.startswith("[") else p
         if i == len(parts) - 1:
             cur[key] = value
         else:
@@ -86,7 +97,11 @@ def set_path(obj: Any, path: str, value: str) -> Any:
 
 
 class RecordReader:
-    """Yields ``(record number, raw record, fields)``; malformed records go to ``error`` and are skipped."""
+    """Yields ``(record number, raw record, fields)``; malformed records go to ``error`` and are skipped.
+
+    With ``need_objects`` (a redacted copy), :attr:`locators` holds where each field of the record just
+    yielded sits in it (see :class:`RedactWriter`).
+    """
 
     def __init__(self, path: Path, kind: str, fields: Sequence[str] | None, digest: Any,
                  on_bytes: Callable[[int], None] | None, error: ErrorFn, *, need_objects: bool = False) -> None:
@@ -96,6 +111,7 @@ class RecordReader:
         self.count = 0
         self.header: list[str] | None = None
         self.schema: Any = None
+        self.locators: Locators = []
 
     def __iter__(self) -> Iterator[tuple[int, Any, Fields]]:
         if self.kind == "parquet":
@@ -121,6 +137,8 @@ class RecordReader:
     def _jsonl(self, buf: Iterable[bytes]) -> Iterator[tuple[int, Any, Fields]]:
         raw_mode = self.fields is None and not self.need_objects
         for n, line in enumerate(buf, 1):
+            if n == 1 and line.startswith(_BOM):
+                line = line[len(_BOM):]  # Windows tools write one; orjson rejects it
             if not line.strip():
                 continue
             try:
@@ -136,7 +154,10 @@ class RecordReader:
                 # walk per record. JSON escapes stay escaped; use --fields to scan decoded values.
                 yield n, None, [("$record", line.decode("utf-8").rstrip("\r\n"))]
             else:
-                yield n, obj, select(obj, self.fields)
+                locs: Locators | None = [] if self.need_objects else None
+                found = select(obj, self.fields, locs)
+                self.locators = locs or []
+                yield n, obj, found
 
     def _txt(self, buf: Iterable[bytes]) -> Iterator[tuple[int, Any, Fields]]:
         for n, line in enumerate(buf, 1):
@@ -145,10 +166,11 @@ class RecordReader:
                 continue
             self.count += 1
             body = text.rstrip("\r\n")
+            self.locators = [None]
             yield n, text, [("$", body)] if body else []
 
     def _csv(self, buf: Any) -> Iterator[tuple[int, Any, Fields]]:
-        text_stream = io.TextIOWrapper(buf, encoding="utf-8", errors="replace", newline="")
+        text_stream = io.TextIOWrapper(buf, encoding="utf-8-sig", errors="replace", newline="")
         csv.field_size_limit(_CSV_FIELD_LIMIT)
         reader = csv.reader(text_stream)
         try:
@@ -174,7 +196,9 @@ class RecordReader:
                 self.error(str(self.path), reader.line_num, f"malformed CSV: {exc}")
                 continue
             self.count += 1
-            yield reader.line_num, row, [(header[i], row[i]) for i in wanted if i < len(row) and row[i]]
+            cols = [i for i in wanted if i < len(row) and row[i]]
+            self.locators = cols
+            yield reader.line_num, row, [(header[i], row[i]) for i in cols]
 
     def _parquet(self) -> Iterator[tuple[int, Any, Fields]]:
         try:
@@ -197,9 +221,11 @@ class RecordReader:
                 n += 1
                 self.count += 1
                 found: Fields = []
+                locs: Locators = []
                 for c in columns:
                     if row.get(c) is not None:
-                        string_leaves(row[c], c, found)
+                        string_leaves(row[c], c, found, locs, (c,))
+                self.locators = locs
                 yield n, row, found
 
 
@@ -222,16 +248,17 @@ class RedactWriter:
         self._order.append(rec)
         self._drain()
 
-    def field_done(self, rec: int, fld: str, text: str, found: list[Finding]) -> None:
+    def field_done(self, rec: int, loc: Any, text: str, found: list[Finding]) -> None:
+        """One field of ``rec`` is scanned; ``loc`` is its entry in :attr:`RecordReader.locators`."""
         entry = self._pending[rec]
         if found:
             cleaned = redact(text, found, "tag")
             if self.kind == "txt":
                 entry[0] = entry[0].replace(text, cleaned, 1)
             elif self.kind == "csv":
-                entry[0][(self._header() or []).index(fld)] = cleaned
+                entry[0][loc] = cleaned
             else:
-                entry[0] = set_path(entry[0], fld, cleaned)
+                entry[0] = set_path(entry[0], loc, cleaned)
         entry[1] -= 1
         self._drain()
 
@@ -269,8 +296,17 @@ class RedactWriter:
         self._pq.write_table(table)
         self._rows = []
 
-    def close(self) -> None:
-        """Write what is left and close the file."""
+    def close(self, *, discard: bool = False) -> None:
+        """Write what is left and close the file; ``discard`` (the scan failed) deletes it instead, since
+        records still pending were never scanned and must not pass for a cleaned copy."""
+        if discard:
+            self._pending, self._order, self._rows = {}, [], []
+            if self._pq is not None:
+                self._pq.close()
+            if self._fh is not None:
+                self._fh.close()
+            self.out.unlink(missing_ok=True)
+            return
         for rec in list(self._order):
             self._write(self._pending.pop(rec)[0])
         self._order = []

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable, Sequence
 
 from soc2ai.scan.interface import Finding
+from soc2ai.scan.normalize import normalize
 
 VERSION = "1.0.0"
 CANARY_PREFIX = "cnry-"
@@ -38,5 +39,10 @@ class CanaryScanner:
         """``CANARY_LEAK`` for every occurrence of a configured token."""
         if self._rx is None or not text:
             return []
-        return [Finding("CANARY_LEAK", m.start(), m.end(), 1.0, "canary.leak", self.name)
-                for m in self._rx.finditer(text)]
+        if text.isascii():
+            return [Finding("CANARY_LEAK", m.start(), m.end(), 1.0, "canary.leak", self.name)
+                    for m in self._rx.finditer(text)]
+        # Zero-width characters between the token's letters, or full-width forms, must not hide it.
+        norm = normalize(text)
+        return [Finding("CANARY_LEAK", *norm.span_to_original(m.start(), m.end()), 1.0, "canary.leak", self.name)
+                for m in self._rx.finditer(norm.text)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 import time
 from bisect import bisect_right
 from collections import Counter
@@ -172,8 +173,10 @@ def _scanners_for(settings: ScanSettings, injection: bool) -> list[Scanner]:
 
     scanners: list[Scanner] = []
     if settings.pii:
+        # No cap on phone validations: it bounds a gateway request's latency, but here one scan covers a
+        # whole batch of records, and numbers past the cap would go unreported.
         scanners.append(PiiScanner(phone_regions=settings.phone_regions,
-                                   stdnum_packs_enabled=settings.stdnum_packs))
+                                   stdnum_packs_enabled=settings.stdnum_packs, max_phone_lookups=sys.maxsize))
     if settings.secrets:
         scanners.append(SecretsScanner(high_entropy=settings.high_entropy_secrets))
     if settings.ner:
@@ -228,18 +231,21 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
         writer = (RedactWriter(Path(redact_to), kind, functools.partial(getattr, reader, "header"),
                                functools.partial(getattr, reader, "schema"))
                   if redact_to is not None else None)
-        texts: dict[tuple[int, str], str] = {}
+        # Keyed by (record, field position, field name): names can repeat within a record.
+        texts: dict[tuple[int, int, str], tuple[Any, str]] = {}
 
-        def emit(key: tuple[int, str], found: list[Finding], _path: str = str(path),
-                 _writer: RedactWriter | None = writer, _texts: dict[tuple[int, str], str] = texts) -> None:
-            rec, fld = key
+        def emit(key: tuple[int, int, str], found: list[Finding], _path: str = str(path),
+                 _writer: RedactWriter | None = writer,
+                 _texts: dict[tuple[int, int, str], tuple[Any, str]] = texts) -> None:
+            rec, _, fld = key
             if found:
                 counts.update(f.entity_type for f in found)
                 flagged.add((_path, rec))
                 if on_record is not None:
                     on_record(RecordFindings(_path, rec, fld, found))
             if _writer is not None:
-                _writer.field_done(rec, fld, _texts.pop(key), found)
+                loc, text = _texts.pop(key)
+                _writer.field_done(rec, loc, text, found)
 
         batcher = _Batcher(active, emit, emit_all=writer is not None)
         report.bytes += path.stat().st_size
@@ -247,16 +253,19 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
             for rec, raw, found_fields in reader:
                 if writer is not None:
                     writer.begin(rec, raw, len(found_fields))
-                for fld, text in found_fields:
+                for i, (fld, text) in enumerate(found_fields):
                     report.fields_scanned += 1
                     if writer is not None:
-                        texts[(rec, fld)] = text
-                    batcher.add((rec, fld), text)
+                        texts[(rec, i, fld)] = (reader.locators[i], text)
+                    batcher.add((rec, i, fld), text)
             batcher.flush()
-        finally:
+        except BaseException:
             if writer is not None:
-                writer.close()
-                report.redacted_to = str(redact_to)
+                writer.close(discard=True)
+            raise
+        if writer is not None:
+            writer.close()
+            report.redacted_to = str(redact_to)
         report.records += reader.count
     report.dataset_hash = digest.hexdigest()
     report.counts = dict(counts)

@@ -87,7 +87,10 @@ class Pipeline:
         if self.settings.screen_instructions_for_injection:
             return self
         if self._instructions is None:
-            pre = {**self.settings.policy.pre, "injection": "allow", "hidden": "allow"}
+            # Type-level keys (PROMPT_INJECTION = "block") would otherwise keep the injection scanner on.
+            pre = {k: v for k, v in self.settings.policy.pre.items()
+                   if not (k.isupper() and category_of(k) in ("injection", "hidden"))}
+            pre.update(injection="allow", hidden="allow")
             settings = self.settings.model_copy(update={"policy": self.settings.policy.model_copy(update={"pre": pre})})
             derived = Pipeline(settings, self._scanners)
             derived._instructions = derived

@@ -28,13 +28,33 @@ request parts that are not text. It can be ``block`` (the default), ``flag`` or 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from soc2ai.scan.classify import MEDIA_TYPES
 
 ActionName = Literal["allow", "flag", "redact", "block"]
+CATEGORIES = ("pii", "secret", "injection", "moderation", "canary", "hidden", "media")
+_TYPE_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _policy_key(key: str) -> str:
+    # Lookups are exact, so a key in the wrong case or a plural category never matches a finding: the
+    # default would stay in force without a word (fail open). Custom types are upper-case names.
+    if key == "*" or key in CATEGORIES:
+        return key
+    low = key.lower()
+    category = low if low in CATEGORIES else low[:-1] if low[:-1] in CATEGORIES and low.endswith("s") else None
+    if category is None and _TYPE_KEY.fullmatch(key):
+        return key
+    meant = category or key.upper()
+    raise ValueError(f"unknown policy key {key!r} (did you mean {meant!r}?): keys are finding types in upper case "
+                     f"(EMAIL_ADDRESS), categories ({', '.join(CATEGORIES)}) or \"*\"")
+
+
+PolicyKey = Annotated[str, AfterValidator(_policy_key)]
 
 # Defaults follow the seed: injection -> block and log; PII in output -> redact and alert; secrets are
 # redacted both ways; moderation blocks; a leaked canary blocks the response.
@@ -65,8 +85,8 @@ class PolicySettings(BaseModel):
     """Action per finding type or category, per stage."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    pre: dict[str, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_PRE))
-    post: dict[str, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_POST))
+    pre: dict[PolicyKey, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_PRE))
+    post: dict[PolicyKey, ActionName] = Field(default_factory=lambda: dict(_DEFAULT_POST))
 
     @field_validator("pre", "post", mode="before")
     @classmethod

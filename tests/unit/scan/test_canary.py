@@ -22,3 +22,13 @@ def test_detects_leaked_canary_even_spaced_out() -> None:
 def test_no_tokens_no_findings() -> None:
     """Without configured tokens the scanner finds nothing."""
     assert CanaryScanner([]).scan("cnry-0123456789abcdef") == []
+
+
+def test_canary_with_invisible_or_fullwidth_characters_is_found() -> None:
+    """A model told to slip zero-width characters into the token, or to write it full-width, still leaks it."""
+    tok = "cnry-0123456789abcdef"
+    sc = CanaryScanner([tok])
+    sneaky = "\u200b".join(tok)
+    found = sc.scan("leak: " + sneaky + " end")
+    assert [(f.start, f.end) for f in found] == [(6, 6 + len(sneaky))]
+    assert sc.scan("".join(chr(ord(c) + 0xFEE0) for c in tok))  # the full-width forms

@@ -157,3 +157,69 @@ def test_ner_runs_through_nlp_pipe(tmp_path: Path) -> None:
     seen: list[RecordFindings] = []
     rep = scan_dataset([p], ScanSettings(ner=True), fields=["text"], on_record=seen.append)
     assert rep.counts.get("PERSON") == 1 and [r.record for r in seen] == [1]
+
+
+def test_redact_to_jsonl_keys_with_dots_and_brackets(tmp_path: Path) -> None:
+    """Flattened keys ("user.email", "tags[0]") are redacted in place, not crash or hit another key."""
+    p = _jsonl(tmp_path / "d.jsonl", [{"user.email": "bob@example.com", "user": {"email": "safe"},
+                                       "tags[0]": "ann@example.com"}])
+    out = tmp_path / "clean.jsonl"
+    rep = scan_dataset([p], redact_to=out)
+    assert rep.counts == {"EMAIL_ADDRESS": 2}
+    assert json.loads(out.read_text()) == {"user.email": "<EMAIL_ADDRESS>", "user": {"email": "safe"},
+                                           "tags[0]": "<EMAIL_ADDRESS>"}
+
+
+def test_redact_to_csv_duplicate_column_names(tmp_path: Path) -> None:
+    """Repeated header names (or several empty ones) each get their own cell redacted."""
+    p = tmp_path / "d.csv"
+    p.write_text("note,note,,\nhello,bob@example.com,ann@example.com,x\n", encoding="utf-8")
+    out = tmp_path / "c.csv"
+    rep = scan_dataset([p], redact_to=out)
+    assert rep.counts == {"EMAIL_ADDRESS": 2}
+    with out.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1] == ["hello", "<EMAIL_ADDRESS>", "<EMAIL_ADDRESS>", "x"]
+
+
+def test_byte_order_mark_is_not_a_malformed_record(tmp_path: Path) -> None:
+    """Files saved with a UTF-8 BOM (Excel, PowerShell): the first JSONL record is still scanned and
+    the first CSV column keeps its name."""
+    j = tmp_path / "d.jsonl"
+    j.write_bytes(b"\xef\xbb\xbf" + json.dumps({"text": "mail bob@example.com"}).encode() + b"\n")
+    rep = scan_dataset([j], fields=["text"])
+    assert rep.errors == [] and rep.records == 1 and rep.counts == {"EMAIL_ADDRESS": 1}
+    assert scan_dataset([j]).counts == {"EMAIL_ADDRESS": 1}
+    c = tmp_path / "d.csv"
+    c.write_bytes(b"\xef\xbb\xbfemail,id\nbob@example.com,1\n")
+    assert scan_dataset([c], fields=["email"]).counts == {"EMAIL_ADDRESS": 1}
+
+
+def test_phone_numbers_found_past_the_per_text_lookup_cap(tmp_path: Path) -> None:
+    """The per-request cap on phone validations must not apply to a whole batch of records: every
+    record's number is found."""
+    p = _jsonl(tmp_path / "d.jsonl", [{"text": f"the number is 415-555-{1000 + i:04d} ok"} for i in range(200)])
+    rep = scan_dataset([p])
+    assert rep.counts == {"PHONE_NUMBER": 200} and rep.records_with_findings == 200
+
+
+def test_failed_run_leaves_no_unredacted_copy(tmp_path: Path) -> None:
+    """If scanning fails part way, records not yet scanned must not be written out as the "redacted"
+    copy: no cleaned file is left behind."""
+    from soc2ai.scan.interface import Finding
+    from soc2ai.scan.pii import PiiScanner
+
+    class Boom:
+        name = "boom"
+        version = "1"
+
+        def scan(self, text: str) -> list[Finding]:
+            if "boom" in text:
+                raise RuntimeError("scanner failed")
+            return []
+
+    p = _jsonl(tmp_path / "d.jsonl", [{"text": "mail bob@example.com"}, {"text": "boom"}])
+    out = tmp_path / "clean.jsonl"
+    with pytest.raises(RuntimeError):
+        scan_dataset([p], redact_to=out, scanners=[PiiScanner(), Boom()])
+    assert not out.exists() or "bob@example.com" not in out.read_text()

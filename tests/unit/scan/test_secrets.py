@@ -67,3 +67,48 @@ def test_adversarial_inputs_finish_fast(text: str) -> None:
     t0 = time.perf_counter()
     SC.scan(text)
     assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("text", [
+    "key sk-proj-\u200babcdefghijklmnopqrstuvwxyz0123456789ABCD done",   # zero-width space inside
+    "key gh\u2060p_" + "A1b2" * 9 + " done",                              # word joiner inside
+    "key " + "".join(chr(ord(c) + 0xFEE0) for c in "sk-proj-") + "abcdefghijklmnopqrstuvwxyz0123456789ABCD done",
+])
+def test_hidden_or_lookalike_characters_do_not_hide_a_key(text: str) -> None:
+    """Invisible characters or full-width forms inside a key still yield a finding that covers the whole
+    key in the original text (so redaction removes all of it)."""
+    found = SC.scan(text)
+    assert len(found) == 1
+    f = found[0]
+    assert text[: f.start] == "key " and text[f.end :] == " done"
+
+
+@pytest.mark.parametrize("text", [
+    "PWD=/home/alice/projects/app", "OLDPWD=/usr/local/bin", "pwd: ~/src/service-api", "cwd/pwd = C:\\Users\\bob\\app",
+])
+def test_working_directory_is_not_a_password(text: str) -> None:
+    """``PWD``/``OLDPWD`` in pasted ``env`` output or shell sessions hold a directory, not a password;
+    only path values are excluded, a ``pwd=`` credential is still reported."""
+    assert SC.scan(text) == []
+    assert [f.entity_type for f in SC.scan("db_pwd=Tr0ub4dor&3xyz")] == ["PASSWORD"]
+
+
+@pytest.mark.parametrize(("text", "etype", "secret", "near_miss"), [
+    ("GITLAB_TOKEN=glpat-PtYgjmUhBel31iEl2hpC", "GITLAB_TOKEN", "glpat-PtYgjmUhBel31iEl2hpC", "glpat-short"),
+    ("token: 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", "HUGGINGFACE_TOKEN", "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",
+     "def shf_abcdefghijklmnopqrstuvwxyzABCDEFGH(): see hf_hub_download"),
+    ("//registry.npmjs.org/:_authToken=npm_NnFRIBXuDL7DxtpYlSXpfKtHF4vUCsMehGAk", "NPM_TOKEN",
+     "npm_NnFRIBXuDL7DxtpYlSXpfKtHF4vUCsMehGAk", "npm_config_cache=/tmp/npm"),
+    ("SENDGRID_API_KEY='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'", "SENDGRID_API_KEY",
+     "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", "SG.Fixture.test"),
+    ("password = pypi-AgEIcHlwaS5vcmcg6YYZYn9ZhyiA4uoRgnatmUdjAWtGSU8po_799NksnRH9ucAUsdMlHUvTCQC", "PYPI_TOKEN",
+     "pypi-AgEIcHlwaS5vcmcg6YYZYn9ZhyiA4uoRgnatmUdjAWtGSU8po_799NksnRH9ucAUsdMlHUvTCQC", "pip install pypi-simple"),
+])
+def test_common_registry_and_platform_tokens(text: str, etype: str, secret: str, near_miss: str) -> None:
+    """GitLab, Hugging Face, npm, SendGrid and PyPI tokens are found (and count as secrets for the policy);
+    identifiers that merely share the prefix are not."""
+    from soc2ai.scan.classify import category_of
+
+    found = [(f.entity_type, text[f.start : f.end]) for f in SC.scan(text)]
+    assert (etype, secret) in found and category_of(etype) == "secret"
+    assert SC.scan(near_miss) == []
