@@ -309,6 +309,10 @@ class PiiScanner:
                 continue  # short dotted numbers without context: IP-like quads, versions, BSN-style ids
             if cand.startswith("+") or (has_sep and nd >= 7):
                 if lookups >= self.max_phone_lookups:
+                    # Past the cap (it bounds a request's CPU), report strong shapes unvalidated rather
+                    # than skip them: padding a text with decoys must not let the next number through.
+                    if strong:
+                        add(Finding("PHONE_NUMBER", m.start(), m.end(), 0.6, "pii.phone.unvalidated", self.name))
                     continue
                 lookups += 1
                 if self._phone_valid(cand):

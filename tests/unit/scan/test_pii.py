@@ -113,3 +113,17 @@ def test_ten_megabyte_single_line() -> None:
     found = SC.scan(text)
     assert time.perf_counter() - t0 < 10.0
     assert [f.entity_type for f in found] == ["EMAIL_ADDRESS"]
+
+
+def test_phone_numbers_past_the_lookup_cap_are_still_reported() -> None:
+    """The cap on phonenumbers validations bounds a request's CPU; it must not let a number through.
+    A text padded with 64 decoy numbers still has the real one after them found (unvalidated), while weak
+    shapes past the cap (short, no '+') are not reported without validation."""
+    decoys = " ".join(f"+1 000-555-{i:04d}" for i in range(64))  # '+' shapes that fail validation
+    text = f"{decoys} then +44 20 7946 0958 and 12-34-56 now"  # no phone word: no context rule
+    found = types(text)
+    assert ("PHONE_NUMBER", "+44 20 7946 0958") in found
+    assert all(v != "12-34-56" for _, v in found)
+    t0 = time.perf_counter()
+    SC.scan(" ".join(f"+1 415-555-{i:04d}" for i in range(20_000)))
+    assert time.perf_counter() - t0 < 2.0  # bounded: no validation past the cap
