@@ -52,11 +52,13 @@ def scan(
     findings_out: str | None = typer.Option(None, "--findings", help="Write per-record findings as JSONL ('-' = stdout)."),
     injection: bool = typer.Option(False, "--injection", help="Also run the prompt-injection classifier (slower)."),
     no_receipt: bool = typer.Option(False, "--no-receipt", help="Do not append a scan receipt to the ledger."),
+    allow_malformed: bool = typer.Option(False, "--allow-malformed",
+                                         help="Pass even if some records cannot be read (they are still reported)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Scan datasets for PII and secrets; exit 1 if anything is found."""
+    """Scan datasets for PII and secrets; exit 1 if anything is found or a record cannot be read."""
     from soc2ai.scan.dataset import RecordFindings, scan_dataset
     from soc2ai.scan.receipt import write_receipt
 
@@ -93,7 +95,8 @@ def scan(
                 progress.advance(task, n)
 
             report = scan_dataset(paths, cfg.scan, fmt=fmt, fields=field_list, redact_to=redact_to,
-                                  injection=injection, on_record=on_record, on_bytes=on_bytes)
+                                  injection=injection, on_record=on_record, on_bytes=on_bytes,
+                                  allow_malformed=allow_malformed)
     finally:
         if sink is not None and findings_out != "-":
             sink.close()

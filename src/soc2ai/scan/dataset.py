@@ -62,11 +62,14 @@ class DatasetReport:
     scanners: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
     redacted_to: str | None = None
+    allow_malformed: bool = False
 
     @property
     def passed(self) -> bool:
-        """True when nothing was found (malformed records alone do not fail the gate; they are reported)."""
-        return not self.counts
+        """True when nothing was found and every record could be read. A record the gate could not read
+        (bad JSON, invalid UTF-8, a pretty-printed JSON array read as JSONL) is content nobody screened,
+        which a lenient training loader may still read: it fails the gate unless ``allow_malformed``."""
+        return not self.counts and (self.error_count == 0 or self.allow_malformed)
 
     @property
     def mb_per_s(self) -> float:
@@ -81,7 +84,7 @@ class DatasetReport:
                 "counts": dict(sorted(self.counts.items())), "errors": self.errors,
                 "error_count": self.error_count, "scanners": self.scanners,
                 "elapsed_s": round(self.elapsed_s, 3), "mb_per_s": round(self.mb_per_s, 2),
-                "redacted_to": self.redacted_to}
+                "redacted_to": self.redacted_to, "allow_malformed": self.allow_malformed}
 
 
 def detect_format(path: Path, fmt: str | None) -> Format:
@@ -195,7 +198,8 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
                  on_record: Callable[[RecordFindings], None] | None = None,
                  on_bytes: Callable[[int], None] | None = None,
                  scanners: Sequence[Scanner] | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> DatasetReport:
+                 clock: Callable[[], float] = time.perf_counter,
+                 allow_malformed: bool = False) -> DatasetReport:
     """Scan files record by record; return a :class:`DatasetReport`.
 
     ``fields`` limits which top-level fields/columns are scanned (default: the whole record; for JSONL
@@ -203,7 +207,8 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
     ``redact_to`` writes a cleaned copy (one input path only; same format; type-tag redaction;
     malformed records are left out of it). ``on_record`` receives each record's findings as they are
     found; ``on_bytes`` the bytes read (progress bars). ``injection`` adds the injection classifier
-    (slower: it scores each text on its own).
+    (slower: it scores each text on its own). Records that cannot be read fail the gate unless
+    ``allow_malformed`` (they are reported either way).
     """
     settings = settings or ScanSettings()
     if redact_to is not None and len(paths) != 1:
@@ -211,7 +216,8 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
     if redact_to is not None and Path(redact_to).resolve() == Path(paths[0]).resolve():
         raise ConfigError("--redact-to must not overwrite the input", field="--redact-to")
     active = list(scanners) if scanners is not None else _scanners_for(settings, injection)
-    report = DatasetReport(paths=[str(p) for p in paths], scanners={s.name: s.version for s in active})
+    report = DatasetReport(paths=[str(p) for p in paths], scanners={s.name: s.version for s in active},
+                           allow_malformed=allow_malformed)
     counts: Counter[str] = Counter()
     digest = hashlib.sha256()
     flagged: set[tuple[str, int]] = set()

@@ -19,7 +19,7 @@ def receipt_record(report: DatasetReport, *, actor: str = "") -> Any:
 
     attrs: dict[str, Any] = {"bytes": report.bytes, "fields_scanned": report.fields_scanned,
                              "records_with_findings": report.records_with_findings,
-                             "malformed": report.error_count}
+                             "malformed": report.error_count, "allow_malformed": report.allow_malformed}
     if actor:
         attrs["actor"] = actor
     return ScanRecord(dataset_hash=report.dataset_hash, path=",".join(report.paths), passed=report.passed,

@@ -65,3 +65,21 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     (tmp_path / "d.jsonl").write_text("{}\n")
     assert runner.invoke(app, ["scan", str(tmp_path / "d.jsonl"), "--format", "xml", "-c",
                                str(cfg)]).exit_code == 2
+
+
+def test_unreadable_records_fail_the_gate_unless_allowed(tmp_path: Path) -> None:
+    """A file of lines the gate cannot read exits 1 with a failing receipt; --allow-malformed passes it
+    (the skipped lines are still reported, and the receipt says they were allowed)."""
+    cfg = _project(tmp_path)
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "fine"}\n{"text": "cut off\n')
+    _register()
+    strict = CliRunner().invoke(app, ["scan", str(data), "--json", "-c", str(cfg)])
+    assert strict.exit_code == 1, strict.output
+    assert json.loads(strict.stdout)["passed"] is False and json.loads(strict.stdout)["error_count"] == 1
+    lenient = CliRunner().invoke(app, ["scan", str(data), "--json", "--allow-malformed", "-c", str(cfg)])
+    assert lenient.exit_code == 0, lenient.output
+    out = json.loads(lenient.stdout)
+    assert out["passed"] is True and out["errors"][0]["line"] == 2
+    body = find_receipt(load_config(cfg), out["dataset_hash"])
+    assert body is not None and body["attrs"]["allow_malformed"] is True

@@ -223,3 +223,20 @@ def test_failed_run_leaves_no_unredacted_copy(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         scan_dataset([p], redact_to=out, scanners=[PiiScanner(), Boom()])
     assert not out.exists() or "bob@example.com" not in out.read_text()
+
+
+def test_records_the_gate_cannot_read_fail_it_unless_allowed(tmp_path: Path) -> None:
+    """A pretty-printed JSON array read as JSONL yields no record at all; a training loader reading it
+    with json.load would see every person in it. Unread content fails the gate (and its receipt), unless
+    the caller accepts malformed records explicitly; either way they are reported."""
+    from soc2ai.scan.receipt import receipt_record
+
+    p = tmp_path / "people.json"
+    p.write_text('[\n  {\n    "name": "Ann",\n    "email": "ann@example.com"\n  }\n]\n')
+    rep = scan_dataset([p])
+    assert rep.records == 0 and rep.counts == {} and rep.error_count == 6 and not rep.passed
+    assert receipt_record(rep).passed is False
+    allowed = scan_dataset([p], allow_malformed=True)
+    assert allowed.passed and allowed.to_dict()["allow_malformed"] is True
+    clean = _jsonl(tmp_path / "ok.jsonl", [{"text": "fine"}])
+    assert scan_dataset([clean]).passed
