@@ -23,6 +23,7 @@ Locators = list[Any]
 _BOM = b"\xef\xbb\xbf"
 _PATH_PART = re.compile(r"[^.\[\]]+|\[\d+\]")
 _CSV_FIELD_LIMIT = 1 << 30
+_ESCAPED = re.compile("[\udc80-\udcff]")  # undecodable bytes under errors="surrogateescape"
 
 
 class HashingReader(io.RawIOBase):
@@ -170,7 +171,9 @@ class RecordReader:
             yield n, text, [("$", body)] if body else []
 
     def _csv(self, buf: Any) -> Iterator[tuple[int, Any, Fields]]:
-        text_stream = io.TextIOWrapper(buf, encoding="utf-8-sig", errors="replace", newline="")
+        # surrogateescape: bytes that are not UTF-8 come through as lone surrogates, so a row holding them
+        # is reported (it was not fully read) instead of silently turned into U+FFFD.
+        text_stream = io.TextIOWrapper(buf, encoding="utf-8-sig", errors="surrogateescape", newline="")
         csv.field_size_limit(_CSV_FIELD_LIMIT)
         reader = csv.reader(text_stream)
         try:
@@ -180,6 +183,9 @@ class RecordReader:
         except csv.Error as exc:
             self.error(str(self.path), 1, f"malformed CSV header: {exc}")
             return
+        if any(_ESCAPED.search(h) for h in header):
+            self.error(str(self.path), 1, "invalid UTF-8 in the CSV header (replaced by U+FFFD)")
+            header = [_ESCAPED.sub("\ufffd", h) for h in header]
         self.header = header
         wanted = [i for i, h in enumerate(header) if self.fields is None or h in self.fields]
         if self.fields is not None:
@@ -195,6 +201,9 @@ class RecordReader:
             except csv.Error as exc:
                 self.error(str(self.path), reader.line_num, f"malformed CSV: {exc}")
                 continue
+            if _ESCAPED.search("".join(row)):  # one C call per row: cheaper than one per cell
+                self.error(str(self.path), reader.line_num, "invalid UTF-8 (replaced by U+FFFD, the rest scanned)")
+                row = [_ESCAPED.sub("\ufffd", c) for c in row]
             self.count += 1
             cols = [i for i in wanted if i < len(row) and row[i]]
             self.locators = cols

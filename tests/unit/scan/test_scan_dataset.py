@@ -240,3 +240,16 @@ def test_records_the_gate_cannot_read_fail_it_unless_allowed(tmp_path: Path) -> 
     assert allowed.passed and allowed.to_dict()["allow_malformed"] is True
     clean = _jsonl(tmp_path / "ok.jsonl", [{"text": "fine"}])
     assert scan_dataset([clean]).passed
+
+
+def test_csv_bytes_that_are_not_utf8_are_reported_not_hidden(tmp_path: Path) -> None:
+    """A CSV row with bytes that are not UTF-8 is reported (and so fails the gate) while the rest of it is
+    still scanned; the redacted copy is valid UTF-8 with U+FFFD where the bytes were."""
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"id,text\n1,caf\xe9 bob@example.com\n2,fine \xef\xbf\xbd kept\n")
+    out = tmp_path / "out.csv"
+    rep = scan_dataset([p], redact_to=out, allow_malformed=True)
+    assert [(e["line"], "UTF-8" in e["error"]) for e in rep.errors] == [(2, True)]
+    assert rep.counts == {"EMAIL_ADDRESS": 1} and rep.records == 2
+    assert out.read_text(encoding="utf-8").splitlines()[1:] == ["1,caf\ufffd <EMAIL_ADDRESS>", "2,fine \ufffd kept"]
+    assert not scan_dataset([tmp_path / "d.csv"], fields=["id"]).passed  # unread bytes fail the gate
