@@ -54,32 +54,51 @@ class Config(BaseModel):
         return p if p.is_absolute() else self.root / p
 
 
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]")
+
+
 def _locate_line(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort line number of a dotted key in TOML text (tomllib keeps no positions)."""
-    keys = [str(k) for k in loc if not isinstance(k, int)]
-    if not keys:
+    """Best-effort line number of a field path in TOML text (tomllib keeps no positions).
+
+    Table headers are mapped to concrete paths, so ``monitor.sinks.1.url`` is looked for under the
+    second ``[[monitor.sinks]]`` (and its sub-tables), not the first.
+    """
+    if not loc:
         return None
     lines = text.splitlines()
-    # Find the deepest table header that is a prefix of the key path, then the key under it.
-    best_start, best_depth = 0, 0
-    for depth in range(len(keys), 0, -1):
-        header = re.compile(r"^\s*\[{1,2}\s*" + r"\s*\.\s*".join(map(re.escape, keys[:depth])) + r"\s*\]{1,2}")
-        for n, line in enumerate(lines):
-            if header.match(line):
-                best_start, best_depth = n, depth
+    target = tuple(str(k) for k in loc)
+    arrays: dict[tuple[str, ...], int] = {}  # array-of-tables path -> index of its current element
+    best_line, best_len, first_header = None, 0, len(lines)
+    sections: list[tuple[int, tuple[str, ...]]] = []
+    for n, line in enumerate(lines):
+        m = _HEADER.match(line)
+        if not m:
+            continue
+        first_header = min(first_header, n)
+        keys = tuple(k.strip().strip("\"'") for k in m.group(2).split("."))
+        if m.group(1) == "[[":
+            arrays[keys] = arrays.get(keys, -1) + 1
+        concrete: list[str] = []
+        for i in range(len(keys)):
+            concrete.append(keys[i])
+            if keys[: i + 1] in arrays:
+                concrete.append(str(arrays[keys[: i + 1]]))
+        sections.append((n, tuple(concrete)))
+    for n, path in sections:
+        # An error on a whole array (no index in the target) points at its first element's header.
+        bare = path[:-1] if path and path[-1].isdigit() and len(path) > len(target) else path
+        if len(bare) > best_len and target[: len(bare)] == bare:
+            best_line, best_len = n, len(bare)
+    rest = [k for k in target[best_len:] if not k.isdigit()]
+    start = best_line if best_line is not None else -1
+    if rest:
+        key_re = re.compile(r"^\s*[\"']?" + re.escape(rest[0]) + r"[\"']?\s*[=.]")
+        for n in range(start + 1, len(lines)):
+            if _HEADER.match(lines[n]) or (best_line is None and n >= first_header):
                 break
-        if best_depth:
-            break
-    rest = keys[best_depth:]
-    if not rest:
-        return best_start + 1 if best_depth else None
-    key_re = re.compile(r"^\s*" + re.escape(rest[0]) + r"\s*=")
-    for n in range(best_start, len(lines)):
-        if n > best_start and lines[n].lstrip().startswith("[") and best_depth:
-            break
-        if key_re.match(lines[n]):
-            return n + 1
-    return best_start + 1 if best_depth else None
+            if key_re.match(lines[n]):
+                return n + 1
+    return best_line + 1 if best_line is not None else None
 
 
 def parse_config(text: str, *, source: str = "<string>", root: Path | None = None) -> Config:

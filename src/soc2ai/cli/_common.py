@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from soc2ai.config import Config, load_config
 from soc2ai.errors import ConfigError, KeyMaterialError, Soc2AIError, VerificationError
@@ -37,7 +38,7 @@ def get_config(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err_console.print(f"[red]config error:[/] {exc}")
+        err_console.print(f"[red]config error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
 
 
@@ -54,13 +55,16 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except (ConfigError, KeyMaterialError) as exc:
-            err_console.print(f"[red]error:[/] {exc}")
+            err_console.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(EXIT_USAGE) from exc
         except VerificationError as exc:
-            err_console.print(f"[red]FAIL:[/] {exc}")
+            err_console.print(f"[red]FAIL:[/] {escape(str(exc))}")
             raise typer.Exit(EXIT_FINDING) from exc
         except Soc2AIError as exc:
-            err_console.print(f"[red]error:[/] {exc}")
+            err_console.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(EXIT_FINDING) from exc
+        except OSError as exc:  # an output path that cannot be written, a file that cannot be read
+            err_console.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_USAGE) from exc
 
     return wrapper

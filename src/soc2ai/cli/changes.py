@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -167,17 +168,18 @@ def _emit(
             table.add_column(col, overflow="fold")
         for c in changes:
             flags = ", ".join(f for f in c.flags if f != "revert")
+            # Commit subjects and names are text ("[PROJ-1] fix"), not console markup.
             table.add_row(
                 c.date.date().isoformat(),
                 c.id[:10],
                 c.kind,
-                c.title,
-                c.author,
-                c.ticket or "",
+                escape(c.title),
+                escape(c.author),
+                escape(c.ticket or ""),
                 f"#{c.pr}" if c.pr else "",
-                ", ".join(c.reviewers),
-                ", ".join(c.approvals),
-                f"[red]{flags}[/]" if flags else "[green]ok[/]",
+                escape(", ".join(c.reviewers)),
+                escape(", ".join(c.approvals)),
+                f"[red]{escape(flags)}[/]" if flags else "[green]ok[/]",
             )
         console.print(table)
     if out is not None:

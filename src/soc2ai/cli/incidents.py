@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from soc2ai.cli._common import ConfigOption, JsonOption, console, get_config, handle_errors, print_json
@@ -57,19 +58,21 @@ def _show(incident: Incident, register: IncidentRegister, json_out: bool) -> Non
     if json_out:
         print_json({**incident.model_dump(mode="json"), "deadline": register.deadline(incident)})
         return
-    console.print(f"[bold]{incident.id}[/] [{incident.severity}] {incident.title}  status={incident.status}")
+    # Register text is printed as text: square brackets in it are not console markup.
+    console.print(f"[bold]{incident.id}[/] {escape(f'[{incident.severity}] {incident.title}')}  "
+                  f"status={incident.status}")
     console.print(
-        f"detected {incident.detected_at.isoformat()}  source: {incident.source}  "
+        f"detected {incident.detected_at.isoformat()}  source: {escape(incident.source)}  "
         f"close by {register.deadline(incident).isoformat()}"
     )
     console.print(incident.description, markup=False)
     if incident.records:
-        console.print(f"ledger records: {', '.join(incident.records)}")
+        console.print(f"ledger records: {', '.join(incident.records)}", markup=False)
     table = Table(title="timeline")
     for col in ("at", "actor", "action"):
         table.add_column(col, overflow="fold")
     for t in incident.timeline:
-        table.add_row(t.at.isoformat(), t.actor, t.action)
+        table.add_row(t.at.isoformat(), escape(t.actor), escape(t.action))
     console.print(table)
     if incident.status == "closed":
         console.print(f"root cause: {incident.root_cause}\nremediation: {incident.remediation}", markup=False)
@@ -127,7 +130,7 @@ def list_(
         table.add_column(col, overflow="fold")
     for i in items:
         sla = "[red]overdue[/]" if i.id in late else ("met" if i.status == "closed" else "open")
-        table.add_row(i.id, i.severity, i.status, i.detected_at.isoformat(), i.title, sla)
+        table.add_row(i.id, i.severity, i.status, i.detected_at.isoformat(), escape(i.title), sla)
     console.print(table)
 
 

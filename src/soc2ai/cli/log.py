@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -69,9 +70,10 @@ def verify(
 ) -> None:
     """Recompute every record hash, tree node and root; check every checkpoint signature and consistency."""
     with _open(config) as log:
-        cp = open_checkpoint(against.read_text(), log.verifiers) if against else None
         total = log.size()
+        cp = None
         try:
+            cp = open_checkpoint(against.read_text(), log.verifiers) if against else None
             if json_out:
                 report = log.verify(against=cp)
             else:
@@ -189,7 +191,9 @@ def tail(
                       + (", FLAGGED" if b.get("flagged") else ""))
         else:
             detail = str(b.get("decision") or b.get("outcome") or b.get("summary") or b.get("message") or "")
-        table.add_row(str(e.idx), when, e.kind, subject, str(what), "(pruned)" if e.body is None else detail)
+        # Record fields are data, not console markup.
+        table.add_row(str(e.idx), when, escape(e.kind), escape(subject), escape(str(what)),
+                      "(pruned)" if e.body is None else escape(detail))
     console.print(table)
 
 

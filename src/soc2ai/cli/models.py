@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from soc2ai.cli._common import ConfigOption, JsonOption, console, get_config, handle_errors, print_json
@@ -30,7 +31,7 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
     for col in ("alias", "env", "provider", "model", "data classes", "ticket", "approved by", "owner"):
         table.add_column(col, overflow="fold")
     for e in reg.list():
-        table.add_row(
+        table.add_row(*(escape(str(v)) for v in (
             e.alias,
             e.environment,
             e.provider,
@@ -39,7 +40,7 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
             e.ticket or "",
             e.approval.by if e.approval else "",
             e.owner,
-        )
+        )))
     console.print(table)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from soc2ai.cli._common import (
@@ -59,14 +60,8 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
     for col in ("ref", "status", "owner", "variables", "content hash", "description"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(
-            r["ref"],
-            r["status"],
-            r["owner"],
-            ", ".join(r["variables"]),
-            r["content_hash"][:23] + "…",
-            r["description"],
-        )
+        table.add_row(*(escape(str(v)) for v in (r["ref"], r["status"], r["owner"], ", ".join(r["variables"]),
+                                                   r["content_hash"][:23] + "…", r["description"])))
     console.print(table)
 
 
@@ -94,10 +89,10 @@ def show(
             }
         )
         return
-    console.print(f"[bold]{t.ref}[/]  status={t.status}  owner={t.owner}  {t.content_hash}")
+    console.print(f"[bold]{escape(t.ref)}[/]  " + escape(f"status={t.status}  owner={t.owner}  {t.content_hash}"))
     if t.description:
-        console.print(t.description)
-    console.print(f"variables: {', '.join(t.variables) or '-'}\n")
+        console.print(t.description, markup=False)
+    console.print(f"variables: {', '.join(t.variables) or '-'}\n", markup=False)
     sys.stdout.write(t.body)
 
 
@@ -175,14 +170,14 @@ def status(
             last = s.last
             style = "green" if s.state == "reviewed" else "red"
             table.add_row(
-                s.ref,
+                escape(s.ref),
                 f"[{style}]{s.state}[/]",
                 last.date.date().isoformat() if last else "",
-                last.author if last else "",
-                s.via(),
-                ", ".join(last.reviewers) if last else "",
-                ", ".join(last.approvals) if last else "",
-                "; ".join(s.reasons),
+                escape(last.author if last else ""),
+                escape(s.via()),
+                escape(", ".join(last.reviewers) if last else ""),
+                escape(", ".join(last.approvals) if last else ""),
+                escape("; ".join(s.reasons)),
             )
         console.print(table)
         console.print(f"{len(statuses) - len(bad)} reviewed, [{'red' if bad else 'green'}]{len(bad)} not[/]")

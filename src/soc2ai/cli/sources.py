@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from soc2ai.cli._common import ConfigOption, JsonOption, console, get_config, handle_errors, print_json
@@ -29,7 +30,7 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
         table.add_column(col, overflow="fold")
     for s in reg.list():
         terms = f"DPA {s.dpa.signed}" if s.dpa else (s.licence or "")
-        table.add_row(
+        table.add_row(*(escape(str(v)) for v in (
             s.id,
             s.origin,
             s.classification,
@@ -38,7 +39,7 @@ def list_(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
             terms,
             f"{s.retention_days} d" if s.retention_days else "",
             s.owner,
-        )
+        )))
     console.print(table)
 
 

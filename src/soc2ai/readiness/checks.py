@@ -125,6 +125,15 @@ def check_spool(ctx: Context) -> list[CheckResult]:
         return _ledger_missing(ctx, "ledger.spool", "CC7.2")
     stats = ctx.log.stats()
     files = int(stats.get("spool_files") or stats.get("spool_pending") or 0)
+    # A spool file that failed replay is kept renamed *.corrupt (never skipped): acknowledged records that
+    # are not in the store. stats() counts only the *.spool files still waiting.
+    spool_dir = ctx.config.path(ctx.config.ledger.spool_dir) / ctx.log.store.log_id
+    corrupt = sorted(p.name for p in spool_dir.glob("*.corrupt")) if spool_dir.is_dir() else []
+    if corrupt:
+        return [CheckResult("ledger.spool", "CC7.2", WARN,
+                            f"{len(corrupt)} quarantined spool file(s) failed replay: {', '.join(corrupt[:5])} "
+                            f"in {spool_dir}", "acknowledged records are missing from the store: treat as an "
+                            "incident, repair or replay the file, then remove it")]
     if files:
         return [CheckResult("ledger.spool", "CC7.2", WARN,
                             f"{files} spool file(s), {stats.get('spool_bytes', 0)} bytes waiting for the store",
@@ -214,10 +223,18 @@ def check_retention(ctx: Context) -> list[CheckResult]:
                                "set ledger.retention_days and data.retention.ledger_days to at least 90"))
     else:
         out.append(CheckResult("retention.inference", "C1.2", OK, f"inference logs kept {kept} days"))
+    # Restricted items of a content category with its own period (financial, health) keep exactly that
+    # period whatever their label says, so it is held to the same floor.
+    content = ctx.config.data.classification.content
+    short = sorted(f"{cat} kept {days} days" for cat, days in ctx.config.data.retention.category_days.items()
+                   if content.get(cat) == "restricted" and days < RESTRICTED_FLOOR_DAYS)
     if restricted is not None and restricted < RESTRICTED_FLOOR_DAYS:
+        short.insert(0, f"restricted data kept {restricted} days")
+    if short:
         out.append(CheckResult("retention.restricted", "C1.2", FAIL,
-                               f"restricted data kept {restricted} days (< {RESTRICTED_FLOOR_DAYS})",
-                               "set data.retention.label_days.restricted to at least 365"))
+                               f"{'; '.join(short)} (< {RESTRICTED_FLOOR_DAYS})",
+                               "set data.retention.label_days.restricted and data.retention.category_days "
+                               "to at least 365"))
     elif restricted is not None:
         out.append(CheckResult("retention.restricted", "C1.2", OK, f"restricted data kept {restricted} days"))
     return out
@@ -296,6 +313,7 @@ def check_screening(ctx: Context) -> list[CheckResult]:
     from soc2ai.scan.classify import category_of
     from soc2ai.scan.interface import Stage
     from soc2ai.scan.pipeline import Pipeline
+    from soc2ai.scan.settings import CATEGORIES
 
     cfg = ctx.config
     if not cfg.gateway.screening or not cfg.scan.enabled:
@@ -311,13 +329,27 @@ def check_screening(ctx: Context) -> list[CheckResult]:
     out = []
     for entity, stage, keep, criterion, lost in _SCREENING_FLOOR:
         if remedy := switched_off.get(entity):
-            action = "scanner off"
-        else:
-            action = policy.action_for(entity, Stage(stage)).value
-            remedy = f'[scan.policy.{stage}] {category_of(entity)} = "{keep[0]}"'
-        if action not in keep:
             out.append(CheckResult(f"screening.{entity.lower()}", criterion, WARN,
-                                   f"{entity} at {stage}: {action}, so {lost}", f"{remedy} (the default)"))
+                                   f"{entity} at {stage}: scanner off, so {lost}", f"{remedy} (the default)"))
+            continue
+        # The representative type covers the category's own setting; a per-type key wins over the
+        # category for that type, so each one of the same category must keep the guarantee too.
+        keys = getattr(cfg.scan.policy, stage)
+        category = category_of(entity)
+        types = [entity, *sorted(k for k in keys if k != entity and k != "*" and k not in CATEGORIES
+                                 and category_of(k) == category)]
+        for etype in types:
+            action = policy.action_for(etype, Stage(stage)).value
+            if action in keep:
+                continue
+            key = etype if etype in keys else category
+            out.append(CheckResult(f"screening.{etype.lower()}", criterion, WARN,
+                                   f"{etype} at {stage}: {action}, so {lost}",
+                                   f'[scan.policy.{stage}] {key} = "{keep[0]}" (the default)'))
+    if cfg.gateway.stream_mode == "passthrough":
+        out.append(CheckResult("screening.stream_mode", "CC6.7", WARN, "[gateway] stream_mode = \"passthrough\": "
+                               "streamed output reaches the user before the post-scan, so PII and secrets in "
+                               "it are not redacted", '[gateway] stream_mode = "buffer" (the default)'))
     return out or [CheckResult("screening.policy", "CC6.8", OK, "screening on: injections and harmful content "
                                "blocked, secrets and PII in output redacted, media refused")]
 

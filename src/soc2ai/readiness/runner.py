@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from soc2ai.config import Config
 
 
-CRITERIA = {"logs": "CC7.2", "ledger": "PI1.5", "spool": "CC7.2", "keys": "CC6.1", "vendors": "CC9.2",
-            "prompts": "CC8.1", "models": "CC8.1", "retention": "C1.2", "alerts": "CC7.2", "sinks": "CC7.3",
-            "incidents": "CC7.4"}
+CRITERIA = {"logs": "CC7.2", "ledger": "PI1.5", "spool": "CC7.2", "keys": "CC6.1", "screening": "CC6.8",
+            "vendors": "CC9.2", "prompts": "CC8.1", "models": "CC8.1", "retention": "C1.2", "alerts": "CC7.2",
+            "sinks": "CC7.3", "incidents": "CC7.4"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,8 @@ def run_checks(config: Config, *, now: datetime | None = None, sinks: list[Any] 
             keys = _public_keys(config.path(config.ledger.keys_dir), Path(public.name))
             own_log = log = AuditLog.open(config, read_only=True, keys_dir=keys)
         except Soc2AIError as exc:
-            ctx.log_error = str(exc)
+            # Name the project's keys directory, not the temporary copy (gone once the run ends).
+            ctx.log_error = str(exc).replace(public.name, str(config.path(config.ledger.keys_dir)))
     ctx.log = log
     results: list[CheckResult] = []
     try:
@@ -134,6 +135,11 @@ def record_run(config: Config, results: list[CheckResult], *, log: Any = None) -
                              attrs={"criteria": sorted({r.criterion for r in results if r.status != OK})})
     if log is not None:
         return str(log.append(record))
+    from soc2ai.ledger.keys import MASTER_KEY, SIGNING_KEY
+
+    keys_dir = config.path(config.ledger.keys_dir)
+    if not all((keys_dir / name).is_file() for name in (SIGNING_KEY, MASTER_KEY)):
+        return None  # nothing can be signed; opening a writer would only leave an empty store behind
     try:
         with AuditLog.open(config) as writer:
             rid = writer.append(record)

@@ -60,6 +60,13 @@ def _spool(root: Path, config: Config) -> dict[str, object]:
     return {}
 
 
+def _corrupt_spool(root: Path, config: Config) -> dict[str, object]:
+    # A batch that failed replay is kept aside as *.corrupt: acknowledged records missing from the store.
+    spool = next((root / ".soc2ai" / "spool").iterdir())
+    (spool / "000001.corrupt").write_bytes(b"x" * 64)
+    return {}
+
+
 def _key_mode(root: Path, config: Config) -> dict[str, object]:
     os.chmod(root / ".soc2ai" / "keys" / "master.key", 0o644)
     return {}
@@ -116,12 +123,16 @@ BREAKS: list[tuple[str, Callable[[Path, Config], dict[str, object]], set[str]]] 
     ("logs", _old_logs, {"logs.flowing"}),
     ("ledger", _tamper_ledger, {"ledger.verify"}),
     ("spool", _spool, {"ledger.spool"}),
+    ("spool-corrupt", _corrupt_spool, {"ledger.spool"}),
     ("keys", _key_mode, {"keys.files"}),
     ("vendors", _no_vendors, {"vendors.register"}),
     ("prompts", _unreviewed_prompt, {"prompts.review"}),
     ("models", _no_models, {"models.register"}),
     ("retention", _append_toml("[data.retention.label_days]\npublic = 1095\ninternal = 730\n"
                                "confidential = 365\nrestricted = 180\n"), {"retention.restricted"}),
+    ("retention-category", _append_toml("[data.retention.category_days]\nfinancial = 30\nhealth = 365\n"),
+     {"retention.restricted"}),
+    ("screening-media", _append_toml('[scan.policy.pre]\nMEDIA_AUDIO = "allow"\n'), {"screening.media_audio"}),
     ("retention-ledger", _short_ledger_retention, {"retention.inference"}),
     ("alert-rules", _append_toml('[[monitor.rules]]\nname = "pii_in_output"\nkind = "detector"\n'
                                  'severity = "HIGH"\nresponse = "redact_and_alert"\nenabled = false\n'),
@@ -171,3 +182,29 @@ def test_ledger_replaced_since_last_run_is_inconsistent(template: Path, tmp_path
     shutil.copy(template / ".soc2ai" / "audit.db", root / ".soc2ai" / "audit.db")
     got = not_ok(load_config(root / "soc2ai.toml"))
     assert set(got) == {"ledger.verify"}
+
+
+def test_missing_public_key_names_the_keys_directory(template: Path, tmp_path: Path, receiver: HttpReceiver) -> None:
+    """Without signing.pub the ledger lines FAIL naming the project's keys directory (the one to fix),
+    not the temporary copy the check verifies from."""
+    root = tmp_path / "p"
+    config = clone(template, root, extra_toml=sink_toml(receiver.url))
+    (root / ".soc2ai" / "keys" / "signing.pub").unlink()
+    line = next(r for r in run_checks(config, now=LATER) if r.check_id == "ledger.verify")
+    assert line.status == "FAIL" and str(root / ".soc2ai" / "keys") in line.message, line.message
+    assert "soc2ai-check-" not in line.message
+
+
+def test_check_outside_a_project_creates_no_ledger(tmp_path: Path) -> None:
+    """`soc2ai check` where nothing is set up reports it and leaves no empty ledger behind (which would
+    turn the next run's 'no ledger' into a misleading key error)."""
+    from soc2ai.config import parse_config
+    from soc2ai.readiness.runner import run
+
+    config = parse_config("", root=tmp_path)
+    first = run(config, now=LATER)
+    assert first.record_id is None
+    assert not (tmp_path / ".soc2ai" / "audit.db").exists()
+    msg = next(r.message for r in first.results if r.check_id == "ledger.verify")
+    again = next(r.message for r in run(config, now=LATER).results if r.check_id == "ledger.verify")
+    assert again == msg and "no ledger" in msg

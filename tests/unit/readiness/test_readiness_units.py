@@ -123,3 +123,48 @@ def test_screening_warns_for_each_guarantee_given_up() -> None:
     assert "at post: flag" in by_id["screening.email_address"].message
     [off] = check_screening(ctx("[gateway]\nscreening = false\n"))
     assert (off.check_id, off.status) == ("screening.on", "WARN")
+
+
+def test_screening_warns_for_every_media_type_forwarded() -> None:
+    """Allowing audio, files or video (not only images) gives up the media guarantee: not OK."""
+    for media in ("MEDIA_AUDIO", "MEDIA_FILE", "MEDIA_VIDEO"):
+        lines = check_screening(ctx(f'[scan.policy.pre]\n{media} = "allow"\n'))
+        assert {(x.check_id, x.status) for x in lines} == {(f"screening.{media.lower()}", "WARN")}, media
+        assert lines[0].remedy == f'[scan.policy.pre] {media} = "block" (the default)'
+
+
+def test_screening_warns_for_a_type_override_that_weakens_its_category() -> None:
+    """A per-type key overriding a guaranteed category (a secret type sent on, PII in output shown, a
+    moderation type allowed) gives that guarantee up for that type."""
+    lines = check_screening(ctx('[scan.policy.pre]\nAWS_ACCESS_KEY_ID = "allow"\nMODERATION_SELF_HARM = "flag"\n'
+                                '[scan.policy.post]\nPHONE_NUMBER = "allow"\n'))
+    assert {(x.check_id, x.status) for x in lines} == {
+        ("screening.aws_access_key_id", "WARN"), ("screening.moderation_self_harm", "WARN"),
+        ("screening.phone_number", "WARN")}
+    assert all("(the default)" in x.remedy for x in lines)
+
+
+def test_screening_passthrough_streaming_warns() -> None:
+    """Pass-through streaming sends output before the post-scan can redact it."""
+    [line] = check_screening(ctx('[gateway]\nstream_mode = "passthrough"\n'))
+    assert (line.check_id, line.status) == ("screening.stream_mode", "WARN")
+    assert line.remedy == '[gateway] stream_mode = "buffer" (the default)'
+
+
+def test_retention_restricted_counts_legal_category_periods() -> None:
+    """Financial and health data are restricted and kept for their category period: under 365 days FAILs."""
+    short = ctx("[data.retention.category_days]\nfinancial = 30\nhealth = 365\n")
+    line = next(r for r in check_retention(short) if r.check_id == "retention.restricted")
+    assert line.status == "FAIL" and "financial" in line.message and "30 days" in line.message
+
+
+def test_every_check_area_has_its_criterion_on_an_error_line(tmp_path: Path) -> None:
+    """A check that cannot run reports FAIL under its own criterion, not a generic one."""
+    from soc2ai.readiness.checks import CHECKS
+
+    def boom(c: Context) -> list[Any]:
+        raise RuntimeError("bad")
+
+    config = parse_config("", root=tmp_path)
+    results = run_checks(config, now=NOW, checks=[(name, boom) for name, _ in CHECKS], log=FakeLog([]))
+    assert {r.check_id: r.criterion for r in results}["screening.error"] == "CC6.8"
