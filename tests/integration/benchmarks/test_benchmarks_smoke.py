@@ -18,6 +18,7 @@ CASES = [
     ("ledger_bench.py", "targets"),
     ("gateway_bench.py", "at_200_rps"),
     ("gateway_inprocess.py", "cpu_us_per_request"),
+    ("gateway_ab.py", "builds"),
     ("dsar_bench.py", "targets"),
     ("monitor_bench.py", "targets"),
     ("scan_speed.py", "hot_path"),
