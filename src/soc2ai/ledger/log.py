@@ -243,9 +243,16 @@ class AuditLog:
         url = target if isinstance(target, str) else s.store
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             url = "sqlite:///" + str(config.path(url[len("sqlite:///"):]))
+        keys = Path(keys_dir) if keys_dir else config.path(s.keys_dir)
+        if not read_only:
+            # Before the store: a writer that cannot sign must not leave an empty store behind (the next
+            # reader would then fail on a store without a log instead of on the missing keys).
+            for name in (keymod.SIGNING_KEY, keymod.MASTER_KEY):
+                if not (keys / name).is_file():
+                    raise KeyMaterialError(f"{keys / name}: key file missing (run `soc2ai init`)")
         store = open_store(url, create=not read_only, sqlite_synchronous=s.sqlite_synchronous)
         params: dict[str, Any] = {
-            "keys_dir": Path(keys_dir) if keys_dir else config.path(s.keys_dir),
+            "keys_dir": keys,
             "spool_dir": config.path(s.spool_dir) / store.log_id,
             "witness_dir": config.path(s.witness_dir),
             "origin": f"{config.project.name}/{store.log_id[:16]}",

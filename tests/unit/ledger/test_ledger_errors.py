@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,17 @@ def test_missing_key_file_refused(tmp_path: Path, missing: str) -> None:
 
 
 def test_no_keys_directory_refused(tmp_path: Path) -> None:
-    """Without any keys the log refuses to open (fail closed), also read-only (nothing to verify with)."""
-    for read_only in (False, True):
-        with pytest.raises(KeyMaterialError):
-            AuditLog.open(config_for(sqlite_url(tmp_path), tmp_path), read_only=read_only)
+    """Without any keys the log refuses to open (fail closed), also read-only (nothing to verify with),
+    and a writer that could not start leaves no empty store behind."""
+    cfg = config_for(sqlite_url(tmp_path), tmp_path)
+    with pytest.raises(KeyMaterialError, match=r"signing\.key"):
+        AuditLog.open(cfg)
+    assert not (tmp_path / "a.db").exists()
+    ensure_keys(tmp_path)
+    AuditLog.open(cfg).close()
+    shutil.rmtree(tmp_path / "keys")
+    with pytest.raises(KeyMaterialError, match=r"signing\.pub"):
+        AuditLog.open(cfg, read_only=True)
 
 
 def test_mismatched_public_key_refused(tmp_path: Path) -> None:
