@@ -78,6 +78,12 @@ def check_logs_flowing(ctx: Context) -> list[CheckResult]:
         return [CheckResult("logs.flowing", "CC7.2", FAIL, "no inference record in the ledger",
                             "route model calls through the gateway or soc2ai.instrument(client)")]
     age_s = (ctx.now_us - int(last.ts)) // US
+    if age_s < -60:
+        # A record from the future (a writer's clock ahead) would read as fresh until that time passes.
+        return [CheckResult("logs.flowing", "CC7.2", WARN,
+                            f"last inference record is {-age_s} s in the future (index {last.idx}): a writer's "
+                            "clock is ahead, so this check cannot tell whether records still flow",
+                            "synchronise the clocks of the gateway / instrumented hosts (NTP)")]
     if age_s > limit:
         return [CheckResult("logs.flowing", "CC7.2", FAIL,
                             f"last inference record is {age_s} s old (index {last.idx}; limit {limit} s)",
@@ -346,6 +352,11 @@ def check_screening(ctx: Context) -> list[CheckResult]:
             out.append(CheckResult(f"screening.{etype.lower()}", criterion, WARN,
                                    f"{etype} at {stage}: {action}, so {lost}",
                                    f'[scan.policy.{stage}] {key} = "{keep[0]}" (the default)'))
+    mod = cfg.scan.moderation
+    if mod.provider == "openai" and mod.on_error == "open":
+        out.append(CheckResult("screening.moderation_on_error", "CC6.8", WARN, '[scan.moderation] on_error = "open": '
+                               "when the moderation API fails, text goes through unmoderated (only flagged)",
+                               '[scan.moderation] on_error = "closed" (the default)'))
     if cfg.gateway.stream_mode == "passthrough":
         out.append(CheckResult("screening.stream_mode", "CC6.7", WARN, "[gateway] stream_mode = \"passthrough\": "
                                "streamed output reaches the user before the post-scan, so PII and secrets in "

@@ -168,3 +168,18 @@ def test_every_check_area_has_its_criterion_on_an_error_line(tmp_path: Path) -> 
     config = parse_config("", root=tmp_path)
     results = run_checks(config, now=NOW, checks=[(name, boom) for name, _ in CHECKS], log=FakeLog([]))
     assert {r.check_id: r.criterion for r in results}["screening.error"] == "CC6.8"
+
+
+def test_logs_flowing_warns_on_a_record_from_the_future() -> None:
+    """A record stamped an hour ahead (a writer's clock is wrong) would read as fresh for an hour: WARN;
+    a few seconds of skew between hosts is normal and stays OK."""
+    [line] = check_logs_flowing(ctx(log=FakeLog([("inference", NOW_US + 3600 * 1_000_000)])))
+    assert line.status == "WARN" and "3600 s in the future" in line.message and "NTP" in line.remedy
+    assert check_logs_flowing(ctx(log=FakeLog([("inference", NOW_US + 5 * 1_000_000)])))[0].status == "OK"
+
+
+def test_screening_warns_when_remote_moderation_fails_open() -> None:
+    """With the OpenAI moderation API, on_error = "open" forwards text unmoderated when the API fails."""
+    lines = check_screening(ctx('[scan.moderation]\nprovider = "openai"\non_error = "open"\n'))
+    assert [(x.check_id, x.status) for x in lines] == [("screening.moderation_on_error", "WARN")]
+    assert check_screening(ctx('[scan.moderation]\nprovider = "openai"\n'))[0].status == "OK"
