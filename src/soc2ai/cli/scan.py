@@ -67,6 +67,9 @@ def scan(
     if missing:
         err_console.print(f"[red]error:[/] no such file: {', '.join(missing)}")
         raise typer.Exit(EXIT_USAGE)
+    if findings_out == "-" and json_out:
+        err_console.print("[red]error:[/] --findings - and --json both write to stdout; write the findings to a file")
+        raise typer.Exit(EXIT_USAGE)
     field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     sink: IO[str] | None = None
     if findings_out == "-":

@@ -83,3 +83,19 @@ def test_unreadable_records_fail_the_gate_unless_allowed(tmp_path: Path) -> None
     assert out["passed"] is True and out["errors"][0]["line"] == 2
     body = find_receipt(load_config(cfg), out["dataset_hash"])
     assert body is not None and body["attrs"]["allow_malformed"] is True
+
+
+def test_findings_to_stdout_and_json_summary_conflict(tmp_path: Path) -> None:
+    """``--findings -`` (JSONL) and ``--json`` (one JSON object) would share stdout and make it unparseable:
+    a usage error; the findings to a file with the summary on stdout is fine."""
+    cfg = _project(tmp_path)
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "mail bob@example.com"}\n')
+    _register()
+    runner = CliRunner()
+    res = runner.invoke(app, ["scan", str(data), "--findings", "-", "--json", "--no-receipt", "-c", str(cfg)])
+    assert res.exit_code == 2 and "both write to stdout" in res.stderr
+    ok = runner.invoke(app, ["scan", str(data), "--findings", str(tmp_path / "f.jsonl"), "--json", "--no-receipt",
+                             "-c", str(cfg)])
+    assert ok.exit_code == 1 and json.loads(ok.stdout)["counts"] == {"EMAIL_ADDRESS": 1}
+    assert json.loads((tmp_path / "f.jsonl").read_text().splitlines()[0])["findings"][0]["type"] == "EMAIL_ADDRESS"
