@@ -176,7 +176,8 @@ def test_ledger_replaced_since_last_run_is_inconsistent(template: Path, tmp_path
     root = tmp_path / "p"
     config = clone(template, root, extra_toml=sink_toml(receiver.url))
     assert not_ok(config) == {}
-    with AuditLog.open(config) as log:  # grow, then the store is rolled back to the older copy...
+    # The record is stamped at the checks' fixed time (a real-clock stamp would be in their future).
+    with AuditLog.open(config, clock=lambda: int(NOW.timestamp() * 1_000_000) + 1) as log:  # grow, then roll back
         log.log_inference(user_id="u2", model_id="m", prompt="a", response="b")
     assert not_ok(config) == {}
     shutil.copy(template / ".soc2ai" / "audit.db", root / ".soc2ai" / "audit.db")
