@@ -9,13 +9,14 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import (
+    DEFINITION_FIELDS,
     definitions_text,
     estimate_tokens,
     json_still_valid,
@@ -82,20 +83,55 @@ def _as_sent(value: Any) -> Any:
     return dump(exclude_unset=True, mode="json") if callable(dump) else value
 
 
+def _is_iterable(value: Any) -> bool:
+    """An Iterable the SDKs send as a JSON list (tuple, generator, ...), not a string, dict or model."""
+    return isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping | list) \
+        and not hasattr(value, "model_dump")
+
+
+def _listed(message: Any) -> Any:
+    """``message`` with Iterable ``content`` / ``tool_calls`` (typed ``Iterable[...]`` by both SDKs, sent as
+    lists) read into lists, as a new dict: screening reads lists only, and a generator reads once."""
+    if not isinstance(message, dict):
+        return message
+    fixed = {k: list(message[k]) for k in ("content", "tool_calls") if _is_iterable(message.get(k))}
+    return {**message, **fixed} if fixed else message
+
+
+def listed_messages(messages: Any) -> Any:
+    """``messages`` as a list with :func:`_listed` messages (the caller's objects unchanged); the list
+    itself when nothing needed it."""
+    if messages is None or isinstance(messages, str | Mapping):
+        return messages
+    items = list(messages)
+    out = [_listed(m) for m in items]
+    same = isinstance(messages, list) and all(a is b for a, b in zip(out, items, strict=True))
+    return messages if same else out
+
+
 def plain_messages(messages: Iterable[Any]) -> list[Any]:
     """Messages with SDK objects turned into the dicts that are sent. Callers hand back the previous
     answer as an object (``messages.append(completion.choices[0].message)``, Anthropic
-    ``{"role": "assistant", "content": message.content}``): screening reads dicts, so an object left as it
-    is would go out unscreened (fail open)."""
+    ``{"role": "assistant", "content": message.content}``, ``"tool_calls": message.tool_calls``): screening
+    reads dicts, so an object left as it is would go out unscreened (fail open)."""
     out = []
     for m in messages:
-        m = _as_sent(m)
-        if isinstance(m, dict) and isinstance(content := m.get("content"), list):
-            parts = [_as_sent(p) for p in content]
-            if any(a is not b for a, b in zip(parts, content, strict=True)):
-                m = {**m, "content": parts}
+        m = _listed(_as_sent(m))
+        for key in ("content", "tool_calls"):
+            if isinstance(m, dict) and isinstance(items := m.get(key), list):
+                plain = [_as_sent(p) for p in items]
+                if any(a is not b for a, b in zip(plain, items, strict=True)):
+                    m = {**m, key: plain}
+        if isinstance(m, dict) and m.get("function_call") is not None:
+            if (legacy := _as_sent(m["function_call"])) is not m["function_call"]:
+                m = {**m, "function_call": legacy}
         out.append(m)
     return out
+
+
+def _system_blocks(value: Any) -> Any:
+    """Anthropic ``system``: a string, or its text blocks (an Iterable, maybe of SDK objects) as dicts."""
+    return value if isinstance(value, str) or value is None else [_as_sent(b) for b in value]
 
 
 class ChatPrompt:
@@ -116,7 +152,12 @@ class ChatPrompt:
         kwargs["messages"] = messages
 
     def prompt(self, kwargs: dict[str, Any]) -> Any:
-        """The messages (with the system prompt, when there is one)."""
+        """The messages (with the system prompt, when there is one). Called first: Iterables in the
+        request are read into lists here, once, so what is screened is what is sent."""
+        if kwargs.get("messages") is not None:
+            kwargs["messages"] = listed_messages(kwargs["messages"])
+        if self.system_key and _is_iterable(kwargs.get(self.system_key)):
+            kwargs[self.system_key] = list(kwargs[self.system_key])
         messages = list(kwargs.get("messages") or [])
         key = self.system_key
         return {"system": kwargs[key], "messages": messages} if key and kwargs.get(key) else messages
@@ -128,7 +169,7 @@ class ChatPrompt:
         own_msgs, rest = split_instructions(messages)
         own = [messages_text(own_msgs)] if own_msgs else []
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
-            own.insert(0, message_text(kwargs[self.system_key]))
+            own.insert(0, message_text(_system_blocks(kwargs[self.system_key])))
         return own, [messages_text(rest)] if rest else []
 
     def media(self, kwargs: dict[str, Any]) -> list[str]:
@@ -140,7 +181,7 @@ class ChatPrompt:
         text blocks); new objects, the caller's messages stay as they were."""
         kwargs["messages"] = redact_messages(plain_messages(kwargs.get("messages") or []), redact)
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
-            kwargs[self.system_key] = redact_content(kwargs[self.system_key], redact)
+            kwargs[self.system_key] = redact_content(_system_blocks(kwargs[self.system_key]), redact)
 
 
 def refuse_unrecorded(resource: Any, method: str, path: str, instead: str) -> None:
@@ -158,6 +199,13 @@ def refuse_unrecorded(resource: Any, method: str, path: str, instead: str) -> No
 
     refused.__soc2ai__ = True  # type: ignore[attr-defined]
     setattr(resource, method, refused)
+
+
+# Request fields that carry text to the model: given in ``extra_body`` (merged over the typed arguments
+# into the JSON body) they would be sent unscreened.
+_CONTENT_FIELDS = frozenset({"messages", "system", "input", "instructions", "prompt", *DEFINITION_FIELDS})
+# Both SDKs' private header that makes a method return the bare HTTP response (its body unscreened).
+_OVERRIDE_CAST_TO = "____stainless_override_cast_to"
 
 
 # Set while an instrumented method (or a stream helper it wraps) runs: the requests it sends are screened
@@ -264,6 +312,7 @@ class CallState:
     template: str | None = None
     template_hash: str | None = None
     recorded: bool = False
+    user_id: str | None = None
 
 
 class Recorder:
@@ -293,6 +342,18 @@ class Recorder:
         template = kwargs.pop("template", None)
         variables = kwargs.pop("variables", None)
         state = CallState(endpoint, str(kwargs.get("model", "")), None, "", {})
+        # Read now: a stream is recorded when it ends, maybe where the caller's context (the request's
+        # user in a context variable, a thread-local) is another one.
+        state.user_id = self._user()
+        extra, headers = kwargs.get("extra_body"), kwargs.get("extra_headers")
+        why = None
+        if isinstance(extra, Mapping) and (carried := sorted(_CONTENT_FIELDS.intersection(extra))):
+            why = f"extra_body cannot carry {', '.join(carried)}: it would be sent unscreened; pass them as arguments"
+        elif isinstance(headers, Mapping) and any(str(k).lower() == _OVERRIDE_CAST_TO for k in headers):
+            why = f"extra_headers cannot set {_OVERRIDE_CAST_TO}: the response would not be screened"
+        if why is not None:
+            self.finish(state, status=400, error=why)
+            raise PolicyViolation(why)
         rendered = None
         if template is not None:
             if self.prompts is None:
@@ -408,7 +469,7 @@ class Recorder:
         try:
             estimated = input_tokens is None or (output is not None and output_tokens is None)
             self.log.log_inference(
-                user_id=self._user(), model_id=state.model, prompt=state.prompt, response=output,
+                user_id=state.user_id, model_id=state.model, prompt=state.prompt, response=output,
                 latency_us=(time.perf_counter_ns() - state.t0_ns) // 1000,
                 input_tokens=input_tokens if input_tokens is not None else estimate_tokens(state.prompt_text),
                 output_tokens=output_tokens if output_tokens is not None else
@@ -423,6 +484,9 @@ class Recorder:
 
 
 def error_status(exc: BaseException) -> int:
-    """HTTP-ish status of an SDK exception (599 when there was no response)."""
+    """HTTP-ish status of an SDK exception (599 when there was no response; 499 when the caller went away:
+    a cancelled task, an interrupt)."""
     status = getattr(exc, "status_code", None)
+    if not isinstance(exc, Exception):
+        return 499
     return status if isinstance(status, int) else 599

@@ -42,15 +42,29 @@ class _Base:
         if self._state.recorded:
             return
         text = self._acc.text()
-        action, _ = self._rec.post_scan(self._state, text)
-        tool_arguments = getattr(self._acc, "tool_arguments", None)
-        for args in tool_arguments() if tool_arguments is not None else []:
-            tc_action, _ = self._rec.post_scan_arguments(self._state, args)
-            if tc_action.value in ("redact", "block") and action.value not in ("redact", "block"):
-                action = tc_action
+        try:
+            action, _ = self._rec.post_scan(self._state, text)
+            tool_arguments = getattr(self._acc, "tool_arguments", None)
+            for args in tool_arguments() if tool_arguments is not None else []:
+                tc_action, _ = self._rec.post_scan_arguments(self._state, args)
+                if tc_action.value in ("redact", "block") and action.value not in ("redact", "block"):
+                    action = tc_action
+        except Exception as exc:  # the output was delivered: record it even if screening it failed
+            self._rec.finish(self._state, status=500, output=text, error=f"post-scan failed: {type(exc).__name__}",
+                             **self._acc.fields())
+            raise
         if action.value in ("redact", "block") and error is None:
             error = f"post-scan {action.value} on streamed output (already delivered)"
         self._rec.finish(self._state, status=status, output=text, error=error, **self._acc.fields())
+
+    def __del__(self) -> None:
+        # A stream dropped before its end without close() (a ``break`` out of the loop) is still recorded.
+        state = self.__dict__.get("_state")
+        if state is not None and not state.recorded:
+            try:
+                self._end(499, "stream abandoned by the caller before the end")
+            except Exception:  # noqa: S110 - recorded as 500 by _end; nothing to raise to in a finalizer
+                pass
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -68,7 +82,7 @@ class StreamProxy(_Base):
         except StopIteration:
             self._end(200, None)
             raise
-        except Exception as exc:
+        except BaseException as exc:  # cancellation and interrupts too: the call was made
             self._end(error_status(exc), f"stream failed: {type(exc).__name__}")
             raise
         self._acc.add(item)
@@ -108,7 +122,7 @@ class AsyncStreamProxy(_Base):
         except StopAsyncIteration:
             self._end(200, None)
             raise
-        except Exception as exc:
+        except BaseException as exc:  # cancellation and interrupts too: the call was made
             self._end(error_status(exc), f"stream failed: {type(exc).__name__}")
             raise
         self._acc.add(item)
@@ -141,7 +155,13 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
 
     def done(resp: Any, state: CallState, kwargs: dict[str, Any], proxy: type[Any]) -> Any:
         def screen(out: Any) -> Any:
-            return proxy(out, state, rec, accumulator()) if kwargs.get("stream") else complete(out, state, rec)
+            if kwargs.get("stream"):
+                return proxy(out, state, rec, accumulator())
+            try:
+                return complete(out, state, rec)
+            except Exception as exc:  # the provider answered: the call is recorded even if screening failed
+                rec.finish(state, status=500, error=f"post-scan failed: {type(exc).__name__}")
+                raise
 
         mode = _raw_mode(kwargs)
         if mode is None:
@@ -154,7 +174,7 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
             raw.prefetch()
         return raw
 
-    def failed(state: CallState, exc: Exception) -> None:
+    def failed(state: CallState, exc: BaseException) -> None:
         rec.finish(state, status=error_status(exc), error=type(exc).__name__)
 
     wrapper: Any
@@ -166,7 +186,7 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
             token = INSTRUMENTED.set(True)
             try:
                 resp = await original(*args, **kwargs)
-            except Exception as exc:
+            except BaseException as exc:  # a cancelled call was sent all the same
                 failed(state, exc)
                 raise
             finally:
@@ -182,7 +202,7 @@ def patch_create(resource: Any, rec: Recorder, *, endpoint: str, accumulator: Ca
             token = INSTRUMENTED.set(True)
             try:
                 resp = original(*args, **kwargs)
-            except Exception as exc:
+            except BaseException as exc:
                 failed(state, exc)
                 raise
             finally:
@@ -200,9 +220,13 @@ _RAW_HEADER = "X-Stainless-Raw-Response"
 
 
 def _raw_mode(kwargs: dict[str, Any]) -> str | None:
+    """The raw-response mode asked for, read as the SDK reads it (HTTP headers: any case; any non-empty
+    value returns a raw response), so a hand-written header cannot return an unscreened raw response."""
     headers = kwargs.get("extra_headers")
-    mode = headers.get(_RAW_HEADER) if isinstance(headers, Mapping) else None
-    return mode if isinstance(mode, str) else None
+    for key, mode in headers.items() if isinstance(headers, Mapping) else ():
+        if isinstance(key, str) and key.lower() == _RAW_HEADER.lower() and isinstance(mode, str) and mode:
+            return mode
+    return None
 
 
 def forget_raw_views(*objs: Any) -> None:
@@ -339,7 +363,7 @@ class _ManagerProxy:
         token = INSTRUMENTED.set(True)  # the helper sends its request here
         try:
             return self._observe(self._manager.__enter__())
-        except Exception as exc:
+        except BaseException as exc:
             self._rec.finish(self._state, status=error_status(exc), error=type(exc).__name__)
             raise
         finally:
@@ -352,7 +376,7 @@ class _ManagerProxy:
         token = INSTRUMENTED.set(True)
         try:
             return self._observe(await self._manager.__aenter__())
-        except Exception as exc:
+        except BaseException as exc:
             self._rec.finish(self._state, status=error_status(exc), error=type(exc).__name__)
             raise
         finally:
