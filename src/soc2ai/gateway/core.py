@@ -125,15 +125,17 @@ def _map_texts(content: Any, fn: Callable[[str], str]) -> Any:
     return out
 
 
-def _map_json_strings(value: Any, fn: Callable[[str], str]) -> Any:
-    """``value`` (parsed JSON) with ``fn`` applied to every string in it; changed containers are new."""
+def _map_json_strings(value: Any, fn: Callable[[str], str], keep: frozenset[str] = frozenset()) -> Any:
+    """``value`` (parsed JSON) with ``fn`` applied to every string in it, except under a key in ``keep``
+    whose value is not an object; changed containers are new."""
     if isinstance(value, str):
         return fn(value)
     if isinstance(value, dict):
-        out = {k: _map_json_strings(v, fn) for k, v in value.items()}
+        out = {k: v if k in keep and not isinstance(v, dict) else _map_json_strings(v, fn, keep)
+               for k, v in value.items()}
         return value if all(out[k] is v for k, v in value.items()) else out
     if isinstance(value, list):
-        items = [_map_json_strings(v, fn) for v in value]
+        items = [_map_json_strings(v, fn, keep) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
 
@@ -209,15 +211,7 @@ _STRUCTURAL_KEYS = frozenset({"type", "name", "$ref", "$schema", "$id", "$anchor
 
 
 def _map_definition_strings(value: Any, fn: Callable[[str], str]) -> Any:
-    """:func:`_map_json_strings` that leaves the (non-object) values of :data:`_STRUCTURAL_KEYS` as they are."""
-    if isinstance(value, dict):
-        out = {k: v if k in _STRUCTURAL_KEYS and not isinstance(v, dict) else _map_definition_strings(v, fn)
-               for k, v in value.items()}
-        return value if all(out[k] is v for k, v in value.items()) else out
-    if isinstance(value, list):
-        items = [_map_definition_strings(v, fn) for v in value]
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    return fn(value) if isinstance(value, str) else value
+    return _map_json_strings(value, fn, _STRUCTURAL_KEYS)
 
 
 def definitions_text(request: dict[str, Any]) -> str:

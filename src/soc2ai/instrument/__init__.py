@@ -46,30 +46,25 @@ def instrument(client: C, *, log: AuditLog, user_id: UserId = None, pipeline: Pi
     from soc2ai.instrument.core import Recorder, guard_requests, keep_on_copies
 
     module = type(client).__module__.split(".", 1)[0]
+    wrap: Any
     if module == "openai" and hasattr(client, "chat"):
-        from soc2ai.instrument._openai import instrument_openai
+        from soc2ai.instrument._openai import instrument_openai as wrap
 
         provider = "azure" if "Azure" in type(client).__name__ else "openai"
-        rec = Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
-                       classification=classification, provider=provider)
-        def apply_openai(c: Any) -> None:
-            instrument_openai(c, rec)
-            guard_requests(c, allow)
+    elif module == "anthropic" and hasattr(client, "messages"):
+        from soc2ai.instrument._anthropic import instrument_anthropic as wrap
 
-        apply_openai(client)
-        keep_on_copies(client, apply_openai)
-        return client
-    if module == "anthropic" and hasattr(client, "messages"):
-        from soc2ai.instrument._anthropic import instrument_anthropic
+        provider = "anthropic"
+    else:
+        raise ConfigError(f"cannot instrument {type(client).__module__}.{type(client).__name__}: supported are "
+                          "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic")
+    rec = Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts, classification=classification,
+                   provider=provider)
 
-        rec = Recorder(log=log, user_id=user_id, pipeline=pipeline, prompts=prompts,
-                       classification=classification, provider="anthropic")
-        def apply_anthropic(c: Any) -> None:
-            instrument_anthropic(c, rec)
-            guard_requests(c, allow)
+    def apply(c: Any) -> None:
+        wrap(c, rec)
+        guard_requests(c, allow)
 
-        apply_anthropic(client)
-        keep_on_copies(client, apply_anthropic)
-        return client
-    raise ConfigError(f"cannot instrument {type(client).__module__}.{type(client).__name__}: supported are "
-                      "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic")
+    apply(client)
+    keep_on_copies(client, apply)
+    return client
