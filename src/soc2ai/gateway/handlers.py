@@ -163,9 +163,6 @@ class ChatHandler:
             role = "system" if messages else "user"
             messages = [{"role": role, "content": text}, *messages]
             untrusted = template_inputs(body.get("variables"))
-        if gw.pipeline is not None and (body.get("n") or 1) > 1:
-            # Output screening covers one choice; more would let unscreened text through. Fail closed.
-            raise bad_request("n > 1 is not supported while output screening is on", param="n")
         call.prompt = messages
         prompt_text = messages_text(messages)
         params = _params(body)
@@ -204,9 +201,10 @@ class ChatHandler:
         if stream:
             synth = None if target.settings.kind != "anthropic" else orjson.loads(resp.content)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            # Several choices (``n``) stream interleaved by ``index``: assembled and screened one by one.
             return StreamingResponse(self._stream(call, target.provider, resp, synth, params, prompt_text,
-                                                  include_usage), media_type="text/event-stream",
-                                     headers={"cache-control": "no-cache"})
+                                                  include_usage, (body.get("n") or 1) != 1),
+                                     media_type="text/event-stream", headers={"cache-control": "no-cache"})
         try:
             data = orjson.loads(resp.content)
             if not isinstance(data, dict):
@@ -244,8 +242,13 @@ class ChatHandler:
                  *, provider: str) -> Response:
         gw = self.gw
         choices = data.get("choices") if isinstance(data, dict) else None
-        choice: dict[str, Any] = choices[0] if isinstance(choices, list) and choices \
-            and isinstance(choices[0], dict) else {}
+        choice: dict[str, Any] = {}
+        if isinstance(choices, list) and choices:
+            if len(choices) > 1:
+                # Decided by the answer, not the request's ``n``: every choice returned is screened.
+                return self._respond_choices(call, data, choices, raw, params, prompt_text, provider=provider)
+            if isinstance(choices[0], dict):
+                choice = choices[0]
         msg = choice.get("message")
         message: dict[str, Any] = msg if isinstance(msg, dict) else {}
         content = message.get("content")
@@ -283,22 +286,89 @@ class ChatHandler:
             raw = orjson.dumps(af.chat_response_to_message(data, call.alias))
         return Response(raw, media_type=JSON)
 
+    def _respond_choices(self, call: Call, data: dict[str, Any], choices: list[Any], raw: bytes,
+                         params: dict[str, Any], prompt_text: str, *, provider: str) -> Response:
+        """:meth:`_respond` for an answer with several choices (``n`` > 1): each choice is post-screened
+        like a single answer and redacted on its own; a block on any of them withholds them all, as it
+        withholds the one answer; the record's output is the list of the choice texts in index order."""
+        gw = self.gw
+        if not all(isinstance(c, dict) for c in choices):
+            bad = ApiError(502, "upstream returned a choice that is not an object", code="upstream_error")
+            gw.record(call, status=502, error=bad.message, params=params, prompt_text=prompt_text,
+                      provider=provider)
+            return error_response(bad, self.shape)
+        screened = [self._screen_choice(call, c) for c in choices]
+        action = strongest([a for a, _, _ in screened])
+        texts: list[str] = []
+        if action is Action.BLOCK:
+            for c in choices:
+                c["message"] = {"role": "assistant", "content": ""}
+                c["logprobs"] = None
+                c["finish_reason"] = "content_filter"
+                texts.append("")
+            raw = orjson.dumps(data)
+        else:
+            for c, (act, post, text) in zip(choices, screened, strict=True):
+                if act is Action.REDACT and isinstance(message := c.get("message"), dict):
+                    if post is not None and post.action is Action.REDACT:
+                        content = message.get("content")
+                        message["content"] = post.text if isinstance(content, str) else gw.redact_output(content)
+                        text = post.text
+                    _strip_side_channels(gw, message, c)
+                texts.append(text)
+            if action is Action.REDACT:
+                raw = orjson.dumps(data)
+        order = sorted(range(len(choices)), key=lambda i: _choice_index(choices[i], i))
+        texts = [texts[i] for i in order]
+        finish = choices[order[0]].get("finish_reason")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        output_text = "\n".join(texts)
+        # After the response is written, as in _respond; the output hash covers every choice.
+        asyncio.get_running_loop().call_soon(functools.partial(
+            gw.record, call, status=200, response=texts, provider=provider, model_served=data.get("model"),
+            usage=usage, output_text=output_text, params=params, response_id=data.get("id"),
+            system_fingerprint=data.get("system_fingerprint"), finish_reason=finish, prompt_text=prompt_text))
+        gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens")
+                                         or sum(estimate_tokens(t) for t in texts)))
+        if self.shape == "anthropic":
+            raw = orjson.dumps(af.chat_response_to_message(data, call.alias))
+        return Response(raw, media_type=JSON)
+
+    def _screen_choice(self, call: Call, choice: dict[str, Any]) -> tuple[Action, Any, str]:
+        """Post-screen one choice as :meth:`_respond` screens the only one (tool-call arguments are
+        redacted in place): (its action, the text's screening result, its text)."""
+        gw = self.gw
+        msg = choice.get("message")
+        message: dict[str, Any] = msg if isinstance(msg, dict) else {}
+        content = message.get("content")
+        text: str = content if isinstance(content, str) else message_text(content)
+        post = gw.screen(call, text, Stage.POST)
+        side_text = _side_text(message)
+        side = gw.screen(call, side_text, Stage.POST) if side_text else None
+        calls = history_calls(message)
+        action = strongest([_output_action(post, gw.screen_tool_calls(call, [{"function": f} for f in calls])),
+                            side.action if side is not None else Action.ALLOW])
+        return action, post, text
+
     async def _stream(self, call: Call, provider: str, resp: Any, synth: dict[str, Any] | None,
-                      params: dict[str, Any], prompt_text: str, include_usage: bool) -> AsyncIterator[bytes]:
-        """Relay (passthrough) or collect-then-send (buffer) the upstream stream; record once at the end."""
+                      params: dict[str, Any], prompt_text: str, include_usage: bool,
+                      several: bool = False) -> AsyncIterator[bytes]:
+        """Relay (passthrough) or collect-then-send (buffer) the upstream stream; record once at the end.
+
+        ``several``: the request asked for several choices (``n`` > 1, OpenAI shape only: ``/v1/messages``
+        has no ``n``). Their deltas are assembled per choice ``index`` and each choice is post-screened
+        like the only one; a block on any withholds them all; the record's output is the list of the
+        choice texts in index order. Otherwise every delta is assembled as one answer."""
         gw = self.gw
         passthrough = gw.settings.stream_mode == "passthrough"
         anthropic = self.shape == "anthropic"
-        parts: list[str] = []
-        side: list[str] = []  # reasoning text: screened with the answer, dropped when it is rewritten
-        tool_calls: dict[int, dict[str, Any]] = {}
-        legacy: dict[str, Any] | None = None  # a streamed legacy function_call
+        acc: dict[int, _Assembled] = {}
         held: list[bytes] = []
         meta: dict[str, Any] = {}
-        finish: str | None = None
         usage: dict[str, Any] | None = None
         status, error = 200, None
         started = False
+        calls: list[dict[str, Any]] = []
 
         def out(payload: bytes, chunk: dict[str, Any] | None) -> list[bytes]:
             nonlocal started
@@ -335,43 +405,34 @@ class ChatHandler:
                         continue  # we asked upstream for usage; this client did not
                 choices = chunk.get("choices")
                 for ch in choices if isinstance(choices, list) else ():
-                    if not isinstance(ch, dict):
-                        continue
-                    d = ch.get("delta")
-                    delta: dict[str, Any] = d if isinstance(d, dict) else {}
-                    if isinstance(delta.get("content"), str):
-                        parts.append(delta["content"])
-                    side.extend(v for k in _SIDE_TEXT if isinstance(v := delta.get(k), str))
-                    if isinstance(delta.get("tool_calls"), list):
-                        _merge_tool_deltas(tool_calls, delta["tool_calls"])
-                    if isinstance(fc := delta.get("function_call"), dict):
-                        legacy = legacy or {"name": "", "arguments": ""}
-                        for k in ("name", "arguments"):
-                            if isinstance(fc.get(k), str):
-                                legacy[k] += fc[k]
-                    if ch.get("finish_reason"):
-                        finish = ch["finish_reason"]
+                    if isinstance(ch, dict):
+                        i = ch.get("index") if several else 0
+                        a = acc.get(i if isinstance(i, int) else 0)
+                        if a is None:
+                            a = acc[i if isinstance(i, int) else 0] = _Assembled()
+                        a.add(ch)
                 if passthrough:
                     for e in out(payload, chunk):
                         yield e
                 else:
                     held.append(payload)
-            text = "".join(parts)
-            post = gw.screen(call, text, Stage.POST)
-            side_post = gw.screen(call, "".join(side), Stage.POST) if side else None
-            calls = [tool_calls[i] for i in sorted(tool_calls)]
-            screened = calls + ([{"function": legacy}] if legacy is not None else [])
-            action = strongest([_output_action(post, gw.screen_tool_calls(call, screened)),
-                                side_post.action if side_post is not None else Action.ALLOW])
+            assembled = sorted(acc.items()) or [(0, _Assembled())]
+            results = [self._screen_streamed(call, a) for _, a in assembled]
+            action = strongest([act for act, _, _ in results])
+            calls = results[0][2]
             changed = action in (Action.REDACT, Action.BLOCK)
             if not passthrough:
                 if changed:
                     # The rewritten stream has the screened text and calls only (no reasoning, logprobs).
-                    if action is Action.BLOCK:
-                        parts, calls, legacy, finish = [], [], None, "content_filter"
-                    elif post is not None and post.action is Action.REDACT:
-                        parts = [post.text]
-                    held = _rewrite(meta, "".join(parts), finish, usage if include_usage else None, calls, legacy)
+                    rewritten: list[tuple[int, str, str | None, list[dict[str, Any]], dict[str, Any] | None]] = []
+                    for (i, a), (_, post, a_calls) in zip(assembled, results, strict=True):
+                        if action is Action.BLOCK:
+                            a.parts, a.legacy, a.finish, a_calls = [], None, "content_filter", []
+                        elif post is not None and post.action is Action.REDACT:
+                            a.parts = [post.text]
+                        rewritten.append((i, "".join(a.parts), a.finish, a_calls, a.legacy))
+                    calls = rewritten[0][3]
+                    held = _rewrite(meta, rewritten, usage if include_usage else None)
                 events = [e for payload in held
                           for e in out(payload, orjson.loads(payload) if anthropic else None)]
             else:
@@ -380,12 +441,13 @@ class ChatHandler:
                     error = f"post-scan {action} after pass-through streaming (output already sent)"
                     if anthropic and action is Action.BLOCK and calls:
                         # This shape sends tool calls only at the end: the blocked ones are withheld.
-                        calls, finish = [], "content_filter"
+                        calls, assembled[0][1].finish = [], "content_filter"
                         error = "post-scan block after pass-through streaming (text already sent; tool calls " \
                                 "withheld)"
             if anthropic:
                 events += out(b"", None)  # message_start if nothing was sent yet
-                events.append(af.message_stream_end(finish, int((usage or {}).get("completion_tokens") or 0), calls))
+                events.append(af.message_stream_end(assembled[0][1].finish,
+                                                    int((usage or {}).get("completion_tokens") or 0), calls))
             else:
                 events.append(b"data: [DONE]\n\n")
             # One write for what is left (all of it in buffer mode): fewer syscalls than event by event.
@@ -406,12 +468,28 @@ class ChatHandler:
                    else b"data: " + err.openai_body() + b"\n\n")
         finally:
             await resp.aclose()
-            text = "".join(parts)
-            gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens") or estimate_tokens(text)))
-            gw.record(call, status=status, response=text, provider=provider, model_served=meta.get("model"),
-                      usage=usage, output_text=text, params=params, response_id=meta.get("id"),
-                      system_fingerprint=meta.get("system_fingerprint"), finish_reason=finish, error=error,
-                      prompt_text=prompt_text)
+            ordered = [a for _, a in sorted(acc.items())]
+            texts = ["".join(a.parts) for a in ordered]
+            text = "\n".join(texts)
+            gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens")
+                                             or sum(estimate_tokens(t) for t in texts)))
+            # One choice (or the upstream sent fewer than asked) is recorded as a single answer is.
+            gw.record(call, status=status, response=texts if len(texts) > 1 else text, provider=provider,
+                      model_served=meta.get("model"), usage=usage, output_text=text, params=params,
+                      response_id=meta.get("id"), system_fingerprint=meta.get("system_fingerprint"),
+                      finish_reason=ordered[0].finish if ordered else None, error=error, prompt_text=prompt_text)
+
+    def _screen_streamed(self, call: Call, a: _Assembled) -> tuple[Action, Any, list[dict[str, Any]]]:
+        """Post-screen one assembled answer (tool-call arguments redacted in place): (its action, the
+        text's screening result, its tool calls in order)."""
+        gw = self.gw
+        post = gw.screen(call, "".join(a.parts), Stage.POST)
+        side_post = gw.screen(call, "".join(a.side), Stage.POST) if a.side else None
+        calls = [a.tool_calls[i] for i in sorted(a.tool_calls)]
+        screened = calls + ([{"function": a.legacy}] if a.legacy is not None else [])
+        action = strongest([_output_action(post, gw.screen_tool_calls(call, screened)),
+                            side_post.action if side_post is not None else Action.ALLOW])
+        return action, post, calls
 
 
 async def _cache_get(gw: Gateway, key: str) -> bytes | None:
@@ -423,10 +501,10 @@ async def _cache_get(gw: Gateway, key: str) -> bytes | None:
         return None
 
 
-def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None) -> bytes:
+def _chunk(meta: dict[str, Any], delta: dict[str, Any], finish: str | None, index: int = 0) -> bytes:
     return orjson.dumps({"id": meta.get("id"), "object": "chat.completion.chunk", "created": meta.get("created", 0),
                          "model": meta.get("model"), "system_fingerprint": meta.get("system_fingerprint"),
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+                         "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
 
 # Answer fields besides ``content`` that carry text (reasoning models on OpenAI-compatible servers,
@@ -477,15 +555,58 @@ def _merge_tool_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> N
                 tc["function"]["arguments"] += fn["arguments"]
 
 
-def _rewrite(meta: dict[str, Any], text: str, finish: str | None, usage: dict[str, Any] | None,
-             tool_calls: list[dict[str, Any]] | None = None, legacy: dict[str, Any] | None = None) -> list[bytes]:
-    """A minimal stream carrying ``text`` and tool calls (after redaction) instead of the upstream's chunks."""
-    delta: dict[str, Any] = {"role": "assistant", "content": text if text or not (tool_calls or legacy) else None}
-    if tool_calls:
-        delta["tool_calls"] = [{"index": i, **tc} for i, tc in enumerate(tool_calls)]
-    if legacy is not None:
-        delta["function_call"] = legacy
-    out = [_chunk(meta, delta, None), _chunk(meta, {}, finish or "stop")]
+def _choice_index(choice: dict[str, Any], position: int) -> int:
+    """A choice's ``index`` (its position in the list when it has none)."""
+    i = choice.get("index")
+    return i if isinstance(i, int) else position
+
+
+class _Assembled:
+    """One choice of a stream with several choices, assembled from its deltas."""
+
+    __slots__ = ("finish", "legacy", "parts", "side", "tool_calls")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.side: list[str] = []  # reasoning text: screened with the answer, dropped when it is rewritten
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.legacy: dict[str, Any] | None = None  # a streamed legacy function_call
+        self.finish: str | None = None
+
+    def add(self, ch: dict[str, Any]) -> None:
+        """Add one streamed choice object (its ``delta`` and ``finish_reason``)."""
+        d = ch.get("delta")
+        delta: dict[str, Any] = d if isinstance(d, dict) else {}
+        if isinstance(delta.get("content"), str):
+            self.parts.append(delta["content"])
+        self.side.extend(v for k in _SIDE_TEXT if isinstance(v := delta.get(k), str))
+        if isinstance(delta.get("tool_calls"), list):
+            _merge_tool_deltas(self.tool_calls, delta["tool_calls"])
+        if isinstance(fc := delta.get("function_call"), dict):
+            self.legacy = self.legacy or {"name": "", "arguments": ""}
+            for k in ("name", "arguments"):
+                if isinstance(fc.get(k), str):
+                    self.legacy[k] += fc[k]
+        if ch.get("finish_reason"):
+            self.finish = ch["finish_reason"]
+
+
+def _rewrite(meta: dict[str, Any],
+             choices: list[tuple[int, str, str | None, list[dict[str, Any]], dict[str, Any] | None]],
+             usage: dict[str, Any] | None) -> list[bytes]:
+    """A minimal stream carrying the screened answers instead of the upstream's chunks, from ``(index,
+    text, finish, tool_calls, legacy)`` per choice: one chunk with each choice's text and calls, then
+    each choice's finish, then the usage chunk."""
+    out = []
+    for index, text, _, tool_calls, legacy in choices:
+        delta: dict[str, Any] = {"role": "assistant",
+                                 "content": text if text or not (tool_calls or legacy) else None}
+        if tool_calls:
+            delta["tool_calls"] = [{"index": i, **tc} for i, tc in enumerate(tool_calls)]
+        if legacy is not None:
+            delta["function_call"] = legacy
+        out.append(_chunk(meta, delta, None, index))
+    out += [_chunk(meta, {}, finish or "stop", index) for index, _, finish, _, _ in choices]
     if usage is not None:
         out.append(orjson.dumps({"id": meta.get("id"), "object": "chat.completion.chunk",
                                  "created": meta.get("created", 0), "model": meta.get("model"),

@@ -40,6 +40,8 @@ class Behaviour:
     retry_after: str | None = None
     # (function name, JSON arguments) per tool call; when set the reply is tool calls (finish "tool_calls")
     tool_calls: tuple[tuple[str, str], ...] = ()
+    # with a request's ``n`` > 1, the text of choice i is ``replies[i]`` (past its end: ``reply`` / echo)
+    replies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -55,6 +57,13 @@ def _reply_text(b: Behaviour, body: dict[str, Any]) -> str:
             content = msg.get("content")
             return content if isinstance(content, str) else orjson.dumps(content).decode()
     return b.reply
+
+
+def _choice_texts(b: Behaviour, req: dict[str, Any], text: str) -> list[str]:
+    """One reply text per requested choice (``n``, default 1)."""
+    n = req.get("n")
+    count = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    return [b.replies[i] if i < len(b.replies) else text for i in range(count)]
 
 
 def _words(text: str) -> list[str]:
@@ -228,31 +237,35 @@ class FakeUpstream:
                                                       "param": None, "code": None}}))
 
     def _completion(self, req: dict[str, Any], text: str, b: Behaviour) -> dict[str, Any]:
+        texts = _choice_texts(b, req, text)
         out: dict[str, Any] = {
             "id": self._next_id(), "object": "chat.completion", "created": int(time.time()),
             "model": req.get("model") or "fake-model", "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": text}}],
+            "choices": [{"index": k, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": t}} for k, t in enumerate(texts)],
         }
         if b.tool_calls:
-            out["choices"][0].update(finish_reason="tool_calls", message={
-                "role": "assistant", "content": None,
-                "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
-                               for i, (n, a) in enumerate(b.tool_calls)]})
+            for choice in out["choices"]:
+                choice.update(finish_reason="tool_calls", message={
+                    "role": "assistant", "content": None,
+                    "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+                                   for i, (n, a) in enumerate(b.tool_calls)]})
         if b.usage:
             prompt_tokens = max(1, len(orjson.dumps(req.get("messages"))) // 4)
-            completion = max(1, len(text) // 4)
+            completion = sum(max(1, len(t) // 4) for t in texts)
             out["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
                             "total_tokens": prompt_tokens + completion}
         return out
 
     async def _stream(self, conn: _Conn, req: dict[str, Any], text: str, b: Behaviour) -> None:
         cid, created, model = self._next_id(), int(time.time()), req.get("model") or "fake-model"
+        texts = _choice_texts(b, req, text)
 
-        def chunk(delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None) -> bytes:
+        def chunk(delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None,
+                  index: int = 0) -> bytes:
             body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created,
                                     "model": model, "system_fingerprint": "fp_fake",
-                                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                    "choices": [{"index": index, "delta": delta, "finish_reason": finish,
                                                  "logprobs": None}] if usage is None else []}
             if usage is not None:
                 body["usage"] = usage
@@ -261,28 +274,37 @@ class FakeUpstream:
         conn.start_stream()
         if b.tool_calls:
             # As OpenAI streams them: the call's id and name first, then its arguments in fragments.
-            conn.send_chunk(chunk({"role": "assistant", "content": None}, None))
-            for i, (name, args) in enumerate(b.tool_calls):
-                conn.send_chunk(chunk({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
-                                                       "function": {"name": name, "arguments": ""}}]}, None))
-                for k in range(0, len(args), 7):
-                    conn.send_chunk(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[k:k + 7]}}]},
-                                          None))
-            conn.send_chunk(chunk({}, "tool_calls"))
+            for c in range(len(texts)):
+                conn.send_chunk(chunk({"role": "assistant", "content": None}, None, index=c))
+                for i, (name, args) in enumerate(b.tool_calls):
+                    conn.send_chunk(chunk({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
+                                                           "function": {"name": name, "arguments": ""}}]}, None,
+                                          index=c))
+                    for k in range(0, len(args), 7):
+                        conn.send_chunk(chunk({"tool_calls": [{"index": i,
+                                                               "function": {"arguments": args[k:k + 7]}}]},
+                                              None, index=c))
+                conn.send_chunk(chunk({}, "tool_calls", index=c))
             conn.send_chunk(b"data: [DONE]\n\n")
             conn.end_stream()
             return
-        conn.send_chunk(chunk({"role": "assistant", "content": ""}, None))
-        for word in _words(text):
+        for c in range(len(texts)):
+            conn.send_chunk(chunk({"role": "assistant", "content": ""}, None, index=c))
+        # Several choices come interleaved, word by word, as OpenAI sends them.
+        words = [_words(t) for t in texts]
+        for k in range(max(len(w) for w in words)):
             if b.chunk_delay_s:
                 await asyncio.sleep(b.chunk_delay_s)
             if conn.closed:
                 return
-            conn.send_chunk(chunk({"content": word}, None))
-        conn.send_chunk(chunk({}, "stop"))
+            for c, w in enumerate(words):
+                if k < len(w):
+                    conn.send_chunk(chunk({"content": w[k]}, None, index=c))
+        for c in range(len(texts)):
+            conn.send_chunk(chunk({}, "stop", index=c))
         opts = req.get("stream_options")
         if b.usage and isinstance(opts, dict) and opts.get("include_usage"):
-            p, c = max(1, len(orjson.dumps(req.get("messages"))) // 4), max(1, len(text) // 4)
+            p, c = max(1, len(orjson.dumps(req.get("messages"))) // 4), sum(max(1, len(t) // 4) for t in texts)
             conn.send_chunk(chunk({}, None, {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}))
         conn.send_chunk(b"data: [DONE]\n\n")
         conn.end_stream()

@@ -181,16 +181,6 @@ def test_unreachable_cache_is_a_miss(env: Harness) -> None:
     assert codes == [200, 200] and len(env.up.calls) == 2
 
 
-def test_several_choices_refused_while_screening(env: Harness) -> None:
-    """n > 1 would return unscreened choices, so it is refused while output screening is on."""
-    app, _log, keys = env.app(env.config(), pipeline=KeywordPipeline(redact=["secret"]))
-    secret, _ = keys.create(role="inference", user_id="u")
-    with TestClient(app) as client:
-        r = _chat(client, secret, {**CHAT, "n": 2})
-    assert r.status_code == 400 and r.json()["error"]["param"] == "n"
-    assert env.up.calls == []
-
-
 def test_default_pipeline_leaves_instructions_out_of_injection_screening(env: Harness) -> None:
     """The deployer's system prompt reads like an injection ("You are ... Never reveal ...") and is not
     injection-screened by default; its secrets are still redacted before upstream. An injection in a user
