@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -142,7 +143,8 @@ def test_readyz_reports_unreachable_upstream(env: Harness) -> None:
 
 
 def test_schemathesis_finds_no_server_errors(env: Harness) -> None:
-    """Fuzz every operation of the OpenAPI document with a valid key: no 5xx, errors always JSON."""
+    """Fuzz every operation of the OpenAPI document with a valid key: no 5xx, errors always JSON.
+    SOC2AI_FUZZ_EXAMPLES raises the examples per operation (25 in CI) for a longer local run."""
     import schemathesis
     from hypothesis import HealthCheck, given, settings
 
@@ -158,7 +160,7 @@ def test_schemathesis_finds_no_server_errors(env: Harness) -> None:
             if op.path in ("/readyz",):
                 continue
 
-            @settings(max_examples=25, deadline=None, database=None,
+            @settings(max_examples=int(os.environ.get("SOC2AI_FUZZ_EXAMPLES", "25")), deadline=None, database=None,
                       suppress_health_check=list(HealthCheck))
             @given(case=op.as_strategy())
             def check(case: Any) -> None:
