@@ -289,8 +289,8 @@ class ChatHandler:
     def _respond_choices(self, call: Call, data: dict[str, Any], choices: list[Any], raw: bytes,
                          params: dict[str, Any], prompt_text: str, *, provider: str) -> Response:
         """:meth:`_respond` for an answer with several choices (``n`` > 1): each choice is post-screened
-        like a single answer and redacted on its own; a block on any of them withholds them all, as it
-        withholds the one answer; the record's output is the list of the choice texts in index order."""
+        like a single answer and redacted or withheld on its own; the record's output is the list of the
+        choice texts in index order."""
         gw = self.gw
         if not all(isinstance(c, dict) for c in choices):
             bad = ApiError(502, "upstream returned a choice that is not an object", code="upstream_error")
@@ -300,24 +300,21 @@ class ChatHandler:
         screened = [self._screen_choice(call, c) for c in choices]
         action = strongest([a for a, _, _ in screened])
         texts: list[str] = []
-        if action is Action.BLOCK:
-            for c in choices:
+        for c, (act, post, text) in zip(choices, screened, strict=True):
+            if act is Action.BLOCK:  # each choice is an answer of its own: only the blocked one is withheld
                 c["message"] = {"role": "assistant", "content": ""}
                 c["logprobs"] = None
                 c["finish_reason"] = "content_filter"
-                texts.append("")
+                text = ""
+            elif act is Action.REDACT and isinstance(message := c.get("message"), dict):
+                if post is not None and post.action is Action.REDACT:
+                    content = message.get("content")
+                    message["content"] = post.text if isinstance(content, str) else gw.redact_output(content)
+                    text = post.text
+                _strip_side_channels(gw, message, c)
+            texts.append(text)
+        if action in (Action.REDACT, Action.BLOCK):
             raw = orjson.dumps(data)
-        else:
-            for c, (act, post, text) in zip(choices, screened, strict=True):
-                if act is Action.REDACT and isinstance(message := c.get("message"), dict):
-                    if post is not None and post.action is Action.REDACT:
-                        content = message.get("content")
-                        message["content"] = post.text if isinstance(content, str) else gw.redact_output(content)
-                        text = post.text
-                    _strip_side_channels(gw, message, c)
-                texts.append(text)
-            if action is Action.REDACT:
-                raw = orjson.dumps(data)
         order = sorted(range(len(choices)), key=lambda i: _choice_index(choices[i], i))
         texts = [texts[i] for i in order]
         finish = choices[order[0]].get("finish_reason")
@@ -357,7 +354,7 @@ class ChatHandler:
 
         ``several``: the request asked for several choices (``n`` > 1, OpenAI shape only: ``/v1/messages``
         has no ``n``). Their deltas are assembled per choice ``index`` and each choice is post-screened
-        like the only one; a block on any withholds them all; the record's output is the list of the
+        like the only one, and redacted or withheld on its own; the record's output is the list of the
         choice texts in index order. Otherwise every delta is assembled as one answer."""
         gw = self.gw
         passthrough = gw.settings.stream_mode == "passthrough"
@@ -425,8 +422,8 @@ class ChatHandler:
                 if changed:
                     # The rewritten stream has the screened text and calls only (no reasoning, logprobs).
                     rewritten: list[tuple[int, str, str | None, list[dict[str, Any]], dict[str, Any] | None]] = []
-                    for (i, a), (_, post, a_calls) in zip(assembled, results, strict=True):
-                        if action is Action.BLOCK:
+                    for (i, a), (act, post, a_calls) in zip(assembled, results, strict=True):
+                        if act is Action.BLOCK:  # only the blocked choice is withheld
                             a.parts, a.legacy, a.finish, a_calls = [], None, "content_filter", []
                         elif post is not None and post.action is Action.REDACT:
                             a.parts = [post.text]

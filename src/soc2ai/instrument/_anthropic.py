@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from soc2ai.instrument.core import CallState, Recorder, counted, show_text
+from soc2ai.gateway.core import definitions_text, redact_definitions
+from soc2ai.instrument.core import CallState, ChatPrompt, Recorder, counted, given, pydantic_schema, show_text
 from soc2ai.instrument.streams import forget_raw_views, patch_create, patch_stream_helper
 from soc2ai.scan.interface import Action
 
@@ -82,6 +84,52 @@ def _complete(msg: Any, state: CallState, rec: Recorder) -> Any:
     return msg
 
 
+def class_schemas(kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``output_config.format`` the SDK builds, after the wrapper ran, from a Python type given as
+    ``output_format`` (``messages.parse`` / ``stream`` / ``count_tokens``, and the beta ones), shaped as
+    an ``output_format`` field. A dict ``output_format`` (beta ``create``) is sent as it is."""
+    fmt: Any = kwargs.get("output_format")
+    if not given(fmt) or isinstance(fmt, Mapping):
+        return {}
+    try:
+        from anthropic.lib._parse._transform import to_json_output_format
+    except ImportError:  # an SDK without the helper: pydantic's schema has the same prose
+        return {"output_format": {"output_format": {"type": "json_schema", "schema": pydantic_schema(fmt)}}}
+    built: Any = to_json_output_format(fmt)
+    return {"output_format": {"output_format": dict(built)}}
+
+
+def _format_schema(kwargs: dict[str, Any]) -> Mapping[str, Any] | None:
+    """The dict schema in ``output_config.format``, or None."""
+    config = kwargs.get("output_config")
+    fmt = config.get("format") if isinstance(config, Mapping) else None
+    return fmt if isinstance(fmt, Mapping) else None
+
+
+class AnthropicPrompt(ChatPrompt):
+    """``messages`` and ``system``, and the dict schema in ``output_config.format`` (where the SDK takes a
+    schema that is not a class): the deployer's own text, like ``output_format``, so screened with the
+    instructions and redacted in a copy of ``output_config``."""
+
+    def __init__(self) -> None:
+        super().__init__("system")
+
+    def texts(self, kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """:meth:`ChatPrompt.texts`, the schema's prose (:func:`definitions_text`) with the instructions."""
+        own, rest = super().texts(kwargs)
+        fmt = _format_schema(kwargs)
+        text = definitions_text({"output_format": fmt}) if fmt is not None else ""
+        return ([*own, text] if text else own), rest
+
+    def redact(self, kwargs: dict[str, Any], redact: Callable[[str], str]) -> None:
+        """:meth:`ChatPrompt.redact`, and the schema's prose (the caller's ``output_config`` unchanged)."""
+        super().redact(kwargs, redact)
+        fmt = _format_schema(kwargs)
+        if fmt is not None:
+            done = redact_definitions({"output_format": fmt}, redact)["output_format"]
+            kwargs["output_config"] = {**kwargs["output_config"], "format": done}
+
+
 def instrument_anthropic(client: Any, rec: Recorder) -> None:
     """Wrap ``client.messages.create`` (``with_raw_response`` / ``with_streaming_response`` go through it),
     ``parse`` (structured outputs: it posts the request itself), the ``stream`` helper and ``count_tokens``
@@ -96,11 +144,11 @@ def instrument_anthropic(client: Any, rec: Recorder) -> None:
         for method in ("create", "parse"):
             if hasattr(resource, method):
                 patch_create(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
-                             complete=_complete, method=method, system_key="system")
+                             complete=_complete, method=method, shape=AnthropicPrompt(), schemas=class_schemas)
         if hasattr(resource, "count_tokens"):
             patch_create(resource, rec, endpoint="messages.count_tokens", accumulator=AnthropicAccumulator,
-                         complete=counted, method="count_tokens", system_key="system")
+                         complete=counted, method="count_tokens", shape=AnthropicPrompt(), schemas=class_schemas)
         # ``messages.stream(...)`` posts the request itself (it does not go through create).
         patch_stream_helper(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
-                            system_key="system")
+                            shape=AnthropicPrompt(), schemas=class_schemas)
     forget_raw_views(client, *([beta] if beta is not None else []))  # ``client.with_raw_response.messages`` too

@@ -5,23 +5,31 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import INSTRUCTION_ROLES, json_still_valid, media_kinds
-from soc2ai.instrument.core import CallState, Recorder, counted, refuse_unrecorded, show_text
+from soc2ai.instrument.core import (
+    CallState,
+    Recorder,
+    counted,
+    given,
+    pydantic_schema,
+    refuse_unrecorded,
+    show_text,
+)
 from soc2ai.instrument.streams import forget_raw_views, patch_create
 from soc2ai.scan.interface import Action
 
 
 class OpenAIAccumulator:
-    """Assembles ``ChatCompletionChunk`` objects."""
+    """Assembles ``ChatCompletionChunk`` objects, each choice (``n > 1``) by its ``index``."""
 
     def __init__(self) -> None:
-        self.parts: list[str] = []
+        self.texts: dict[int, list[str]] = {}
         self.meta: dict[str, Any] = {}
-        self.tool_args: dict[int, list[str]] = {}
+        self.tool_args: dict[int, dict[int, list[str]]] = {}
 
     def add(self, chunk: Any) -> None:
         """One chunk."""
@@ -35,26 +43,33 @@ class OpenAIAccumulator:
             self.meta["input_tokens"] = usage.prompt_tokens
             self.meta["output_tokens"] = usage.completion_tokens
         for choice in getattr(chunk, "choices", None) or []:
-            if choice.index == 0:
-                if choice.delta is not None and choice.delta.content:
-                    self.parts.append(choice.delta.content)
-                for tc in (choice.delta.tool_calls if choice.delta is not None else None) or []:
-                    fn = getattr(tc, "function", None)
-                    if fn is not None and fn.arguments:
-                        self.tool_args.setdefault(tc.index, []).append(fn.arguments)
-                if choice.finish_reason:
-                    self.meta["finish_reason"] = choice.finish_reason
+            index = choice.index if isinstance(choice.index, int) else 0
+            parts = self.texts.setdefault(index, [])
+            if choice.delta is not None and choice.delta.content:
+                parts.append(choice.delta.content)
+            for tc in (choice.delta.tool_calls if choice.delta is not None else None) or []:
+                fn = getattr(tc, "function", None)
+                if fn is not None and fn.arguments:
+                    self.tool_args.setdefault(index, {}).setdefault(tc.index, []).append(fn.arguments)
+            if choice.finish_reason and index == 0:
+                self.meta["finish_reason"] = choice.finish_reason
+
+    def outputs(self) -> list[tuple[str, list[str]]]:
+        """Each choice's assembled text and tool calls' arguments, by index: all are post-screened."""
+        calls = self.tool_args
+        return [("".join(self.texts.get(i, ())), ["".join(calls[i][t]) for t in sorted(calls.get(i, {}))])
+                for i in sorted(self.texts.keys() | calls.keys())]
 
     def text(self) -> str:
-        """Assembled output."""
-        return "".join(self.parts)
+        """Assembled output: the one choice's text (several choices' texts by index, one a line)."""
+        return "\n".join(text for text, _args in self.outputs())
 
     def tool_arguments(self) -> list[str]:
-        """Assembled arguments of each streamed tool call."""
-        return ["".join(self.tool_args[i]) for i in sorted(self.tool_args)]
+        """Assembled arguments of each streamed tool call, of every choice."""
+        return [args for _text, calls in self.outputs() for args in calls]
 
     def fields(self) -> dict[str, Any]:
-        """Record fields."""
+        """Record fields (``finish_reason``: the first choice's, as for a non-streamed call)."""
         return dict(self.meta)
 
 
@@ -80,12 +95,51 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
             choice.message.parsed = None  # parse(): the object was built from the unredacted text
         shown_texts.append(shown)
     usage = getattr(resp, "usage", None)
-    rec.finish(state, status=200, output="\n".join(shown_texts), model_served=getattr(resp, "model", None),
+    # Several choices: the list of their texts (index order), as the gateway records them.
+    rec.finish(state, status=200, output=shown_texts if len(shown_texts) > 1 else "".join(shown_texts),
+               model_served=getattr(resp, "model", None),
                input_tokens=usage.prompt_tokens if usage else None,
                output_tokens=usage.completion_tokens if usage else None, response_id=getattr(resp, "id", None),
                system_fingerprint=getattr(resp, "system_fingerprint", None),
                finish_reason=choices[0].finish_reason if choices else None)
     return resp
+
+
+def _response_format(type_: Any) -> dict[str, Any]:
+    """The ``response_format`` the SDK sends for a Python type (``chat.completions.parse``)."""
+    try:
+        from openai.lib._parsing import type_to_response_format_param
+    except ImportError:  # an SDK without the helper: pydantic's schema has the same prose
+        name = getattr(type_, "__name__", "response")
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": pydantic_schema(type_)}}
+    built: Any = type_to_response_format_param(type_)
+    return dict(built)
+
+
+def _text_format(type_: Any) -> dict[str, Any]:
+    """The ``text.format`` the SDK sends for ``responses.parse(text_format=...)``."""
+    try:
+        from openai.lib._parsing._responses import type_to_text_format_param
+    except ImportError:
+        return {"type": "json_schema", "name": getattr(type_, "__name__", "response"),
+                "schema": pydantic_schema(type_)}
+    built: Any = type_to_text_format_param(type_)
+    return dict(built)
+
+
+def class_schemas(kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The output schemas the SDK builds after the wrapper ran, from a Python type given as
+    ``response_format`` (``chat.completions.parse``) or ``text_format`` (``responses.parse``), as the
+    request fields they become (``response_format``, ``text.format``). A dict ``response_format`` is sent
+    as it is (screened as a definition field); ``text_format`` always goes through the SDK's helper."""
+    out: dict[str, dict[str, Any]] = {}
+    rf = kwargs.get("response_format")
+    if given(rf) and not isinstance(rf, Mapping):
+        out["response_format"] = {"response_format": _response_format(rf)}
+    tf = kwargs.get("text_format")
+    if given(tf):
+        out["text_format"] = {"text": {"format": _text_format(tf)}}
+    return out
 
 
 # --- the Responses API ----------------------------------------------------------------------------
@@ -320,12 +374,13 @@ def instrument_openai(client: Any, rec: Recorder) -> None:
     for method in ("create", "parse"):
         if hasattr(client.chat.completions, method):
             patch_create(client.chat.completions, rec, endpoint="chat.completions", accumulator=OpenAIAccumulator,
-                         complete=_complete, method=method)
+                         complete=_complete, method=method, schemas=class_schemas)
     if getattr(client, "responses", None) is not None:
         for method in ("create", "parse"):  # parse(text_format=...) posts the request itself
             if hasattr(client.responses, method):
                 patch_create(client.responses, rec, endpoint="responses", accumulator=ResponsesAccumulator,
-                             complete=_complete_response, method=method, shape=ResponsesPrompt())
+                             complete=_complete_response, method=method, shape=ResponsesPrompt(),
+                             schemas=class_schemas)
         if hasattr(client.responses, "retrieve"):
             patch_create(client.responses, rec, endpoint="responses.retrieve", accumulator=ResponsesAccumulator,
                          complete=_complete_retrieved, method="retrieve", shape=ResponsesPrompt())

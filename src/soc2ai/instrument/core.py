@@ -184,6 +184,35 @@ class ChatPrompt:
             kwargs[self.system_key] = redact_content(_system_blocks(kwargs[self.system_key]), redact)
 
 
+def given(value: Any) -> bool:
+    """Passed by the caller: not None, and not one of the SDKs' ``omit`` / ``NOT_GIVEN`` sentinels."""
+    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+
+
+def pydantic_schema(type_: Any) -> dict[str, Any]:
+    """Pydantic's JSON schema of a model class (or any type a ``TypeAdapter`` takes): the fallback where an
+    SDK lacks the helper it builds its request schema with. Same descriptions, titles, enums, defaults and
+    examples, which is what screening reads."""
+    import pydantic
+
+    return dict(pydantic.TypeAdapter(type_).json_schema())
+
+
+# What an SDK builds from Python types in the request (``parse(response_format=Model)``): argument name →
+# the request fields it becomes, as dicts :func:`definitions_text` reads.
+SchemaBuilder = Callable[[dict[str, Any]], dict[str, dict[str, Any]]]
+
+
+def _schema_refusal(result: Any, derived: Mapping[str, Any], kwargs: dict[str, Any]) -> str:
+    """Why a call whose class-built schema holds a finding is refused (finding types, never the text)."""
+    found = [f for f in result.findings if getattr(f, "action", None) in (Action.REDACT, Action.BLOCK)]
+    types = sorted({str(getattr(f, "entity_type", "?")) for f in found or result.findings}) or ["?"]
+    args = ", ".join(f"{k}={getattr(kwargs[k], '__name__', None) or type(kwargs[k]).__name__}" for k in derived)
+    return (f"request blocked by content policy: {', '.join(types)} in the JSON schema the SDK builds from {args} "
+            "(descriptions, titles, enums, defaults, examples). A class cannot be redacted in place: remove that "
+            "text from the class, or pass the schema as a dict (redacted like other schemas).")
+
+
 def refuse_unrecorded(resource: Any, method: str, path: str, instead: str) -> None:
     """Replace ``resource.<method>``, a way to reach the model that the wrappers neither screen nor record
     (a WebSocket session, a legacy endpoint), with one that raises :class:`PolicyViolation` naming
@@ -202,8 +231,9 @@ def refuse_unrecorded(resource: Any, method: str, path: str, instead: str) -> No
 
 
 # Request fields that carry text to the model: given in ``extra_body`` (merged over the typed arguments
-# into the JSON body) they would be sent unscreened.
-_CONTENT_FIELDS = frozenset({"messages", "system", "input", "instructions", "prompt", *DEFINITION_FIELDS})
+# into the JSON body) they would be sent unscreened. Anthropic's ``output_config`` holds the output schema.
+_CONTENT_FIELDS = frozenset({"messages", "system", "input", "instructions", "prompt", "output_config",
+                             *DEFINITION_FIELDS})
 # Both SDKs' private header that makes a method return the bare HTTP response (its body unscreened).
 _OVERRIDE_CAST_TO = "____stainless_override_cast_to"
 
@@ -333,11 +363,14 @@ class Recorder:
 
     # --- before the call -------------------------------------------------------------------------
     def begin(self, endpoint: str, kwargs: dict[str, Any], *, system_key: str | None = None,
-              shape: PromptShape | None = None) -> CallState:
+              shape: PromptShape | None = None, schemas: SchemaBuilder | None = None) -> CallState:
         """Render a template (``template=``/``variables=`` kwargs), pre-scan, maybe redact ``kwargs``.
 
         ``shape`` reads and rewrites a request that is not chat ``messages`` (the Responses API's
-        ``input``/``instructions``). Raises :class:`PolicyViolation` (after recording) when the prompt is blocked.
+        ``input``/``instructions``). ``schemas`` builds the output schemas the SDK will make of Python types
+        in the request (``parse(response_format=Model)``), screened like dict schemas; since a class cannot
+        be redacted, a finding there refuses the call. Raises :class:`PolicyViolation` (after recording)
+        when the prompt is blocked.
         """
         template = kwargs.pop("template", None)
         variables = kwargs.pop("variables", None)
@@ -375,6 +408,13 @@ class Recorder:
             # The caller's variables may land in a system prompt: they get the full pipeline.
             rest = [*rest, template_inputs(variables)]
         state.params = {k: kwargs[k] for k in _PARAMS if k in kwargs}
+        derived: dict[str, dict[str, Any]] = {}
+        if schemas is not None and self.instructions_pipeline is not None:
+            try:
+                derived = schemas(kwargs)
+            except Exception as exc:  # the SDK's own helper fails the same way: the call would not be sent
+                self.finish(state, status=error_status(exc), error=type(exc).__name__)
+                raise
         # The deployer's instructions go through the instructions pipeline (no injection screening by
         # default, see soc2ai.scan.pipeline.Pipeline.for_instructions), the rest through the full one.
         # Tool definitions, output schemas and predicted output are the deployer's too.
@@ -382,12 +422,19 @@ class Recorder:
                                self._scan(state, "\n".join(own), Stage.PRE, self.instructions_pipeline),
                                self._scan(state, definitions_text(kwargs), Stage.PRE, self.instructions_pipeline))
                    if r is not None]
+        built = {field: value for fields in derived.values() for field, value in fields.items()}
+        fixed = self._scan(state, definitions_text(built), Stage.PRE, self.instructions_pipeline) if built else None
         if self.pipeline is not None and (kinds := shape.media(kwargs)):
             results.append(media := screen_media(self.pipeline, kinds))
             self._note(state, Stage.PRE, media)
         blocked = [r for r in results if r.action is Action.BLOCK]
         if blocked:
             msg = blocked_message(blocked[0])
+            self.finish(state, status=400, error=msg)
+            raise PolicyViolation(msg)
+        if fixed is not None and fixed.action in (Action.REDACT, Action.BLOCK):
+            # The SDK builds the schema after this wrapper ran: what it holds cannot be redacted (fail closed).
+            msg = _schema_refusal(fixed, derived, kwargs)
             self.finish(state, status=400, error=msg)
             raise PolicyViolation(msg)
         if any(r.action is Action.REDACT for r in results) and self.pipeline is not None:
@@ -458,11 +505,13 @@ class Recorder:
         """This call leaves no record (nothing reached the caller: a poll of a response still in progress)."""
         state.recorded = True
 
-    def finish(self, state: CallState, *, status: int, output: str | None = None, model_served: str | None = None,
+    def finish(self, state: CallState, *, status: int, output: str | list[str] | None = None,
+               model_served: str | None = None,
                input_tokens: int | None = None, output_tokens: int | None = None, response_id: str | None = None,
                system_fingerprint: str | None = None, finish_reason: str | None = None,
                error: str | None = None) -> None:
-        """The one audit record of this call (idempotent; never raises)."""
+        """The one audit record of this call (idempotent; never raises). ``output``: the answer's text, or
+        the list of the choices' texts in index order when there are several (``n > 1``)."""
         if state.recorded:
             return
         state.recorded = True
@@ -473,7 +522,7 @@ class Recorder:
                 latency_us=(time.perf_counter_ns() - state.t0_ns) // 1000,
                 input_tokens=input_tokens if input_tokens is not None else estimate_tokens(state.prompt_text),
                 output_tokens=output_tokens if output_tokens is not None else
-                (estimate_tokens(output) if output else 0),
+                (estimate_tokens(output if isinstance(output, str) else "\n".join(output)) if output else 0),
                 flagged=state.flagged, tokens_estimated=estimated, model_served=model_served,
                 provider=self.provider, endpoint=state.endpoint, params=state.params, scans=state.scans,
                 status=status, template=state.template, template_hash=state.template_hash,

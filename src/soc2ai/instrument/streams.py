@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from soc2ai.instrument.core import INSTRUMENTED, CallState, Recorder, error_status
+from soc2ai.scan.interface import Action
 
 
 class Accumulator(Protocol):
@@ -41,14 +42,17 @@ class _Base:
     def _end(self, status: int, error: str | None) -> None:
         if self._state.recorded:
             return
-        text = self._acc.text()
+        outputs = self._outputs()
+        # Several choices are recorded as the list of their texts in index order, as the gateway does.
+        text: str | list[str] = [out for out, _ in outputs] if len(outputs) > 1 else self._acc.text()
         try:
-            action, _ = self._rec.post_scan(self._state, text)
-            tool_arguments = getattr(self._acc, "tool_arguments", None)
-            for args in tool_arguments() if tool_arguments is not None else []:
-                tc_action, _ = self._rec.post_scan_arguments(self._state, args)
-                if tc_action.value in ("redact", "block") and action.value not in ("redact", "block"):
-                    action = tc_action
+            action = Action.ALLOW
+            for out, calls in outputs:  # every choice of an ``n > 1`` stream
+                taken = [self._rec.post_scan(self._state, out)[0],
+                         *(self._rec.post_scan_arguments(self._state, args)[0] for args in calls)]
+                for got in taken:
+                    if got in (Action.REDACT, Action.BLOCK) and action not in (Action.REDACT, Action.BLOCK):
+                        action = got
         except Exception as exc:  # the output was delivered: record it even if screening it failed
             self._rec.finish(self._state, status=500, output=text, error=f"post-scan failed: {type(exc).__name__}",
                              **self._acc.fields())
@@ -56,6 +60,14 @@ class _Base:
         if action.value in ("redact", "block") and error is None:
             error = f"post-scan {action.value} on streamed output (already delivered)"
         self._rec.finish(self._state, status=status, output=text, error=error, **self._acc.fields())
+
+    def _outputs(self) -> list[tuple[str, list[str]]]:
+        """(text, tool calls' arguments) of each choice the stream assembled."""
+        outputs = getattr(self._acc, "outputs", None)
+        if callable(outputs):
+            return list(outputs())
+        tool_arguments = getattr(self._acc, "tool_arguments", None)
+        return [(self._acc.text(), list(tool_arguments()) if tool_arguments is not None else [])]
 
     def __del__(self) -> None:
         # A stream dropped before its end without close() (a ``break`` out of the loop) is still recorded.
@@ -261,6 +273,23 @@ class _RawBase:
         why = f"could not parse the response ({type(exc).__name__})" if exc else "read without parse()"
         self._rec.finish(self._state, status=getattr(self._raw, "status_code", 200),
                          error=f"raw response {why}: output not screened")
+
+    def __del__(self) -> None:
+        # Dropped without parse() or close(): a with_streaming_response whose ``with`` block never exited
+        # (``__enter__()`` called by hand), a with_raw_response(stream=True) read through http_response.
+        # Recorded here, at the latest; a parsed stream records itself (the caller may still hold it).
+        state = self.__dict__.get("_state")
+        if state is None or state.recorded or self.__dict__.get("_parsed") is not None:
+            return
+        try:
+            http = getattr(self.__dict__["_raw"], "http_response", None)
+            if not getattr(http, "is_stream_consumed", True):
+                self._rec.finish(state, status=499, error="raw response dropped by the caller without parse() "
+                                                          "or close(), its body unread: output not screened")
+            else:
+                self._unparsed()
+        except Exception:  # noqa: S110 - finish() logs its own failures; nothing to raise to in a finalizer
+            pass
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._raw, name)

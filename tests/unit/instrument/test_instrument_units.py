@@ -40,6 +40,23 @@ def test_openai_accumulator() -> None:
     assert acc.fields() == {"response_id": "c1", "model_served": "gpt-x", "finish_reason": "stop"}
 
 
+def test_openai_accumulator_assembles_every_choice() -> None:
+    """n > 1: each choice is assembled by its index (chunks interleave), with its tool calls' arguments;
+    the text is the choices' texts one a line, the finish reason the first choice's."""
+    acc = OpenAIAccumulator()
+    call = {"index": 0, "id": "t", "type": "function", "function": {"name": "f", "arguments": '{"a"'}}
+    for index, delta, finish in ((1, {"content": "b1"}, None), (0, {"content": "a1"}, None),
+                                 (1, {"tool_calls": [call]}, None),
+                                 (1, {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}, "tool_calls"),
+                                 (0, {"content": " a2"}, "stop")):
+        acc.add(ChatCompletionChunk.model_validate({
+            "id": "c2", "object": "chat.completion.chunk", "created": 0, "model": "gpt-x",
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}))
+    assert acc.outputs() == [("a1 a2", []), ("b1", ['{"a": 1}'])]
+    assert acc.text() == "a1 a2\nb1" and acc.tool_arguments() == ['{"a": 1}']
+    assert acc.fields()["finish_reason"] == "stop"
+
+
 def test_anthropic_accumulator() -> None:
     """message_start, text deltas and message_delta give text, ids, usage and stop reason."""
     acc = AnthropicAccumulator()
