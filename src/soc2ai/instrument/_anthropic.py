@@ -106,13 +106,33 @@ def _format_schema(kwargs: dict[str, Any]) -> Mapping[str, Any] | None:
     return fmt if isinstance(fmt, Mapping) else None
 
 
+def _tool_params(tools: Any) -> list[Any]:
+    """``tools`` with each object that has ``to_dict()`` (``@beta_tool`` functions, builtin tools) as the
+    dict the beta SDK sends for it, through the SDK's own helper where it has one (it keeps helper tags)."""
+    try:
+        from anthropic.lib.tools._tool_params import to_tool_params
+    except ImportError:
+        return [t.to_dict() if callable(getattr(t, "to_dict", None)) else t for t in tools]
+    built: Any = to_tool_params(tools)
+    return list(built)
+
+
 class AnthropicPrompt(ChatPrompt):
     """``messages`` and ``system``, and the dict schema in ``output_config.format`` (where the SDK takes a
     schema that is not a class): the deployer's own text, like ``output_format``, so screened with the
-    instructions and redacted in a copy of ``output_config``."""
+    instructions and redacted in a copy of ``output_config``. ``beta``: ``client.beta.messages``, whose
+    methods take tool objects (``@beta_tool``) in ``tools``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, beta: bool = False) -> None:
         super().__init__("system")
+        self.beta = beta
+
+    def prompt(self, kwargs: dict[str, Any]) -> Any:
+        """:meth:`ChatPrompt.prompt`. On the beta resource, tool objects in ``tools`` become the dicts the SDK
+        would send for them, here: screening reads dicts, so a ``@beta_tool`` docstring went out unscreened."""
+        if self.beta and given(kwargs.get("tools")):
+            kwargs["tools"] = _tool_params(kwargs["tools"])
+        return super().prompt(kwargs)
 
     def texts(self, kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
         """:meth:`ChatPrompt.texts`, the schema's prose (:func:`definitions_text`) with the instructions."""
@@ -141,14 +161,15 @@ def instrument_anthropic(client: Any, rec: Recorder) -> None:
     for resource in (client.messages, getattr(beta, "messages", None)):
         if resource is None:
             continue
+        shape = AnthropicPrompt(beta=resource is not client.messages)
         for method in ("create", "parse"):
             if hasattr(resource, method):
                 patch_create(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
-                             complete=_complete, method=method, shape=AnthropicPrompt(), schemas=class_schemas)
+                             complete=_complete, method=method, shape=shape, schemas=class_schemas)
         if hasattr(resource, "count_tokens"):
             patch_create(resource, rec, endpoint="messages.count_tokens", accumulator=AnthropicAccumulator,
-                         complete=counted, method="count_tokens", shape=AnthropicPrompt(), schemas=class_schemas)
+                         complete=counted, method="count_tokens", shape=shape, schemas=class_schemas)
         # ``messages.stream(...)`` posts the request itself (it does not go through create).
         patch_stream_helper(resource, rec, endpoint="messages", accumulator=AnthropicAccumulator,
-                            shape=AnthropicPrompt(), schemas=class_schemas)
+                            shape=shape, schemas=class_schemas)
     forget_raw_views(client, *([beta] if beta is not None else []))  # ``client.with_raw_response.messages`` too

@@ -6,6 +6,7 @@ fields as the gateway, except ``key_id`` and ``fallback_path`` (there is no gate
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import time
@@ -182,6 +183,37 @@ class ChatPrompt:
         kwargs["messages"] = redact_messages(plain_messages(kwargs.get("messages") or []), redact)
         if self.system_key and isinstance(kwargs.get(self.system_key), str | list):
             kwargs[self.system_key] = redact_content(_system_blocks(kwargs[self.system_key]), redact)
+
+
+def _like(before: Any, items: Any) -> Any:
+    """``items`` (a new dict or list) as the type ``before`` has, with ``before``'s attributes: a shallow
+    copy of ``before`` (no ``__init__``, which may take other arguments) refilled with ``items``."""
+    if type(before) in (dict, list):
+        return items
+    new = copy.copy(before)
+    new.clear()
+    if isinstance(new, dict):
+        new.update(items)
+    else:
+        new.extend(items)
+    return new
+
+
+def keep_kinds(before: Any, after: Any) -> Any:
+    """``after``, which :func:`redact_definitions` made of ``before`` (new plain dicts and lists where a text
+    changed, the same objects elsewhere), with each new container given the type and attributes of the
+    one it replaces. The SDKs keep state on dict subclasses in ``tools``: openai's
+    ``pydantic_function_tool()`` (a ``PydanticFunctionTool`` under ``"function"``) and
+    ``pydantic_responses_function_tool()`` (a ``ResponsesPydanticFunctionTool``) hold the model ``parse()``
+    reads a call's arguments into, and ``responses.parse`` refuses a chat-shaped function tool without it;
+    anthropic tags helper-made dicts for its ``x-stainless-helper`` header. Plain dicts lost all that."""
+    if after is before:
+        return after
+    if isinstance(before, dict) and isinstance(after, dict):
+        return _like(before, {k: keep_kinds(before[k], v) if k in before else v for k, v in after.items()})
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return _like(before, [keep_kinds(b, a) for b, a in zip(before, after, strict=True)])
+    return after
 
 
 def given(value: Any) -> bool:
@@ -398,6 +430,9 @@ class Recorder:
         if rendered is not None:
             shape.apply_template(kwargs, rendered.text)
         state.prompt = shape.prompt(kwargs)
+        for key in DEFINITION_FIELDS:  # ``tools=(...)`` or a generator: screening reads lists (and reads once)
+            if _is_iterable(kwargs.get(key)):
+                kwargs[key] = list(kwargs[key])
         unreadable = getattr(shape, "unreadable", None)
         if self.pipeline is not None and callable(unreadable) and (why := unreadable(kwargs)):
             self.finish(state, status=400, error=why)  # what cannot be screened is not sent (fail closed)
@@ -444,7 +479,7 @@ class Recorder:
                     return str(pipe.run(text, stage=Stage.PRE).text)
 
                 shape.redact(kwargs, redact)
-                kwargs.update(redact_definitions(kwargs, redact))
+                kwargs.update(keep_kinds(kwargs, redact_definitions(kwargs, redact)))
                 own_after, rest_after = shape.texts(kwargs)
                 if left_to_redact(pipe, "\n".join(own_after + rest_after)) or \
                         left_to_redact(pipe, definitions_text(kwargs)):
