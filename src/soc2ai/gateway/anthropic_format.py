@@ -1,8 +1,9 @@
 """Conversions between OpenAI chat completions (the gateway's internal shape) and Anthropic messages.
 
 Used both ways: ``/v1/messages`` clients talk Anthropic to an OpenAI-style upstream, and OpenAI clients
-reach an Anthropic provider. Text, ``tool_use`` and ``tool_result`` blocks and tool definitions are
-translated; other block types (images, documents) are refused with a 400.
+reach an Anthropic provider. Text, ``tool_use`` and ``tool_result`` blocks, tool definitions and structured
+outputs (``output_config.format`` <-> ``response_format``) are translated; other block types (images,
+documents) and request fields that cannot be translated are refused with a 400 naming them.
 """
 
 from __future__ import annotations
@@ -79,18 +80,101 @@ def _tools_to_chat(tools: Any) -> list[dict[str, Any]]:
         fn: dict[str, Any] = {"name": t["name"], "parameters": t["input_schema"]}
         if isinstance(t.get("description"), str):
             fn["description"] = t["description"]
+        strict = t.get("strict")
+        if strict is not None:  # strict tool use: a guarantee on the input's shape, kept as OpenAI's
+            if not isinstance(strict, bool):
+                raise bad_request(f"tools[{i}].strict must be a boolean", param=f"tools[{i}].strict")
+            fn["strict"] = strict
         out.append({"type": "function", "function": fn})
     return out
 
 
-def _tool_choice_to_chat(choice: Any) -> Any:
+def _tool_choice_to_chat(choice: Any) -> tuple[Any, bool | None]:
+    """``(tool_choice, parallel_tool_calls)``: Anthropic's ``disable_parallel_tool_use`` is OpenAI's
+    ``parallel_tool_calls = false`` (None when not given)."""
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind == "tool" and isinstance(choice.get("name"), str):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
-    if mapped is None:
-        raise bad_request("tool_choice must be {type: auto | any | none | tool}", param="tool_choice")
-    return mapped
+        mapped: Any = {"type": "function", "function": {"name": choice["name"]}}
+    else:
+        mapped = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
+        if mapped is None:
+            raise bad_request("tool_choice must be {type: auto | any | none | tool}", param="tool_choice")
+    disable = choice.get("disable_parallel_tool_use")
+    if disable is not None and not isinstance(disable, bool):
+        raise bad_request("tool_choice.disable_parallel_tool_use must be a boolean",
+                          param="tool_choice.disable_parallel_tool_use")
+    return mapped, None if disable is None else not disable
+
+
+# What ``messages_to_chat`` does with each /v1/messages request field. Translated: the fields read below.
+# Ignored (accepted, not forwarded): they do not change what the model answers (attribution, capacity and
+# speed, prompt caching, diagnostics). Every other field with a value is refused with a 400 naming it,
+# since a field the gateway does not translate may change the answer (fail closed, never dropped silently).
+_TRANSLATED = frozenset({"model", "messages", "max_tokens", "system", "temperature", "top_p", "top_k",
+                         "stop_sequences", "stream", "tools", "tool_choice", "output_config", "output_format",
+                         "thinking", "template", "variables"})
+_IGNORED = frozenset({"metadata", "service_tier", "speed", "cache_control", "diagnostics", "user_profile_id"})
+_REFUSED_WHY = {
+    "inference_geo": "the gateway's routing ([gateway.models]) decides where a request is processed",
+    "container": "server-side containers (code execution) are not available through the gateway",
+    "mcp_servers": "MCP servers are called by the provider, out of the gateway's screening",
+    "context_management": "it changes the context the model sees after the gateway screened it",
+}
+# The name an Anthropic schema gets as an OpenAI ``json_schema`` (Anthropic has none). A constant, not
+# the schema's ``title``: names are not screened, a title is, and a redacted title must not leak here.
+_SCHEMA_NAME = "output"
+
+
+def _json_schema_format(value: Any, where: str) -> dict[str, Any]:
+    """An Anthropic output format (``{"type": "json_schema", "schema": {...}}``) as OpenAI's
+    ``response_format``; any other shape is a 400 naming ``where``."""
+    if not isinstance(value, dict) or value.get("type") != "json_schema" or not isinstance(value.get("schema"), dict):
+        raise bad_request(f'{where} must be {{"type": "json_schema", "schema": {{...}}}}', param=where)
+    extra = sorted(set(value) - {"type", "schema"})
+    if extra:
+        raise bad_request(f"{where}.{extra[0]} is not supported", param=f"{where}.{extra[0]}")
+    return {"type": "json_schema", "json_schema": {"name": _SCHEMA_NAME, "schema": value["schema"]}}
+
+
+def _output_format_to_chat(req: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's structured-output schema (``output_config.format``, or the older beta
+    ``output_format``) as ``response_format``; None without one. ``output_config`` keys other than
+    ``format`` (``effort``, ``task_budget``, ...) are refused: not every provider of a fallback chain can
+    honour them, and dropping them would change the answer unseen."""
+    found = None
+    config = req.get("output_config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise bad_request("output_config must be an object", param="output_config")
+        for k, v in config.items():
+            if k != "format" and v is not None:
+                raise bad_request(f"output_config.{k} is not supported by the gateway (only output_config.format)",
+                                  param=f"output_config.{k}")
+        if config.get("format") is not None:
+            found = _json_schema_format(config["format"], "output_config.format")
+    if req.get("output_format") is not None:
+        if found is not None:
+            raise bad_request("output_format and output_config.format are both given; send one", param="output_format")
+        found = _json_schema_format(req["output_format"], "output_format")
+    return found
+
+
+def _refuse_untranslated(req: dict[str, Any]) -> None:
+    """A 400 naming the first request field with a value that would not reach the model (see
+    :data:`_TRANSLATED`); ``thinking`` only as ``{"type": "disabled"}`` (thinking blocks are not
+    translated)."""
+    for k in sorted(req):
+        if k in _TRANSLATED or k in _IGNORED or req[k] is None:
+            continue
+        why = _REFUSED_WHY.get(k, "the gateway does not translate it, and dropping it could change the answer")
+        raise bad_request(f"{k} is not supported by the gateway's /v1/messages: {why}", param=k)
+    thinking = req.get("thinking")
+    if thinking is not None and thinking != {"type": "disabled"}:
+        raise bad_request('thinking is not supported by the gateway\'s /v1/messages (thinking blocks are not '
+                          'translated); omit it or send {"type": "disabled"}', param="thinking")
+    top_k = req.get("top_k")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0):
+        raise bad_request("top_k must be a non-negative integer", param="top_k")
 
 
 def messages_to_chat(req: dict[str, Any]) -> dict[str, Any]:
@@ -108,15 +192,23 @@ def messages_to_chat(req: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
             raise bad_request(f"messages[{i}].role must be 'user' or 'assistant'", param=f"messages[{i}]")
         out_msgs.extend(_message_to_chat(m, f"messages[{i}].content"))
+    _refuse_untranslated(req)
     chat: dict[str, Any] = {"model": req.get("model"), "messages": out_msgs, "max_tokens": max_tokens}
-    for src, dst in (("temperature", "temperature"), ("top_p", "top_p"), ("stop_sequences", "stop"),
-                     ("stream", "stream")):
+    # top_k has no OpenAI field: sent as ``top_k``, which vLLM-style servers take and OpenAI refuses (a 400
+    # passed back), rather than dropped.
+    for src, dst in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
+                     ("stop_sequences", "stop"), ("stream", "stream")):
         if req.get(src) is not None:
             chat[dst] = req[src]
     if req.get("tools") is not None:
         chat["tools"] = _tools_to_chat(req["tools"])
     if req.get("tool_choice") is not None:
-        chat["tool_choice"] = _tool_choice_to_chat(req["tool_choice"])
+        chat["tool_choice"], parallel = _tool_choice_to_chat(req["tool_choice"])
+        if parallel is not None:
+            chat["parallel_tool_calls"] = parallel
+    response_format = _output_format_to_chat(req)
+    if response_format is not None:  # screened from here on like any response_format (DEFINITION_FIELDS)
+        chat["response_format"] = response_format
     for name in ("template", "variables"):
         if name in req:
             chat[name] = req[name]
@@ -187,15 +279,14 @@ def chat_to_anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any
                            "max_tokens": chat.get("max_tokens") or chat.get("max_completion_tokens") or 1024}
     if system:
         out["system"] = "\n\n".join(str(s) for s in system)
-    for src, dst in (("temperature", "temperature"), ("top_p", "top_p"), ("stop", "stop_sequences")):
+    for src, dst in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
+                     ("stop", "stop_sequences")):
         if chat.get(src) is not None:
             v = chat[src]
             out[dst] = [v] if dst == "stop_sequences" and isinstance(v, str) else v
     if isinstance(chat.get("tools"), list):
-        out["tools"] = [{"name": t["function"]["name"], "input_schema": t["function"].get("parameters") or
-                         {"type": "object"}, **({"description": t["function"]["description"]}
-                                                if t["function"].get("description") else {})}
-                        for t in chat["tools"] if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        out["tools"] = [_tool_to_anthropic(t["function"]) for t in chat["tools"]
+                        if isinstance(t, dict) and isinstance(t.get("function"), dict)
                         and isinstance(t["function"].get("name"), str)]
     choice = chat.get("tool_choice")
     if choice is not None:
@@ -207,7 +298,40 @@ def chat_to_anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any
             out["tool_choice"] = {"type": "tool", "name": fn["name"]}
         else:
             out["tool_choice"] = {"type": {"auto": "auto", "required": "any", "none": "none"}.get(choice, "auto")}
+    if chat.get("parallel_tool_calls") is False and out.get("tools"):
+        tc = out.setdefault("tool_choice", {"type": "auto"})
+        if tc["type"] != "none":  # Anthropic takes the flag with auto, any and tool only
+            tc["disable_parallel_tool_use"] = True
+    fmt = _response_format_to_anthropic(chat.get("response_format"))
+    if fmt is not None:
+        out["output_config"] = {"format": fmt}
+    n = chat.get("n")
+    if isinstance(n, int) and n > 1:  # one answer would come back where the client asked for several
+        raise bad_request("an Anthropic provider answers with one choice: n must be 1", param="n")
     return out
+
+
+def _tool_to_anthropic(fn: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI function definition as an Anthropic tool (strict tool use kept)."""
+    tool: dict[str, Any] = {"name": fn["name"], "input_schema": fn.get("parameters") or {"type": "object"}}
+    if fn.get("description"):
+        tool["description"] = fn["description"]
+    if isinstance(fn.get("strict"), bool):
+        tool["strict"] = fn["strict"]
+    return tool
+
+
+def _response_format_to_anthropic(rf: Any) -> dict[str, Any] | None:
+    """A chat ``response_format`` as Anthropic's ``output_config.format`` (None for none or plain text);
+    Anthropic has no schema-less JSON mode, so ``json_object`` and anything else is a 400 rather than an
+    answer of another shape."""
+    if rf is None or (isinstance(rf, dict) and rf.get("type") == "text"):
+        return None
+    spec = rf.get("json_schema") if isinstance(rf, dict) and rf.get("type") == "json_schema" else None
+    if not (isinstance(spec, dict) and isinstance(spec.get("schema"), dict)):
+        raise bad_request('an Anthropic provider takes response_format {"type": "json_schema", "json_schema": '
+                          '{"name": ..., "schema": {...}}} or {"type": "text"}', param="response_format")
+    return {"type": "json_schema", "schema": spec["schema"]}
 
 
 def anthropic_message_to_chat(msg: dict[str, Any]) -> dict[str, Any]:

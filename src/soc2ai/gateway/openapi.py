@@ -31,6 +31,8 @@ _CHAT = {"type": "object", "required": ["model"], "properties": {
     "seed": {"type": "integer"},
     "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}
 
+_JSON_SCHEMA_FORMAT = {"type": "object", "required": ["type", "schema"], "properties": {
+    "type": {"type": "string", "enum": ["json_schema"]}, "schema": {"type": "object"}}}
 _ANTHROPIC = {"type": "object", "required": ["model", "messages", "max_tokens"], "properties": {
     "model": {"type": "string"},
     "max_tokens": {"type": "integer", "minimum": 1},
@@ -41,9 +43,13 @@ _ANTHROPIC = {"type": "object", "required": ["model", "messages", "max_tokens"],
         "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {
             "type": "object", "required": ["type", "text"],
             "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}}}}]}}}},
-    "temperature": {"type": "number"}, "top_p": {"type": "number"},
+    "temperature": {"type": "number"}, "top_p": {"type": "number"}, "top_k": {"type": "integer", "minimum": 0},
     "stop_sequences": {"type": "array", "items": {"type": "string"}},
-    "stream": {"type": "boolean"}}}
+    "stream": {"type": "boolean"},
+    "output_config": {"type": "object", "description": "Only format (structured outputs); other keys are refused",
+                      "properties": {"format": _JSON_SCHEMA_FORMAT}},
+    "output_format": {**_JSON_SCHEMA_FORMAT, "description": "Older beta spelling of output_config.format"},
+    "metadata": {"type": "object", "description": "Accepted and not forwarded"}}}
 
 _EMBED = {"type": "object", "required": ["model", "input"], "properties": {
     "model": {"type": "string"},
