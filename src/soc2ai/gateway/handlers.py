@@ -201,9 +201,8 @@ class ChatHandler:
         if stream:
             synth = None if target.settings.kind != "anthropic" else orjson.loads(resp.content)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            # Several choices (``n``) stream interleaved by ``index``: assembled and screened one by one.
             return StreamingResponse(self._stream(call, target.provider, resp, synth, params, prompt_text,
-                                                  include_usage, (body.get("n") or 1) != 1),
+                                                  include_usage),
                                      media_type="text/event-stream", headers={"cache-control": "no-cache"})
         try:
             data = orjson.loads(resp.content)
@@ -244,11 +243,12 @@ class ChatHandler:
         choices = data.get("choices") if isinstance(data, dict) else None
         choice: dict[str, Any] = {}
         if isinstance(choices, list) and choices:
-            if len(choices) > 1:
-                # Decided by the answer, not the request's ``n``: every choice returned is screened.
+            # Decided by the answer, not the request's ``n``: every choice returned is screened. The
+            # Anthropic shape sends choice 0 only, so only it is screened and recorded. A choice that is
+            # not an object cannot be screened: _respond_choices fails it closed.
+            if (len(choices) > 1 and self.shape != "anthropic") or not isinstance(choices[0], dict):
                 return self._respond_choices(call, data, choices, raw, params, prompt_text, provider=provider)
-            if isinstance(choices[0], dict):
-                choice = choices[0]
+            choice = choices[0]
         msg = choice.get("message")
         message: dict[str, Any] = msg if isinstance(msg, dict) else {}
         content = message.get("content")
@@ -348,14 +348,15 @@ class ChatHandler:
         return action, post, text
 
     async def _stream(self, call: Call, provider: str, resp: Any, synth: dict[str, Any] | None,
-                      params: dict[str, Any], prompt_text: str, include_usage: bool,
-                      several: bool = False) -> AsyncIterator[bytes]:
+                      params: dict[str, Any], prompt_text: str, include_usage: bool) -> AsyncIterator[bytes]:
         """Relay (passthrough) or collect-then-send (buffer) the upstream stream; record once at the end.
 
-        ``several``: the request asked for several choices (``n`` > 1, OpenAI shape only: ``/v1/messages``
-        has no ``n``). Their deltas are assembled per choice ``index`` and each choice is post-screened
-        like the only one, and redacted or withheld on its own; the record's output is the list of the
-        choice texts in index order. Otherwise every delta is assembled as one answer."""
+        OpenAI shape: deltas are assembled per choice ``index``, as the client assembles them, whatever
+        the request's ``n`` (an upstream may send more choices than asked), and each choice is
+        post-screened like the only one, and redacted or withheld on its own; with several, the record's
+        output is the list of the choice texts in index order. A choice with an index that is not an
+        integer fails the stream (502): it cannot be told which answer the client adds it to.
+        Anthropic shape: every delta is assembled as one answer, as ``out`` sends them all as one."""
         gw = self.gw
         passthrough = gw.settings.stream_mode == "passthrough"
         anthropic = self.shape == "anthropic"
@@ -403,10 +404,14 @@ class ChatHandler:
                 choices = chunk.get("choices")
                 for ch in choices if isinstance(choices, list) else ():
                     if isinstance(ch, dict):
-                        i = ch.get("index") if several else 0
-                        a = acc.get(i if isinstance(i, int) else 0)
+                        i = 0 if anthropic else ch.get("index", 0)
+                        if type(i) is not int:  # bool and "1" too: a client may read them as index 1
+                            if i is not None:
+                                raise _BadStream("upstream stream has a choice whose index is not an integer")
+                            i = 0
+                        a = acc.get(i)
                         if a is None:
-                            a = acc[i if isinstance(i, int) else 0] = _Assembled()
+                            a = acc[i] = _Assembled()
                         a.add(ch)
                 if passthrough:
                     for e in out(payload, chunk):
@@ -449,8 +454,9 @@ class ChatHandler:
                 events.append(b"data: [DONE]\n\n")
             # One write for what is left (all of it in buffer mode): fewer syscalls than event by event.
             yield b"".join(events)
-        except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
-            status, error = 502, f"upstream stream failed: {type(exc).__name__}"
+        except (httpx.HTTPError, orjson.JSONDecodeError, _BadStream) as exc:
+            status = 502
+            error = f"upstream stream failed: {exc if isinstance(exc, _BadStream) else type(exc).__name__}"
             err = ApiError(502, error, code="upstream_error")
             yield (af.sse("error", orjson.loads(err.anthropic_body())) if anthropic
                    else b"data: " + err.openai_body() + b"\n\n")
@@ -536,11 +542,14 @@ def _output_action(post: Any, tools: Action) -> Action:
 
 def _merge_tool_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> None:
     """Assemble streamed tool calls: the first delta of a call has its id and name, later ones append
-    fragments of its arguments."""
-    for d in deltas:
-        if not isinstance(d, dict) or not isinstance(d.get("index"), int):
+    fragments of its arguments. A delta without an ``index`` (some OpenAI-compatible servers send each
+    call whole) is the call at its position in the list: skipping it would pass its arguments unscreened."""
+    for position, d in enumerate(deltas):
+        if not isinstance(d, dict):
             continue
-        tc = calls.setdefault(d["index"], {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+        index = d.get("index")
+        tc = calls.setdefault(index if isinstance(index, int) else position,
+                              {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
         for k in ("id", "type"):
             if d.get(k) is not None:
                 tc[k] = d[k]
@@ -556,6 +565,10 @@ def _choice_index(choice: dict[str, Any], position: int) -> int:
     """A choice's ``index`` (its position in the list when it has none)."""
     i = choice.get("index")
     return i if isinstance(i, int) else position
+
+
+class _BadStream(Exception):
+    """An upstream stream the gateway cannot screen as the client will read it (a 502)."""
 
 
 class _Assembled:
@@ -574,9 +587,15 @@ class _Assembled:
         """Add one streamed choice object (its ``delta`` and ``finish_reason``)."""
         d = ch.get("delta")
         delta: dict[str, Any] = d if isinstance(d, dict) else {}
-        if isinstance(delta.get("content"), str):
-            self.parts.append(delta["content"])
+        content = delta.get("content")
+        if isinstance(content, str):
+            self.parts.append(content)
+        elif content is not None:  # a list of parts, as some servers send: read as the JSON answer's is
+            self.parts.append(message_text(content))
         self.side.extend(v for k in _SIDE_TEXT if isinstance(v := delta.get(k), str))
+        # The transcript of a streamed audio answer (the non-streamed one is screened by _side_text).
+        if isinstance(audio := delta.get("audio"), dict) and isinstance(t := audio.get("transcript"), str):
+            self.side.append(t)
         if isinstance(delta.get("tool_calls"), list):
             _merge_tool_deltas(self.tool_calls, delta["tool_calls"])
         if isinstance(fc := delta.get("function_call"), dict):

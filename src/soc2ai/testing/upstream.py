@@ -59,6 +59,9 @@ def _reply_text(b: Behaviour, body: dict[str, Any]) -> str:
     return b.reply
 
 
+_MAX_N = 128  # OpenAI's limit on ``n``
+
+
 def _choice_texts(b: Behaviour, req: dict[str, Any], text: str) -> list[str]:
     """One reply text per requested choice (``n``, default 1)."""
     n = req.get("n")
@@ -227,6 +230,11 @@ class FakeUpstream:
             out = done if polls else {**done, "status": "in_progress", "output": [], "usage": None}
             conn.respond(200, orjson.dumps(out))
         elif path.endswith("/chat/completions"):
+            asked = req.get("n")
+            if isinstance(asked, int) and asked > _MAX_N:  # as OpenAI answers; and a huge n would exhaust memory here
+                conn.respond(400, orjson.dumps({"error": {"message": f"n must be at most {_MAX_N}", "param": "n",
+                                                          "type": "invalid_request_error", "code": None}}))
+                return
             text = _reply_text(b, req)
             if req.get("stream"):
                 await self._stream(conn, req, text, b)

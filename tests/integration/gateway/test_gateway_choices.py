@@ -208,3 +208,123 @@ def test_a_choice_that_is_not_an_object_fails_closed(env: Env) -> None:
         r = client.post("/v1/chat/completions", json={"model": "m", "messages": ASK, "n": 2})
     assert r.status_code == 502 and "secret" not in r.text
     assert inference_records(log)[0]["status"] == 502
+
+
+# --- odd upstream streams and answers: nothing unscreened reaches the client -------------------------------
+
+def _sse(*choices: dict[str, Any]) -> httpx.Response:
+    """An upstream event stream, one chunk per choice object given."""
+    body = b"".join(b"data: " + orjson.dumps({"id": "chatcmpl-4", "object": "chat.completion.chunk", "model": "model-a",
+                                              "choices": [c]}) + b"\n\n" for c in choices)
+    return httpx.Response(200, content=body + b"data: [DONE]\n\n", headers={"content-type": "text/event-stream"})
+
+
+def _post_stream(client: TestClient, **body: Any) -> tuple[str, dict[int, str]]:
+    """(the raw event stream, text per choice index as a client assembles it)."""
+    r = client.post("/v1/chat/completions", json={"model": "m", "messages": ASK, "stream": True, **body})
+    assert r.status_code == 200
+    texts: dict[int, str] = {}
+    for line in r.text.split("\n\n"):
+        if line.startswith("data: {"):
+            for ch in orjson.loads(line[6:]).get("choices", []):
+                if isinstance(ch.get("index"), int) and isinstance(content := ch["delta"].get("content"), str):
+                    texts[ch["index"]] = texts.get(ch["index"], "") + content
+    return r.text, texts
+
+
+def test_stream_without_n_is_screened_per_index(env: Env) -> None:
+    """An upstream may stream more choices than asked (here two, for a request without ``n``): they are
+    screened per index, as the client assembles them. Screened as one interleaved text, "the sec" +
+    "hello" + "ret plan" hid the secret of choice 0."""
+    answer = _sse({"index": 0, "delta": {"content": "the sec"}}, {"index": 1, "delta": {"content": "hello"}},
+                  {"index": 0, "delta": {"content": "ret plan"}}, {"index": 1, "delta": {"content": " world"}},
+                  {"index": 0, "delta": {}, "finish_reason": "stop"}, {"index": 1, "delta": {}, "finish_reason": "stop"})
+    client, log = _gateway(env, answer, KeywordPipeline(redact=["secret"]))
+    with client:
+        raw, texts = _post_stream(client)
+    assert texts == {0: "the [REDACTED] plan", 1: "hello world"} and '"the sec"' not in raw
+    rec = inference_records(log)[0]
+    assert rec["flagged"] is True
+    assert _output_matches(log, rec, ["the [REDACTED] plan", "hello world"])
+
+
+@pytest.mark.parametrize("index", ["1", True, 1.0])
+def test_stream_choice_index_not_an_integer_fails_closed(env: Env, index: Any) -> None:
+    """A client may add a chunk of index "1" (or true, or 1.0) to choice 1; the gateway cannot tell which
+    answer it belongs to, so it cannot screen it as read: the stream fails (502), nothing of it is sent."""
+    answer = _sse({"index": 1, "delta": {"content": "the sec"}}, {"index": index, "delta": {"content": "ret"}},
+                  {"index": 0, "delta": {"content": "hi"}})
+    client, log = _gateway(env, answer, KeywordPipeline(redact=["secret"]))
+    with client:
+        raw, texts = _post_stream(client, n=2)
+    assert texts == {} and "sec" not in raw and '"code":"upstream_error"' in raw
+    rec = inference_records(log)[0]
+    assert rec["status"] == 502 and "index is not an integer" in rec["error"]
+
+
+def test_streamed_tool_call_without_index_is_screened(env: Env) -> None:
+    """Some OpenAI-compatible servers stream each tool call whole, without its ``index``: its arguments
+    are screened (and redacted) like any other call's, not passed on unread."""
+    answer = _sse({"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "send_mail", "arguments": ARGS}}]}},
+                  {"index": 0, "delta": {}, "finish_reason": "tool_calls"})
+    client, log = _gateway(env, answer, KeywordPipeline(redact=["secret"]))
+    with client:
+        raw, _ = _post_stream(client)
+    assert "secret" not in raw
+    call = next(ch["delta"]["tool_calls"][0] for line in raw.split("\n\n") if line.startswith("data: {")
+                for ch in orjson.loads(line[6:])["choices"] if ch["delta"].get("tool_calls"))
+    assert orjson.loads(call["function"]["arguments"])["body"] == "the [REDACTED] plan"
+    assert inference_records(log)[0]["flagged"] is True
+
+
+@pytest.mark.parametrize("delta", [{"content": [{"type": "text", "text": LEAKY}]},
+                                   {"audio": {"id": "a1", "transcript": LEAKY}}], ids=["parts", "audio"])
+def test_streamed_list_content_and_audio_transcript_are_screened(env: Env, delta: dict[str, Any]) -> None:
+    """Text streamed as a list of parts, or as an audio answer's transcript, is screened like the JSON
+    answer's (buffer mode: the redacted answer is sent instead)."""
+    answer = _sse({"index": 0, "delta": delta}, {"index": 0, "delta": {}, "finish_reason": "stop"})
+    client, log = _gateway(env, answer, KeywordPipeline(redact=["secret"]))
+    with client:
+        raw, _ = _post_stream(client)
+    assert "secret" not in raw
+    assert inference_records(log)[0]["flagged"] is True
+
+
+def test_single_choice_that_is_not_an_object_fails_closed(env: Env) -> None:
+    """As with several choices: one choice that is not an object cannot be screened (502), never relayed."""
+    answer = httpx.Response(200, json={"id": "x", "object": "chat.completion", "model": "model-a",
+                                       "choices": ["the secret plan"]})
+    client, log = _gateway(env, answer, KeywordPipeline(redact=["secret"]))
+    with client:
+        r = client.post("/v1/chat/completions", json={"model": "m", "messages": ASK})
+    assert r.status_code == 502 and "secret" not in r.text
+    assert inference_records(log)[0]["status"] == 502
+
+
+def test_messages_records_the_one_choice_it_sends(env: Env) -> None:
+    """/v1/messages answers with choice 0 only: an upstream sending two choices gets choice 0 screened,
+    sent and recorded (the record's output is what the client received, not a list with choice 1)."""
+    answer = httpx.Response(200, json={
+        "id": "chatcmpl-5", "object": "chat.completion", "model": "model-a",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": CLEAN}, "finish_reason": "stop"},
+                    {"index": 1, "message": {"role": "assistant", "content": "other"}, "finish_reason": "stop"}]})
+    client, log = _gateway(env, answer, KeywordPipeline(redact=["secret"]))
+    with client:
+        r = client.post("/v1/messages", json={"model": "m", "max_tokens": 20, "messages": ASK})
+    assert r.status_code == 200 and r.json()["content"] == [{"type": "text", "text": CLEAN}]
+    rec = inference_records(log)[0]
+    assert _output_matches(log, rec, CLEAN) and not _output_matches(log, rec, [CLEAN, "other"])
+
+
+def test_huge_n_is_the_upstreams_400_not_a_hang(env: Env) -> None:
+    """The gateway passes ``n`` on; the fake upstream refuses more than 128 choices, as OpenAI does,
+    instead of building 2**62 of them (the fuzz of the OpenAPI document sends such values)."""
+    app, log, keys = env.app(env.config(), pipeline=KeywordPipeline(redact=["secret"]))
+    secret, _ = keys.create(role="inference", user_id="u")
+    with TestClient(app, headers={"authorization": f"Bearer {secret}"}) as client:
+        for stream in (False, True):
+            r = client.post("/v1/chat/completions", json={"model": "m", "messages": ASK, "n": 2**62,
+                                                          "stream": stream})
+            assert r.status_code == 400 and r.json()["error"]["message"] == "n must be at most 128"
+    assert [rec["status"] for rec in inference_records(log)] == [400, 400]
