@@ -84,6 +84,11 @@ def _as_sent(value: Any) -> Any:
     return dump(exclude_unset=True, mode="json") if callable(dump) else value
 
 
+def _is_model(value: Any) -> bool:
+    """An SDK (pydantic) model instance, not a model class."""
+    return hasattr(value, "model_dump") and not isinstance(value, type)
+
+
 def _is_iterable(value: Any) -> bool:
     """An Iterable the SDKs send as a JSON list (tuple, generator, ...), not a string, dict or model."""
     return isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping | list) \
@@ -190,12 +195,17 @@ def _like(before: Any, items: Any) -> Any:
     copy of ``before`` (no ``__init__``, which may take other arguments) refilled with ``items``."""
     if type(before) in (dict, list):
         return items
-    new = copy.copy(before)
-    new.clear()
-    if isinstance(new, dict):
-        new.update(items)
-    else:
-        new.extend(items)
+    try:
+        new = copy.copy(before)
+        if new is before:  # a ``__copy__`` that returns the object itself: refilling it would change the caller's
+            return items
+        new.clear()
+        if isinstance(new, dict):
+            new.update(items)
+        else:
+            new.extend(items)
+    except Exception:  # a subclass that cannot be copied or refilled (``__new__`` arguments, frozen): plain,
+        return items  # as the SDK sends it
     return new
 
 
@@ -433,6 +443,13 @@ class Recorder:
         for key in DEFINITION_FIELDS:  # ``tools=(...)`` or a generator: screening reads lists (and reads once)
             if _is_iterable(kwargs.get(key)):
                 kwargs[key] = list(kwargs[key])
+            value = kwargs.get(key)
+            # SDK objects (``response_format=ResponseFormatJSONObject(...)``, a tool model) go out as their dump:
+            # screened as that dict, and not taken for a class to build a schema from.
+            if _is_model(value):
+                kwargs[key] = _as_sent(value)
+            elif isinstance(value, list) and any(_is_model(v) for v in value):
+                kwargs[key] = [_as_sent(v) for v in value]
         unreadable = getattr(shape, "unreadable", None)
         if self.pipeline is not None and callable(unreadable) and (why := unreadable(kwargs)):
             self.finish(state, status=400, error=why)  # what cannot be screened is not sent (fail closed)

@@ -7,8 +7,10 @@ Raw responses (``with_raw_response`` / ``with_streaming_response``) are proxied 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -32,12 +34,32 @@ class Accumulator(Protocol):
         ...
 
 
+# Streams and raw responses not recorded yet. Those still referenced when the interpreter exits (a script's
+# globals) are finalized only after the ledger's own atexit drain has closed the log: their record would be
+# lost. They are recorded by an atexit hook registered after the ledger's, so it runs before it.
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+_HOOKED: list[bool] = []
+
+
+def _track(obj: Any) -> None:
+    if not _HOOKED:
+        _HOOKED.append(True)
+        atexit.register(_record_left_at_exit)
+    _LIVE.add(obj)
+
+
+def _record_left_at_exit() -> None:
+    for obj in list(_LIVE):
+        obj._dropped()
+
+
 class _Base:
     def __init__(self, stream: Any, state: CallState, rec: Recorder, acc: Accumulator) -> None:
         self._stream = stream
         self._state = state
         self._rec = rec
         self._acc = acc
+        _track(self)
 
     def _end(self, status: int, error: str | None) -> None:
         if self._state.recorded:
@@ -70,6 +92,9 @@ class _Base:
         return [(self._acc.text(), list(tool_arguments()) if tool_arguments is not None else [])]
 
     def __del__(self) -> None:
+        self._dropped()
+
+    def _dropped(self) -> None:
         # A stream dropped before its end without close() (a ``break`` out of the loop) is still recorded.
         state = self.__dict__.get("_state")
         if state is not None and not state.recorded:
@@ -261,6 +286,7 @@ class _RawBase:
     def __init__(self, raw: Any, state: CallState, rec: Recorder, screen: Callable[[Any], Any]) -> None:
         self._raw, self._state, self._rec, self._screen = raw, state, rec, screen
         self._parsed: Any = None
+        _track(self)
 
     def _unparsed(self, exc: Exception | None = None) -> None:
         """Record (once) a call whose output was not screened."""
@@ -275,6 +301,9 @@ class _RawBase:
                          error=f"raw response {why}: output not screened")
 
     def __del__(self) -> None:
+        self._dropped()
+
+    def _dropped(self) -> None:
         # Dropped without parse() or close(): a with_streaming_response whose ``with`` block never exited
         # (``__enter__()`` called by hand), a with_raw_response(stream=True) read through http_response.
         # Recorded here, at the latest; a parsed stream records itself (the caller may still hold it).
