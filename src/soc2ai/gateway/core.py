@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import httpx
 import orjson
@@ -237,12 +237,25 @@ def redact_content(content: Any, redact: Callable[[str], str]) -> Any:
     return _map_texts(content, redact)
 
 
+def arguments_as_text(fn: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether ``fn`` is a function object whose ``arguments`` is a string, after turning arguments given
+    as a JSON object or array (not the spec's string, but some servers and clients send it) into its JSON
+    text in place: screened, redacted and passed on as the string the spec says, never skipped."""
+    if not isinstance(fn, dict):
+        return False
+    args = fn.get("arguments")
+    if isinstance(args, dict | list):
+        fn["arguments"] = args = orjson.dumps(args).decode()
+    return isinstance(args, str)
+
+
 def tool_call_functions(tool_calls: Any) -> list[dict[str, Any]]:
-    """The ``function`` objects of a message's ``tool_calls`` whose ``arguments`` is a string."""
+    """The ``function`` objects of a message's ``tool_calls``, with string ``arguments``
+    (:func:`arguments_as_text`)."""
     out = []
     for tc in tool_calls if isinstance(tool_calls, list) else ():
         fn = tc.get("function") if isinstance(tc, dict) else None
-        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+        if arguments_as_text(fn):
             out.append(fn)
     return out
 
@@ -252,7 +265,7 @@ def history_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
     ``function_call`` (the functions API), each with string ``arguments``."""
     fns = tool_call_functions(message.get("tool_calls"))
     legacy = message.get("function_call")
-    if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+    if arguments_as_text(legacy):
         fns.append(legacy)
     return fns
 

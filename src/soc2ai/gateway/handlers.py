@@ -24,6 +24,7 @@ from soc2ai.gateway.cache import request_hash
 from soc2ai.gateway.core import (
     Call,
     Gateway,
+    arguments_as_text,
     estimate_tokens,
     history_calls,
     message_text,
@@ -557,7 +558,7 @@ def _merge_tool_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> N
         if isinstance(fn, dict):
             if isinstance(fn.get("name"), str):
                 tc["function"]["name"] += fn["name"]
-            if isinstance(fn.get("arguments"), str):
+            if arguments_as_text(fn):
                 tc["function"]["arguments"] += fn["arguments"]
 
 
@@ -600,6 +601,7 @@ class _Assembled:
             _merge_tool_deltas(self.tool_calls, delta["tool_calls"])
         if isinstance(fc := delta.get("function_call"), dict):
             self.legacy = self.legacy or {"name": "", "arguments": ""}
+            arguments_as_text(fc)
             for k in ("name", "arguments"):
                 if isinstance(fc.get(k), str):
                     self.legacy[k] += fc[k]

@@ -300,3 +300,34 @@ def test_stream_that_fails_inside_the_gateway_fails_closed(gateway: Any, path: s
     assert ("event: error" in r.text) == (path == "/v1/messages")
     rec = inference_records(log)[0]
     assert rec["status"] == 500 and rec["error"] == "internal error: RuntimeError"
+
+
+def _object_arguments_stream(body: dict[str, Any]) -> httpx.Response:
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "model-a",
+             "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+                 {"index": 0, "id": "call_1", "type": "function",
+                  "function": {"name": "pay", "arguments": {"card": CARD}}}]}, "finish_reason": None}]}
+    end = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+    sse = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in (chunk, end)) + b"data: [DONE]\n\n"
+    return httpx.Response(200, content=sse, headers={"content-type": "text/event-stream"})
+
+
+def test_tool_call_arguments_given_as_an_object_are_screened(gateway: Any) -> None:
+    """Tool-call arguments sent as a JSON object instead of the spec's string (some servers and clients
+    do): screened and redacted as their JSON text, in the request history, in a JSON answer and in a
+    buffered stream, and passed on as a string."""
+    answer = completion(None, tool_calls=[{"id": "call_1", "type": "function",
+                                           "function": {"name": "pay", "arguments": {"card": CARD}}}])
+    client, log, sent = gateway(lambda body: answer, KeywordPipeline(redact=[CARD]))
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_0", "type": "function", "function": {"name": "pay", "arguments": {"card": CARD}}}]},
+               {"role": "tool", "tool_call_id": "call_0", "content": "done"}]
+    r = client.post("/v1/chat/completions", json={"model": "m", "messages": history})
+    assert r.status_code == 200 and CARD not in r.text and CARD not in orjson.dumps(sent[0]).decode()
+    assert orjson.loads(sent[0]["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {"card": "[REDACTED]"}
+    fn = r.json()["choices"][0]["message"]["tool_calls"][0]["function"]
+    assert orjson.loads(fn["arguments"]) == {"card": "[REDACTED]"}
+    streamed, _, _ = gateway(_object_arguments_stream, KeywordPipeline(redact=[CARD]))
+    s = streamed.post("/v1/chat/completions", json={"model": "m", "messages": ASK, "stream": True})
+    assert s.status_code == 200 and CARD not in s.text and "[REDACTED]" in s.text
+    assert all(rec["flagged"] for rec in inference_records(log))
