@@ -93,7 +93,7 @@ def estimate_tokens(text: str) -> int:
 
 def _map_texts(content: Any, fn: Callable[[str], str]) -> Any:
     """``content`` with ``fn`` applied to every string it shows the model as text: a string; in a list of
-    parts, text parts, and the nested text of Anthropic ``tool_result`` blocks and text ``document`` blocks
+    parts, text parts, refusal and thinking parts, and the nested text of Anthropic ``tool_result`` blocks and text ``document`` blocks
     (tool output and attached documents are where indirect prompt injection arrives), and the string values
     in the ``input`` of history ``tool_use`` blocks (the model is shown them again). Images, files and
     PDFs carry no text here. One walk for reading (:func:`message_text`) and redacting
@@ -109,6 +109,11 @@ def _map_texts(content: Any, fn: Callable[[str], str]) -> Any:
             if isinstance(text := p.get("text"), str) and (new := fn(text)) is not text:
                 p = {**p, "text": new}
             kind = p.get("type")
+            # A refusal part's text, and a thinking part's (Anthropic: a string; Mistral: a list of text
+            # parts): shown to the model again when given back as history, and sent to clients as answers.
+            for key in ("refusal", "thinking") if kind in ("refusal", "thinking") else ():
+                if isinstance(inner := p.get(key), str | list) and (mapped := _map_texts(inner, fn)) is not inner:
+                    p = {**p, key: mapped}
             if kind == "tool_result" and isinstance(inner := p.get("content"), str | list):
                 if (mapped := _map_texts(inner, fn)) is not inner:
                     p = {**p, "content": mapped}

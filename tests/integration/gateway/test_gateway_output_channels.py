@@ -331,3 +331,18 @@ def test_tool_call_arguments_given_as_an_object_are_screened(gateway: Any) -> No
     s = streamed.post("/v1/chat/completions", json={"model": "m", "messages": ASK, "stream": True})
     assert s.status_code == 200 and CARD not in s.text and "[REDACTED]" in s.text
     assert all(rec["flagged"] for rec in inference_records(log))
+
+
+def test_refusal_and_thinking_parts_are_screened(gateway: Any) -> None:
+    """Refusal parts and thinking parts (Anthropic's string, Mistral's list of text parts) carry text the
+    model is shown again in the history and the client reads in an answer: both are redacted."""
+    thinking = [{"type": "thinking", "thinking": [{"type": "text", "text": f"use {CARD}"}]}, {"type": "text", "text": "ok"}]
+    client, _log, sent = gateway(lambda body: completion(thinking), KeywordPipeline(redact=[CARD]))
+    history = [*ASK, {"role": "assistant", "content": [{"type": "refusal", "refusal": f"not {CARD}"},
+                                                       {"type": "thinking", "thinking": f"the card {CARD}"}]},
+               {"role": "user", "content": "again"}]
+    r = client.post("/v1/chat/completions", json={"model": "m", "messages": history})
+    assert r.status_code == 200 and CARD not in r.text and CARD not in orjson.dumps(sent[0]).decode()
+    assert sent[0]["messages"][1]["content"] == [{"type": "refusal", "refusal": "not [REDACTED]"},
+                                                 {"type": "thinking", "thinking": "the card [REDACTED]"}]
+    assert r.json()["choices"][0]["message"]["content"][0]["thinking"] == [{"type": "text", "text": "use [REDACTED]"}]
