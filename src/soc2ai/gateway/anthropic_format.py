@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from soc2ai.gateway.core import message_text
 from soc2ai.gateway.errors import bad_request
 
 _STOP_TO_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
@@ -239,13 +240,16 @@ def chat_response_to_message(resp: dict[str, Any], model: str) -> dict[str, Any]
     """An OpenAI chat completion as an Anthropic message."""
     choice = (resp.get("choices") or [{}])[0]
     message = choice.get("message") or {}
-    text = message.get("content") or ""
+    text = message_text(message.get("content") or "")  # a list of parts, as some servers send, as its text
+    stop = _FINISH_TO_STOP.get(choice.get("finish_reason") or "stop", "end_turn")
+    if not text and isinstance(refusal := message.get("refusal"), str) and refusal:
+        text, stop = refusal, "refusal"  # OpenAI's refusal field; Anthropic says so with stop_reason
     tools = tool_use_blocks(message.get("tool_calls"))
     usage = resp.get("usage") or {}
     content = ([{"type": "text", "text": text}] if text or not tools else []) + tools
     return {"id": "msg_" + str(resp.get("id") or "").removeprefix("chatcmpl-"), "type": "message",
             "role": "assistant", "model": model, "content": content,
-            "stop_reason": _FINISH_TO_STOP.get(choice.get("finish_reason") or "stop", "end_turn"),
+            "stop_reason": stop,
             "stop_sequence": None,
             "usage": {"input_tokens": int(usage.get("prompt_tokens") or 0),
                       "output_tokens": int(usage.get("completion_tokens") or 0)}}

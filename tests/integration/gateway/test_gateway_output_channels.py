@@ -346,3 +346,18 @@ def test_refusal_and_thinking_parts_are_screened(gateway: Any) -> None:
     assert sent[0]["messages"][1]["content"] == [{"type": "refusal", "refusal": "not [REDACTED]"},
                                                  {"type": "thinking", "thinking": "the card [REDACTED]"}]
     assert r.json()["choices"][0]["message"]["content"][0]["thinking"] == [{"type": "text", "text": "use [REDACTED]"}]
+
+
+def test_messages_answer_carries_refusal_and_list_content_as_text(gateway: Any) -> None:
+    """/v1/messages from an OpenAI-style answer: a refusal (content null) is the text block with
+    stop_reason "refusal", not an empty block; content given as a list of parts is its text, not a list
+    inside the text block."""
+    answers = iter([completion(None, refusal="I can't help with that."),
+                    completion([{"type": "text", "text": "part one"}, {"type": "text", "text": "part two"}])])
+    client, _log, _sent = gateway(lambda body: next(answers), None)
+    ask = {"model": "m", "max_tokens": 50, "messages": ASK}
+    refused = client.post("/v1/messages", json=ask).json()
+    assert refused["content"] == [{"type": "text", "text": "I can't help with that."}]
+    assert refused["stop_reason"] == "refusal"
+    parts = client.post("/v1/messages", json=ask).json()
+    assert parts["content"] == [{"type": "text", "text": "part one\npart two"}] and parts["stop_reason"] == "end_turn"
