@@ -13,6 +13,7 @@ from soc2ai.gateway.core import INSTRUCTION_ROLES, json_still_valid, media_kinds
 from soc2ai.instrument.core import (
     CallState,
     Recorder,
+    arguments_text,
     counted,
     given,
     pydantic_schema,
@@ -49,8 +50,8 @@ class OpenAIAccumulator:
                 parts.append(choice.delta.content)
             for tc in (choice.delta.tool_calls if choice.delta is not None else None) or []:
                 fn = getattr(tc, "function", None)
-                if fn is not None and fn.arguments:
-                    self.tool_args.setdefault(index, {}).setdefault(tc.index, []).append(fn.arguments)
+                if fn is not None and (args := arguments_text(fn)):
+                    self.tool_args.setdefault(index, {}).setdefault(tc.index, []).append(args)
             if choice.finish_reason and index == 0:
                 self.meta["finish_reason"] = choice.finish_reason
 
@@ -82,8 +83,7 @@ def _complete(resp: Any, state: CallState, rec: Recorder) -> Any:
         if action in (Action.REDACT, Action.BLOCK):
             choice.message.content = shown
         calls = (choice.message.tool_calls if choice.message is not None else None) or []
-        fns = [fn for tc in calls if (fn := getattr(tc, "function", None)) is not None
-               and isinstance(fn.arguments, str) and fn.arguments]
+        fns = [fn for tc in calls if (fn := getattr(tc, "function", None)) is not None and arguments_text(fn)]
         if rec.screen_call_arguments(state, ((fn.arguments, functools.partial(setattr, fn, "arguments"))
                                              for fn in fns)):
             action = Action.BLOCK
@@ -304,7 +304,7 @@ class ResponsesAccumulator:
         if kind == "response.output_text.delta":
             self.parts.append(event.delta)
         elif kind == "response.output_item.done" and getattr(event.item, "type", "") == "function_call":
-            self.call_args.append(event.item.arguments)
+            self.call_args.append(arguments_text(event.item) or "")
         elif kind in ("response.created", "response.completed", "response.incomplete", "response.failed"):
             fields = _response_fields(event.response)
             self.meta.update({k: v for k, v in fields.items() if v is not None})
@@ -329,7 +329,7 @@ def _complete_response(resp: Any, state: CallState, rec: Recorder) -> Any:
     parts = [c for item in output if getattr(item, "type", "") == "message"
              for c in item.content if getattr(c, "type", "") == "output_text"]
     action, shown = rec.post_scan(state, "".join(p.text for p in parts))
-    calls = [i for i in output if getattr(i, "type", "") == "function_call" and isinstance(i.arguments, str)]
+    calls = [i for i in output if getattr(i, "type", "") == "function_call" and arguments_text(i) is not None]
     if rec.screen_call_arguments(state, ((c.arguments, functools.partial(setattr, c, "arguments")) for c in calls)):
         action, shown = Action.BLOCK, ""
     if action is Action.BLOCK:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -82,6 +83,17 @@ def _as_sent(value: Any) -> Any:
     ``exclude_unset=True, mode="json"``); anything else as it is."""
     dump = getattr(value, "model_dump", None)
     return dump(exclude_unset=True, mode="json") if callable(dump) else value
+
+
+def arguments_text(obj: Any) -> str | None:
+    """A tool call's ``arguments`` on an SDK object, as text. Arguments a provider sent as a JSON object or
+    array (not the spec's string; the SDKs keep it, since they build responses without validating) are
+    replaced on the object by their JSON text, so they are screened and redacted like a string."""
+    args = getattr(obj, "arguments", None)
+    if isinstance(args, dict | list):
+        args = json.dumps(args, ensure_ascii=False)
+        obj.arguments = args
+    return args if isinstance(args, str) else None
 
 
 def _is_model(value: Any) -> bool:

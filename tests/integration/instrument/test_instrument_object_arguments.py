@@ -1,0 +1,56 @@
+"""Tool-call arguments a provider sends as a JSON object instead of the spec's string: the SDKs keep the
+object (they build responses without validating), and the wrapper screens and redacts it as its JSON
+text instead of skipping it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+import openai
+
+from soc2ai.instrument import instrument
+from soc2ai.testing.gateway import inference_records
+from soc2ai.testing.scanners import KeywordPipeline
+
+MSG: Any = [{"role": "user", "content": "pay"}]
+CALL = {"id": "call_1", "type": "function", "function": {"name": "pay", "arguments": {"card": "secret-4242"}}}
+
+
+def _client(payload: bytes, content_type: str) -> openai.OpenAI:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": content_type}, content=payload)
+
+    return openai.OpenAI(base_url="http://upstream.test/v1", api_key="x", max_retries=0,
+                         http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+
+
+def test_object_arguments_are_screened(world: Any) -> None:
+    """A JSON answer: the object arguments come back redacted, as a JSON string; a chat stream and a
+    Responses answer with object arguments are post-screened (flagged) rather than skipped."""
+    _up, log, _h = world
+    pipe = KeywordPipeline(redact=["secret"])
+    answer = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+        {"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None,
+                                                                  "tool_calls": [CALL]}}]}
+    with _client(json.dumps(answer).encode(), "application/json") as client:
+        instrument(client, log=log, user_id="ada", pipeline=pipe)
+        r = client.chat.completions.create(model="m", messages=MSG)
+    assert json.loads(r.choices[0].message.tool_calls[0].function.arguments) == {"card": "[REDACTED]-4242"}
+    chunk = {"id": "c2", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [
+        {"index": 0, "delta": {"role": "assistant", "tool_calls": [{"index": 0, **CALL}]}, "finish_reason": "tool_calls"}]}
+    with _client(b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n", "text/event-stream") as client:
+        instrument(client, log=log, user_id="ada", pipeline=pipe)
+        for _ in client.chat.completions.create(model="m", messages=MSG, stream=True):
+            pass
+    response = {"id": "resp_1", "object": "response", "created_at": 0, "model": "m", "status": "completed",
+                "output": [{"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "pay",
+                            "arguments": {"card": "secret-4242"}, "status": "completed"}],
+                "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+    with _client(json.dumps(response).encode(), "application/json") as client:
+        instrument(client, log=log, user_id="ada", pipeline=pipe)
+        resp = client.responses.create(model="m", input="pay")
+    assert json.loads(resp.output[0].arguments) == {"card": "[REDACTED]-4242"}
+    recs = inference_records(log)
+    assert [r["flagged"] for r in recs] == [True, True, True]
