@@ -240,7 +240,10 @@ def chat_response_to_message(resp: dict[str, Any], model: str) -> dict[str, Any]
     """An OpenAI chat completion as an Anthropic message."""
     choice = (resp.get("choices") or [{}])[0]
     message = choice.get("message") or {}
-    text = message_text(message.get("content") or "")  # a list of parts, as some servers send, as its text
+    content = message.get("content") or ""
+    if isinstance(content, list):  # a list of parts, as some servers send: its text, not its reasoning
+        content = [p for p in content if not (isinstance(p, dict) and p.get("type") == "thinking")]
+    text = message_text(content)
     stop = _FINISH_TO_STOP.get(choice.get("finish_reason") or "stop", "end_turn")
     if not text and isinstance(refusal := message.get("refusal"), str) and refusal:
         text, stop = refusal, "refusal"  # OpenAI's refusal field; Anthropic says so with stop_reason

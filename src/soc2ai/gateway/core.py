@@ -309,7 +309,7 @@ def redact_messages(messages: list[Any], redact: Callable[[str], str]) -> list[A
             if tool_call_functions(m.get("tool_calls")):
                 m = {**m, "tool_calls": [_redact_call(tc, redact) for tc in m["tool_calls"]]}
             legacy = m.get("function_call")
-            if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+            if arguments_as_text(legacy):
                 m = {**m, "function_call": _redact_call({"function": legacy}, redact)["function"]}
         out.append(m)
     return out

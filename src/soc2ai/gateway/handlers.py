@@ -217,14 +217,16 @@ class ChatHandler:
         out = self._respond(call, data, resp.content, params, prompt_text, provider=target.provider)
         if cache_key is not None and gw.cache is not None and out.status_code == 200 and not call.flagged:
             # A task scheduled after the audit record (FIFO), so the user's subject_ref exists by then.
-            gw.spawn(self._cache_put(call, cache_key, data, ttl))
+            # The upstream's bytes, as the client got them: screening may have rewritten ``data`` in place
+            # (object tool-call arguments as their JSON text), and a hit must answer what a miss did.
+            gw.spawn(self._cache_put(call, cache_key, resp.content, ttl))
         return out
 
-    async def _cache_put(self, call: Call, key: str, data: dict[str, Any], ttl: int) -> None:
+    async def _cache_put(self, call: Call, key: str, raw: bytes, ttl: int) -> None:
         gw = self.gw
         assert gw.cache is not None  # noqa: S101 - caller checked
         try:
-            await gw.cache.put(key, orjson.dumps(data), subject_ref=self._subject_ref(call),
+            await gw.cache.put(key, raw, subject_ref=self._subject_ref(call),
                                classification=call.classification, ttl_s=ttl, now_us=gw.clock())
         except Exception as exc:  # the cache is an optimisation: never fail the call for it
             logger.warning("completion cache write failed: %s", type(exc).__name__)

@@ -143,8 +143,28 @@ def plain_messages(messages: Iterable[Any]) -> list[Any]:
         if isinstance(m, dict) and m.get("function_call") is not None:
             if (legacy := _as_sent(m["function_call"])) is not m["function_call"]:
                 m = {**m, "function_call": legacy}
-        out.append(m)
+        out.append(_own_object_arguments(m))
     return out
+
+
+def _object_arguments(fn: Any) -> bool:
+    return isinstance(fn, dict) and isinstance(fn.get("arguments"), dict | list)
+
+
+def _own_object_arguments(m: Any) -> Any:
+    """``m`` with each call function whose ``arguments`` is a JSON object or array copied: screening turns
+    such arguments into their JSON text in place (:func:`soc2ai.gateway.core.arguments_as_text`), which
+    must not change the caller's messages."""
+    if not isinstance(m, dict):
+        return m
+    calls = m.get("tool_calls")
+    if isinstance(calls, list) and any(isinstance(tc, dict) and _object_arguments(tc.get("function")) for tc in calls):
+        m = {**m, "tool_calls": [{**tc, "function": {**tc["function"]}}
+                                 if isinstance(tc, dict) and _object_arguments(tc.get("function")) else tc
+                                 for tc in calls]}
+    if _object_arguments(m.get("function_call")):
+        m = {**m, "function_call": {**m["function_call"]}}
+    return m
 
 
 def _system_blocks(value: Any) -> Any:

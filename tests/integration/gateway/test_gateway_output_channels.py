@@ -361,3 +361,29 @@ def test_messages_answer_carries_refusal_and_list_content_as_text(gateway: Any) 
     assert refused["stop_reason"] == "refusal"
     parts = client.post("/v1/messages", json=ask).json()
     assert parts["content"] == [{"type": "text", "text": "part one\npart two"}] and parts["stop_reason"] == "end_turn"
+
+
+def test_cached_answer_with_object_arguments_is_the_answer_sent(gateway: Any) -> None:
+    """An answer with object tool-call arguments that nothing changed goes to the client as the upstream
+    sent it, and a cache hit answers the same bytes' content: not a string on a hit where the miss gave an
+    object."""
+    answer = completion(None, tool_calls=[{"id": "call_1", "type": "function",
+                                           "function": {"name": "pay", "arguments": {"card": "1234"}}}])
+    client, log, sent = gateway(lambda body: answer, KeywordPipeline(redact=[CARD]),
+                                gateway='[gateway.cache]\nbackend = "sqlite"')
+    ask = {"model": "m", "messages": ASK}
+    miss = client.post("/v1/chat/completions", json=ask).json()
+    hit = client.post("/v1/chat/completions", json=ask).json()
+    assert len(sent) == 1 and [r["provider"] for r in inference_records(log)] == ["up", "cache"]
+    assert miss["choices"] == hit["choices"] == answer["choices"]
+
+
+def test_messages_answer_text_leaves_out_thinking_parts(gateway: Any) -> None:
+    """/v1/messages from an answer whose content is a list with a thinking part (Mistral): the text block
+    is the answer's text, not the model's reasoning glued to it (the reasoning is still screened)."""
+    content = [{"type": "thinking", "thinking": [{"type": "text", "text": f"greet, not {CARD}"}]},
+               {"type": "text", "text": "hello"}]
+    client, log, _sent = gateway(lambda body: completion(content), KeywordPipeline(redact=[CARD]))
+    r = client.post("/v1/messages", json={"model": "m", "max_tokens": 50, "messages": ASK})
+    assert r.status_code == 200 and r.json()["content"] == [{"type": "text", "text": "hello"}]
+    assert inference_records(log)[0]["flagged"] is True

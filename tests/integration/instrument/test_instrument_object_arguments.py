@@ -54,3 +54,32 @@ def test_object_arguments_are_screened(world: Any) -> None:
     assert json.loads(resp.output[0].arguments) == {"card": "[REDACTED]-4242"}
     recs = inference_records(log)
     assert [r["flagged"] for r in recs] == [True, True, True]
+
+
+def test_object_arguments_in_the_history_leave_the_callers_messages_as_they_were(world: Any) -> None:
+    """History tool calls with object arguments are screened (and redacted) as their JSON text without
+    changing the caller's messages: the caller keeps its history, and reads it as it wrote it."""
+    _up, log, _h = world
+    sent: list[Any] = []
+    answer = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}]}
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(json.loads(request.content))
+        return httpx2.Response(200, headers={"content-type": "application/json"}, content=json.dumps(answer).encode())
+
+    history: Any = [*MSG, {"role": "assistant", "content": None, "tool_calls": [CALL]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": "done"},
+                    {"role": "assistant", "content": None, "function_call": {**CALL["function"]}},
+                    {"role": "function", "name": "pay", "content": "done"}]
+    before = json.loads(json.dumps(history))
+    for finds in ("secret", "nothing-to-find"):
+        with openai.OpenAI(base_url="http://upstream.test/v1", api_key="x", max_retries=0,
+                           http_client=httpx2.Client(transport=httpx2.MockTransport(handler))) as client:
+            instrument(client, log=log, user_id="ada", pipeline=KeywordPipeline(redact=[finds]))
+            client.chat.completions.create(model="m", messages=history)
+    assert "secret" not in json.dumps(sent[0])
+    assert json.loads(sent[0]["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {"card": "[REDACTED]-4242"}
+    assert json.loads(sent[0]["messages"][3]["function_call"]["arguments"]) == {"card": "[REDACTED]-4242"}
+    assert history == before and sent[1]["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"card": "secret-4242"}
+    assert [r["flagged"] for r in inference_records(log)] == [True, False]
