@@ -242,16 +242,29 @@ def redact_content(content: Any, redact: Callable[[str], str]) -> Any:
     return _map_texts(content, redact)
 
 
+def canonical_arguments(args: Any) -> str | None:
+    """Tool-call arguments as the text screening must read, or None when they are that text already: a JSON
+    object or array (not the spec's string, but some servers and clients send it) as its JSON text, and a
+    JSON string with ``\\u`` escapes decoded (the same JSON value), so an escaped value cannot hide from
+    the scanners. A string that is not JSON (a streamed fragment) is read as it is."""
+    if isinstance(args, dict | list):
+        return orjson.dumps(args).decode()
+    if isinstance(args, str) and "\\u" in args:
+        try:
+            return orjson.dumps(orjson.loads(args)).decode()
+        except orjson.JSONDecodeError:
+            return None
+    return None
+
+
 def arguments_as_text(fn: Any) -> TypeGuard[dict[str, Any]]:
-    """Whether ``fn`` is a function object whose ``arguments`` is a string, after turning arguments given
-    as a JSON object or array (not the spec's string, but some servers and clients send it) into its JSON
-    text in place: screened, redacted and passed on as the string the spec says, never skipped."""
+    """Whether ``fn`` is a function object whose ``arguments`` is a string, after putting its
+    :func:`canonical_arguments` in place: screened, redacted and passed on as that text, never skipped."""
     if not isinstance(fn, dict):
         return False
-    args = fn.get("arguments")
-    if isinstance(args, dict | list):
-        fn["arguments"] = args = orjson.dumps(args).decode()
-    return isinstance(args, str)
+    if (text := canonical_arguments(fn.get("arguments"))) is not None:
+        fn["arguments"] = text
+    return isinstance(fn.get("arguments"), str)
 
 
 def tool_call_functions(tool_calls: Any) -> list[dict[str, Any]]:

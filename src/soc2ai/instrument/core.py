@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from soc2ai.errors import PolicyViolation
 from soc2ai.gateway.core import (
     DEFINITION_FIELDS,
+    canonical_arguments,
     definitions_text,
     estimate_tokens,
     json_still_valid,
@@ -90,9 +90,8 @@ def arguments_text(obj: Any) -> str | None:
     array (not the spec's string; the SDKs keep it, since they build responses without validating) are
     replaced on the object by their JSON text, so they are screened and redacted like a string."""
     args = getattr(obj, "arguments", None)
-    if isinstance(args, dict | list):
-        args = json.dumps(args, ensure_ascii=False)
-        obj.arguments = args
+    if (text := canonical_arguments(args)) is not None:  # and ``\\u``-escaped values decoded
+        obj.arguments = args = text
     return args if isinstance(args, str) else None
 
 
@@ -148,7 +147,7 @@ def plain_messages(messages: Iterable[Any]) -> list[Any]:
 
 
 def _object_arguments(fn: Any) -> bool:
-    return isinstance(fn, dict) and isinstance(fn.get("arguments"), dict | list)
+    return isinstance(fn, dict) and canonical_arguments(fn.get("arguments")) is not None
 
 
 def _own_object_arguments(m: Any) -> Any:

@@ -387,3 +387,22 @@ def test_messages_answer_text_leaves_out_thinking_parts(gateway: Any) -> None:
     r = client.post("/v1/messages", json={"model": "m", "max_tokens": 50, "messages": ASK})
     assert r.status_code == 200 and r.json()["content"] == [{"type": "text", "text": "hello"}]
     assert inference_records(log)[0]["flagged"] is True
+
+
+def test_escaped_tool_call_arguments_cannot_hide_a_value(gateway: Any) -> None:
+    """Tool-call arguments whose JSON spells a value with \\u escapes (the same JSON value) are screened
+    decoded, in the history and in the answer: the escape does not hide the card number."""
+    escaped = '{"card": "\\u0034' + CARD[1:] + '"}'
+    assert orjson.loads(escaped) == {"card": CARD}
+    answer = completion(None, tool_calls=[{"id": "call_1", "type": "function",
+                                           "function": {"name": "pay", "arguments": escaped}}])
+    client, log, sent = gateway(lambda body: answer, KeywordPipeline(redact=[CARD]))
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_0", "type": "function", "function": {"name": "pay", "arguments": escaped}}]},
+               {"role": "tool", "tool_call_id": "call_0", "content": "done"}]
+    r = client.post("/v1/chat/completions", json={"model": "m", "messages": history})
+    assert r.status_code == 200
+    assert orjson.loads(sent[0]["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {"card": "[REDACTED]"}
+    fn = r.json()["choices"][0]["message"]["tool_calls"][0]["function"]
+    assert orjson.loads(fn["arguments"]) == {"card": "[REDACTED]"}
+    assert inference_records(log)[0]["flagged"] is True

@@ -83,3 +83,20 @@ def test_object_arguments_in_the_history_leave_the_callers_messages_as_they_were
     assert json.loads(sent[0]["messages"][3]["function_call"]["arguments"]) == {"card": "[REDACTED]-4242"}
     assert history == before and sent[1]["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"card": "secret-4242"}
     assert [r["flagged"] for r in inference_records(log)] == [True, False]
+
+
+def test_escaped_arguments_cannot_hide_a_value(world: Any) -> None:
+    """Arguments whose JSON spells the value with \\u escapes (the same JSON value) are screened decoded:
+    the escape does not hide the keyword, and the redacted arguments still parse."""
+    _up, log, _h = world
+    escaped = '{"card": "\\u0073ecret-4242"}'
+    assert json.loads(escaped) == {"card": "secret-4242"}
+    call = {**CALL, "function": {"name": "pay", "arguments": escaped}}
+    answer = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+        {"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None,
+                                                                  "tool_calls": [call]}}]}
+    with _client(json.dumps(answer).encode(), "application/json") as client:
+        instrument(client, log=log, user_id="ada", pipeline=KeywordPipeline(redact=["secret"]))
+        r = client.chat.completions.create(model="m", messages=MSG)
+    assert json.loads(r.choices[0].message.tool_calls[0].function.arguments) == {"card": "[REDACTED]-4242"}
+    assert inference_records(log)[0]["flagged"] is True
