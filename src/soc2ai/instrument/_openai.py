@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from soc2ai.errors import PolicyViolation
-from soc2ai.gateway.core import INSTRUCTION_ROLES, json_still_valid, media_kinds
+from soc2ai.gateway.core import INSTRUCTION_ROLES, canonical_arguments, json_still_valid, media_kinds
 from soc2ai.instrument.core import (
     CallState,
     Recorder,
@@ -186,6 +186,13 @@ def _text_slots(kwargs: dict[str, Any]) -> Iterator[tuple[Any, str, bool]]:
                 yield part, "text", own
 
 
+def _slot_text(obj: Any, key: str) -> str:
+    """A text slot's string as screening reads it: a history call's ``arguments`` with ``\\u`` escapes
+    decoded (:func:`~soc2ai.gateway.core.canonical_arguments`: an escape must not hide a value)."""
+    text: str = _get(obj, key)
+    return (canonical_arguments(text) or text) if key == "arguments" else text
+
+
 def _plain(value: Any) -> Any:
     """SDK objects (output items given back as input) as JSON for the record."""
     if hasattr(value, "model_dump"):
@@ -214,7 +221,7 @@ class ResponsesPrompt:
         own: list[str] = []
         rest: list[str] = []
         for obj, key, is_own in _text_slots(kwargs):
-            (own if is_own else rest).append(_get(obj, key))
+            (own if is_own else rest).append(_slot_text(obj, key))
         return own, rest
 
     def media(self, kwargs: dict[str, Any]) -> list[str]:
@@ -227,9 +234,11 @@ class ResponsesPrompt:
         if isinstance(kwargs.get("input"), list):
             kwargs["input"] = copy.deepcopy(kwargs["input"])
         for obj, key, _own in list(_text_slots(kwargs)):
-            text = _get(obj, key)
+            text = _slot_text(obj, key)
             new = redact(text)
-            if key == "arguments" and new != text and not json_still_valid(text, new):
+            if new == text:
+                continue  # nothing to redact: sent as the caller wrote it
+            if key == "arguments" and not json_still_valid(text, new):
                 raise PolicyViolation("tool call arguments cannot be redacted without breaking them")
             _put(obj, key, new)
 

@@ -100,3 +100,23 @@ def test_escaped_arguments_cannot_hide_a_value(world: Any) -> None:
         r = client.chat.completions.create(model="m", messages=MSG)
     assert json.loads(r.choices[0].message.tool_calls[0].function.arguments) == {"card": "[REDACTED]-4242"}
     assert inference_records(log)[0]["flagged"] is True
+
+
+def test_escaped_arguments_in_responses_history_are_screened_decoded(world: Any) -> None:
+    """A Responses ``function_call`` item given back as input, its arguments spelling the value with \\u
+    escapes: screened decoded and redacted; a clean item goes out exactly as the caller wrote it."""
+    up, log, _h = world
+    escaped = '{"card": "\\u0073ecret-4242"}'
+    clean = '{"city": "\\u004fslo"}'
+    items: Any = [{"type": "function_call", "call_id": "c1", "name": "pay", "arguments": escaped},
+                  {"type": "function_call_output", "call_id": "c1", "output": "paid"},
+                  {"type": "function_call", "call_id": "c2", "name": "weather", "arguments": clean},
+                  {"type": "function_call_output", "call_id": "c2", "output": "sunny"},
+                  {"role": "user", "content": "thanks"}]
+    with openai.OpenAI(base_url=up.url + "/v1", api_key="x", max_retries=0) as client:
+        instrument(client, log=log, user_id="ada", pipeline=KeywordPipeline(redact=["secret"]))
+        client.responses.create(model="m", input=items)
+    sent = up.calls[-1]["body"]["input"]
+    assert json.loads(sent[0]["arguments"]) == {"card": "[REDACTED]-4242"}
+    assert sent[2]["arguments"] == clean and items[0]["arguments"] == escaped  # the caller's items unchanged
+    assert inference_records(log)[0]["flagged"] is True
