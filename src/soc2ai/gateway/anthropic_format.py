@@ -18,7 +18,7 @@ from soc2ai.gateway.errors import bad_request
 
 _STOP_TO_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 _FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                   "content_filter": "end_turn"}
+                   "content_filter": "end_turn", "refusal": "refusal"}
 
 
 def _blocks_text(content: Any, where: str) -> str:

@@ -371,8 +371,10 @@ class ChatHandler:
         started = False
         calls: list[dict[str, Any]] = []
 
+        refused = False  # an OpenAI refusal streamed to an Anthropic-format client: its text, stop_reason "refusal"
+
         def out(payload: bytes, chunk: dict[str, Any] | None) -> list[bytes]:
-            nonlocal started
+            nonlocal started, refused
             if not anthropic:
                 return [b"data: " + payload + b"\n\n"]
             events: list[bytes] = []
@@ -384,9 +386,11 @@ class ChatHandler:
                 choices = chunk.get("choices")
                 for ch in choices if isinstance(choices, list) else ():
                     delta = ch.get("delta") if isinstance(ch, dict) else None
-                    piece = delta.get("content") if isinstance(delta, dict) else None
-                    if isinstance(piece, str) and piece:
-                        events.append(af.message_stream_delta(piece))
+                    for key in ("content", "refusal"):
+                        piece = delta.get(key) if isinstance(delta, dict) else None
+                        if isinstance(piece, str) and piece:
+                            events.append(af.message_stream_delta(piece))
+                            refused = refused or key == "refusal"
             return events
 
         try:
@@ -451,7 +455,7 @@ class ChatHandler:
                                 "withheld)"
             if anthropic:
                 events += out(b"", None)  # message_start if nothing was sent yet
-                events.append(af.message_stream_end(assembled[0][1].finish,
+                events.append(af.message_stream_end("refusal" if refused else assembled[0][1].finish,
                                                     int((usage or {}).get("completion_tokens") or 0), calls))
             else:
                 events.append(b"data: [DONE]\n\n")

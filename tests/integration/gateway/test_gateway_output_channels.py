@@ -406,3 +406,24 @@ def test_escaped_tool_call_arguments_cannot_hide_a_value(gateway: Any) -> None:
     fn = r.json()["choices"][0]["message"]["tool_calls"][0]["function"]
     assert orjson.loads(fn["arguments"]) == {"card": "[REDACTED]"}
     assert inference_records(log)[0]["flagged"] is True
+
+
+def _refusal_stream(body: dict[str, Any]) -> httpx.Response:
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "model-a"}
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "refusal": "I can't "}, "finish_reason": None}]},
+              {**base, "choices": [{"index": 0, "delta": {"refusal": "help with that."}, "finish_reason": None}]},
+              {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+    sse = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+    return httpx.Response(200, content=sse, headers={"content-type": "text/event-stream"})
+
+
+@pytest.mark.parametrize("mode", ["buffer", "passthrough"])
+def test_streamed_refusal_reaches_a_messages_client(gateway: Any, mode: str) -> None:
+    """A refusal streamed by an OpenAI-style provider reaches a /v1/messages client as text deltas and
+    stop_reason "refusal", not as an empty message."""
+    client, _log, _sent = gateway(_refusal_stream, None, gateway=f'stream_mode = "{mode}"')
+    r = client.post("/v1/messages", json={"model": "m", "max_tokens": 50, "messages": ASK, "stream": True})
+    events = [orjson.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+    stop = [e["delta"]["stop_reason"] for e in events if e["type"] == "message_delta"]
+    assert text == "I can't help with that." and stop == ["refusal"]
