@@ -242,7 +242,6 @@ class ChatHandler:
 
     def _respond(self, call: Call, data: dict[str, Any], raw: bytes, params: dict[str, Any], prompt_text: str,
                  *, provider: str) -> Response:
-        gw = self.gw
         choices = data.get("choices") if isinstance(data, dict) else None
         choice: dict[str, Any] = {}
         if isinstance(choices, list) and choices:
@@ -252,42 +251,13 @@ class ChatHandler:
             if (len(choices) > 1 and self.shape != "anthropic") or not isinstance(choices[0], dict):
                 return self._respond_choices(call, data, choices, raw, params, prompt_text, provider=provider)
             choice = choices[0]
-        msg = choice.get("message")
-        message: dict[str, Any] = msg if isinstance(msg, dict) else {}
-        content = message.get("content")
-        # Some OpenAI-compatible servers answer with a list of text parts: screened like a string.
-        text: str = content if isinstance(content, str) else message_text(content)
-        finish = choice.get("finish_reason")
-        post = gw.screen(call, text, Stage.POST)
-        side_text = _side_text(message)
-        side = gw.screen(call, side_text, Stage.POST) if side_text else None
-        calls = history_calls(message)  # tool calls and a legacy function_call: redacted in place
-        action = strongest([_output_action(post, gw.screen_tool_calls(call, [{"function": f} for f in calls])),
-                            side.action if side is not None else Action.ALLOW])
-        if action is Action.BLOCK:
-            # Only what was screened and cleared is left: no reasoning, audio, logprobs or calls.
-            choice["message"] = {"role": "assistant", "content": ""}
-            choice["logprobs"] = None
-            choice["finish_reason"] = finish = "content_filter"
+        action, post, text = self._screen_choice(call, choice)
+        if action is not Action.ALLOW and action is not Action.FLAG:
+            text = self._settle_choice(choice, action, post, text)
             raw = orjson.dumps(data)
-            text = ""
-        elif action is Action.REDACT:  # the text, the call arguments (redacted in place), or both
-            if post is not None and post.action is Action.REDACT:
-                message["content"] = post.text if isinstance(content, str) else gw.redact_output(content)
-                text = post.text
-            _strip_side_channels(gw, message, choice)
-            raw = orjson.dumps(data)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        # Recorded on the next loop turn, i.e. right after the response bytes were written: the audit
-        # record is still exactly one per call, but its hashing is not on the response's critical path.
-        asyncio.get_running_loop().call_soon(functools.partial(
-            gw.record, call, status=200, response=text, provider=provider, model_served=data.get("model"),
-            usage=usage, output_text=text, params=params, response_id=data.get("id"),
-            system_fingerprint=data.get("system_fingerprint"), finish_reason=finish, prompt_text=prompt_text))
-        gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens") or estimate_tokens(text)))
-        if self.shape == "anthropic":
-            raw = orjson.dumps(af.chat_response_to_message(data, call.alias))
-        return Response(raw, media_type=JSON)
+        return self._send_json(call, data, raw, params, prompt_text, provider=provider, response=text,
+                               output_text=text, finish=choice.get("finish_reason"),
+                               estimate=estimate_tokens(text))
 
     def _respond_choices(self, call: Call, data: dict[str, Any], choices: list[Any], raw: bytes,
                          params: dict[str, Any], prompt_text: str, *, provider: str) -> Response:
@@ -301,42 +271,56 @@ class ChatHandler:
                       provider=provider)
             return error_response(bad, self.shape)
         screened = [self._screen_choice(call, c) for c in choices]
-        action = strongest([a for a, _, _ in screened])
-        texts: list[str] = []
-        for c, (act, post, text) in zip(choices, screened, strict=True):
-            if act is Action.BLOCK:  # each choice is an answer of its own: only the blocked one is withheld
-                c["message"] = {"role": "assistant", "content": ""}
-                c["logprobs"] = None
-                c["finish_reason"] = "content_filter"
-                text = ""
-            elif act is Action.REDACT and isinstance(message := c.get("message"), dict):
-                if post is not None and post.action is Action.REDACT:
-                    content = message.get("content")
-                    message["content"] = post.text if isinstance(content, str) else gw.redact_output(content)
-                    text = post.text
-                _strip_side_channels(gw, message, c)
-            texts.append(text)
-        if action in (Action.REDACT, Action.BLOCK):
+        # Each choice is an answer of its own: only a blocked one is withheld, only a redacted one changed.
+        texts = [self._settle_choice(c, act, post, text) if act in (Action.REDACT, Action.BLOCK) else text
+                 for c, (act, post, text) in zip(choices, screened, strict=True)]
+        if strongest([a for a, _, _ in screened]) in (Action.REDACT, Action.BLOCK):
             raw = orjson.dumps(data)
         order = sorted(range(len(choices)), key=lambda i: _choice_index(choices[i], i))
         texts = [texts[i] for i in order]
-        finish = choices[order[0]].get("finish_reason")
+        # The output hash covers every choice.
+        return self._send_json(call, data, raw, params, prompt_text, provider=provider, response=texts,
+                               output_text="\n".join(texts), finish=choices[order[0]].get("finish_reason"),
+                               estimate=sum(estimate_tokens(t) for t in texts))
+
+    def _settle_choice(self, choice: dict[str, Any], action: Action, post: Any, text: str) -> str:
+        """Apply a redact or block decision to ``choice`` in place; the text the record gets. A block leaves
+        only what was screened and cleared: an empty message, no reasoning, audio, logprobs or calls."""
+        if action is Action.BLOCK:
+            choice["message"] = {"role": "assistant", "content": ""}
+            choice["logprobs"] = None
+            choice["finish_reason"] = "content_filter"
+            return ""
+        message = choice.get("message")
+        if isinstance(message, dict):  # the text, the call arguments (redacted in place), or both
+            if post is not None and post.action is Action.REDACT:
+                content = message.get("content")
+                message["content"] = post.text if isinstance(content, str) else self.gw.redact_output(content)
+                text = post.text
+            _strip_side_channels(self.gw, message, choice)
+        return text
+
+    def _send_json(self, call: Call, data: dict[str, Any], raw: bytes, params: dict[str, Any], prompt_text: str,
+                   *, provider: str, response: str | list[str], output_text: str, finish: Any,
+                   estimate: int) -> Response:
+        """The JSON answer (``raw``, or the Anthropic shape of ``data``); its record written right after."""
+        gw = self.gw
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        output_text = "\n".join(texts)
-        # After the response is written, as in _respond; the output hash covers every choice.
+        # Recorded on the next loop turn, i.e. right after the response bytes were written: the audit
+        # record is still exactly one per call, but its hashing is not on the response's critical path.
         asyncio.get_running_loop().call_soon(functools.partial(
-            gw.record, call, status=200, response=texts, provider=provider, model_served=data.get("model"),
+            gw.record, call, status=200, response=response, provider=provider, model_served=data.get("model"),
             usage=usage, output_text=output_text, params=params, response_id=data.get("id"),
             system_fingerprint=data.get("system_fingerprint"), finish_reason=finish, prompt_text=prompt_text))
-        gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens")
-                                         or sum(estimate_tokens(t) for t in texts)))
+        gw.count_tokens(call.key.id, int((usage or {}).get("completion_tokens") or estimate))
         if self.shape == "anthropic":
             raw = orjson.dumps(af.chat_response_to_message(data, call.alias))
         return Response(raw, media_type=JSON)
 
     def _screen_choice(self, call: Call, choice: dict[str, Any]) -> tuple[Action, Any, str]:
-        """Post-screen one choice as :meth:`_respond` screens the only one (tool-call arguments are
-        redacted in place): (its action, the text's screening result, its text)."""
+        """Post-screen one choice: its text (a list of text parts, as some servers answer, read as text),
+        reasoning / refusal side text and tool-call arguments (redacted in place). (Its action, the
+        text's screening result, its text.)"""
         gw = self.gw
         msg = choice.get("message")
         message: dict[str, Any] = msg if isinstance(msg, dict) else {}
