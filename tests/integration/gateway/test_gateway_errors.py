@@ -179,30 +179,16 @@ def test_schemathesis_finds_no_server_errors(env: Harness) -> None:
     assert len(statuses) > 100 and 200 in statuses and any(400 <= s < 500 for s in statuses)
 
 
-def test_anthropic_provider_refuses_tool_choice_it_cannot_take(env: Harness) -> None:
+def test_anthropic_provider_refuses_tool_choice_it_cannot_take(gateway: Any) -> None:
     """A chat request for an Anthropic provider whose tool_choice names no function is a 400, not a crash
     in the translation; a message without content is sent as an empty one."""
-    import httpx
-
-    from soc2ai.config import parse_config
-    from soc2ai.testing.gateway import gateway_toml
-
-    text = gateway_toml(env.tmp, {"up": env.up.url}, {"m": ["up:claude"]}, "", "").replace(
-        'kind = "openai_compatible"', 'kind = "anthropic"', 1)
-    sent: list[bytes] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(request.content)
-        return httpx.Response(200, json={"id": "m1", "type": "message", "role": "assistant", "model": "claude",
-                                         "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
-                                         "usage": {"input_tokens": 1, "output_tokens": 1}})
-
-    app, log, keys = env.app(parse_config(text, root=env.tmp), transport=httpx.MockTransport(handler))
-    secret, _ = keys.create(role="inference", user_id="u")
-    with TestClient(app, raise_server_exceptions=False, headers={"authorization": f"Bearer {secret}"}) as client:
-        bad = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}],
-                                                        "tool_choice": {"type": "function", "function": "f"}})
-        empty = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user"}]})
+    answer = {"id": "m1", "type": "message", "role": "assistant", "model": "claude",
+              "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+              "usage": {"input_tokens": 1, "output_tokens": 1}}
+    client, log, sent = gateway(lambda body: answer, None, anthropic_provider=True, model="claude")
+    bad = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}],
+                                                    "tool_choice": {"type": "function", "function": "f"}})
+    empty = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user"}]})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "tool_choice"
     assert empty.status_code == 200 and len(sent) == 1
     assert [r["status"] for r in inference_records(log)] == [400, 200]

@@ -48,35 +48,11 @@ def messages_client(env: Harness) -> Iterator[tuple[TestClient, Any]]:
 
 
 @pytest.fixture
-def anthropic_provider(env: Harness) -> Iterator[Callable[..., tuple[TestClient, Any, list[dict[str, Any]]]]]:
-    """``make(pipeline=None)`` → (client, log, bodies sent): alias ``m`` served by an Anthropic provider (an
-    httpx.MockTransport answering ``ANTHROPIC_ANSWER``)."""
-    from soc2ai.config import parse_config
-    from soc2ai.testing.gateway import gateway_toml
-
-    clients: list[TestClient] = []
-
-    def make(pipeline: Any = None) -> tuple[TestClient, Any, list[dict[str, Any]]]:
-        sent: list[dict[str, Any]] = []
-
-        def handler(request: httpx.Request) -> httpx.Response:
-            sent.append(orjson.loads(request.content))
-            return httpx.Response(200, json=ANTHROPIC_ANSWER)
-
-        text = gateway_toml(env.tmp, {"up": env.up.url}, {"m": ["up:claude"]}, "", "").replace(
-            'kind = "openai_compatible"', 'kind = "anthropic"', 1)
-        app, log, keys = env.app(parse_config(text, root=env.tmp), pipeline=pipeline,
-                                 transport=httpx.MockTransport(handler))
-        secret, _ = keys.create(role="inference", user_id="u")
-        client = TestClient(app, raise_server_exceptions=False,
-                            headers={"x-api-key": secret, "authorization": f"Bearer {secret}"})
-        client.__enter__()
-        clients.append(client)
-        return client, log, sent
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
+def anthropic_provider(gateway: Any) -> Callable[..., tuple[TestClient, Any, list[dict[str, Any]]]]:
+    """``make(pipeline=None)`` → (client, log, bodies sent): alias ``m`` served by an Anthropic provider
+    answering ``ANTHROPIC_ANSWER``."""
+    return lambda pipeline=None: gateway(lambda body: ANTHROPIC_ANSWER, pipeline, anthropic_provider=True,
+                                         model="claude")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])

@@ -4,7 +4,6 @@ split over parts. Each is screened, or the request or answer is refused (fail cl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -17,43 +16,6 @@ from soc2ai.testing.scanners import KeywordPipeline
 
 CARD = "4111 1111 1111 1111"
 ASK = [{"role": "user", "content": "pay it"}]
-
-
-@pytest.fixture
-def gateway(env: Harness) -> Iterator[Callable[..., tuple[TestClient, Any, list[dict[str, Any]]]]]:
-    """``make(answer, pipeline, gateway="", provider_kind=None)`` → (client, log, bodies sent upstream);
-    ``answer(body)`` is the upstream's JSON or an ``httpx.Response``."""
-    clients: list[TestClient] = []
-
-    def make(answer: Callable[[dict[str, Any]], Any], pipeline: Any, gateway: str = "",
-             anthropic_provider: bool = False) -> tuple[TestClient, Any, list[dict[str, Any]]]:
-        sent: list[dict[str, Any]] = []
-
-        def handler(request: httpx.Request) -> httpx.Response:
-            body = orjson.loads(request.content)
-            sent.append(body)
-            out = answer(body)
-            return out if isinstance(out, httpx.Response) else httpx.Response(200, json=out)
-
-        cfg = env.config(gateway=gateway)
-        if anthropic_provider:
-            from soc2ai.config import parse_config
-            from soc2ai.testing.gateway import gateway_toml
-
-            text = gateway_toml(env.tmp, {"up": env.up.url, "backup": env.backup.url},
-                                {"m": ["up:model-a"]}, gateway, "").replace('kind = "openai_compatible"',
-                                                                           'kind = "anthropic"', 1)
-            cfg = parse_config(text, root=env.tmp)
-        app, log, keys = env.app(cfg, pipeline=pipeline, transport=httpx.MockTransport(handler))
-        secret, _ = keys.create(role="inference", user_id="u")
-        client = TestClient(app, headers={"authorization": f"Bearer {secret}", "x-api-key": secret})
-        client.__enter__()
-        clients.append(client)
-        return client, log, sent
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
 
 
 def completion(content: Any = "ok", **message: Any) -> dict[str, Any]:
