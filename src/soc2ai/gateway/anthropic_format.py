@@ -269,9 +269,42 @@ def _chat_message_to_anthropic(m: dict[str, Any]) -> dict[str, Any]:
     return {"role": "assistant", "content": ([{"type": "text", "text": text}] if text else []) + blocks}
 
 
+# What ``chat_to_anthropic_request`` does with each chat request field. Translated: the fields read there.
+# Not sent (accepted): they do not change the answer (attribution, storage, caching hints, stream options the
+# gateway handles itself, and ``seed``, best effort on OpenAI too). Any other field is refused with a 400
+# naming it unless its value is the neutral one below: dropping it would change the answer the client asked
+# for (fail closed, as on /v1/messages).
+_CHAT_TRANSLATED = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+                              "top_k", "stop", "stream", "tools", "tool_choice", "parallel_tool_calls",
+                              "response_format", "n"})
+_CHAT_NOT_SENT = frozenset({"user", "metadata", "store", "service_tier", "stream_options", "seed",
+                            "prompt_cache_key", "safety_identifier"})
+
+
+def _neutral(name: str, value: Any) -> bool:
+    """Whether ``value`` of chat field ``name`` asks for nothing an Anthropic provider would not do anyway."""
+    if name == "logprobs":
+        return value is False
+    if name in ("top_logprobs", "frequency_penalty", "presence_penalty"):
+        return not isinstance(value, bool) and value == 0
+    return (name == "logit_bias" and value == {}) or (name == "modalities" and value == ["text"])
+
+
+def _refuse_untranslatable_chat(chat: dict[str, Any]) -> None:
+    for name, value in chat.items():
+        if value is None or name in _CHAT_TRANSLATED or name in _CHAT_NOT_SENT or _neutral(name, value):
+            continue
+        raise bad_request(f"an Anthropic provider cannot take {name!r}: it has no equivalent, and dropping it "
+                          "would change the answer", param=name)
+    for i, t in enumerate(chat.get("tools") or ()):
+        if isinstance(t, dict) and t.get("type", "function") != "function":
+            raise bad_request(f"tools[{i}]: an Anthropic provider takes function tools only", param=f"tools[{i}]")
+
+
 def chat_to_anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any]:
     """An OpenAI chat request for an Anthropic provider (system messages folded into ``system``, tool
-    messages into ``tool_result`` blocks of one user turn)."""
+    messages into ``tool_result`` blocks of one user turn); fields it cannot honour are a 400."""
+    _refuse_untranslatable_chat(chat)
     system = [m["content"] for m in chat["messages"] if m.get("role") == "system"]
     msgs: list[dict[str, Any]] = []
     for m in chat["messages"]:

@@ -179,13 +179,49 @@ def test_schemathesis_finds_no_server_errors(env: Harness) -> None:
     assert len(statuses) > 100 and 200 in statuses and any(400 <= s < 500 for s in statuses)
 
 
+ANTHROPIC_OK = {"id": "m1", "type": "message", "role": "assistant", "model": "claude",
+                "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+                "usage": {"input_tokens": 1, "output_tokens": 1}}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("logprobs", True), ("top_logprobs", 3), ("frequency_penalty", 0.5), ("presence_penalty", -1),
+    ("logit_bias", {"50256": -100}), ("modalities", ["text", "audio"]), ("reasoning_effort", "high"),
+    ("functions", [{"name": "f", "parameters": {"type": "object"}}]), ("function_call", "auto"),
+    ("a_field_from_next_year", 1),
+    ("tools", [{"type": "custom", "custom": {"name": "grammar"}}]),
+])
+def test_anthropic_provider_refuses_chat_fields_it_cannot_honour(gateway: Any, field: str, value: Any) -> None:
+    """A chat field an Anthropic provider has no equivalent for is a 400 naming it, before anything is
+    sent: dropping it would change the answer the client asked for (logprobs that never come, penalties
+    not applied, legacy functions the model never sees)."""
+    client, log, sent = gateway(lambda body: ANTHROPIC_OK, None, anthropic_provider=True, model="claude")
+    r = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}],
+                                                  field: value})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] in (field, "tools[0]")
+    assert sent == []
+    assert [rec["status"] for rec in inference_records(log)] == [400]
+
+
+def test_anthropic_provider_takes_neutral_and_attribution_fields_without_sending_them(gateway: Any) -> None:
+    """Fields that do not change the answer (attribution, storage, seed) and neutral values of the others
+    (logprobs false, zero penalties, no logit bias, text modality) are accepted and not sent."""
+    client, log, sent = gateway(lambda body: ANTHROPIC_OK, None, anthropic_provider=True, model="claude")
+    extra = {"user": "u-1", "metadata": {"team": "a"}, "store": False, "seed": 7, "service_tier": "auto",
+             "logprobs": False, "frequency_penalty": 0, "presence_penalty": 0.0, "logit_bias": {},
+             "modalities": ["text"], "prompt_cache_key": "k"}
+    r = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}],
+                                                  "temperature": 0.1, **extra})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "ok"
+    assert len(sent) == 1 and not set(extra) & set(sent[0]) and sent[0]["temperature"] == 0.1
+
+
 def test_anthropic_provider_refuses_tool_choice_it_cannot_take(gateway: Any) -> None:
     """A chat request for an Anthropic provider whose tool_choice names no function is a 400, not a crash
     in the translation; a message without content is sent as an empty one."""
-    answer = {"id": "m1", "type": "message", "role": "assistant", "model": "claude",
-              "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
-              "usage": {"input_tokens": 1, "output_tokens": 1}}
-    client, log, sent = gateway(lambda body: answer, None, anthropic_provider=True, model="claude")
+    client, log, sent = gateway(lambda body: ANTHROPIC_OK, None, anthropic_provider=True, model="claude")
     bad = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}],
                                                     "tool_choice": {"type": "function", "function": "f"}})
     empty = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user"}]})
