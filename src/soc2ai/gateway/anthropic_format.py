@@ -71,6 +71,11 @@ def _message_to_chat(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return out
 
 
+# Keys of an Anthropic tool definition that are translated, or (cache_control, a caching hint) ignored. Any
+# other (input_examples, defer_loading, ...) changes what the model does with the tool: a 400 naming it.
+_TOOL_KEYS = frozenset({"name", "input_schema", "description", "strict", "type", "cache_control"})
+
+
 def _tools_to_chat(tools: Any) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
         raise bad_request("tools must be a list", param="tools")
@@ -78,6 +83,11 @@ def _tools_to_chat(tools: Any) -> list[dict[str, Any]]:
     for i, t in enumerate(tools):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("input_schema"), dict):
             raise bad_request(f"tools[{i}] needs a string name and an object input_schema", param=f"tools[{i}]")
+        extra = next((k for k, v in t.items() if k not in _TOOL_KEYS and v is not None), None)
+        if extra is not None or t.get("type") not in (None, "custom"):
+            at = f"tools[{i}].{extra or 'type'}"
+            raise bad_request(f"{at}: not translated by the gateway (name, description, input_schema, strict)",
+                              param=at)
         fn: dict[str, Any] = {"name": t["name"], "parameters": t["input_schema"]}
         if isinstance(t.get("description"), str):
             fn["description"] = t["description"]

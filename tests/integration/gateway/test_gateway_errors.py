@@ -207,7 +207,7 @@ def test_anthropic_provider_refuses_chat_fields_it_cannot_honour(gateway: Any, f
 def test_anthropic_provider_takes_neutral_and_attribution_fields_without_sending_them(gateway: Any) -> None:
     """Fields that do not change the answer (attribution, storage, seed) and neutral values of the others
     (logprobs false, zero penalties, no logit bias, text modality) are accepted and not sent."""
-    client, log, sent = gateway(lambda body: ANTHROPIC_OK, None, anthropic_provider=True, model="claude")
+    client, _log, sent = gateway(lambda body: ANTHROPIC_OK, None, anthropic_provider=True, model="claude")
     extra = {"user": "u-1", "metadata": {"team": "a"}, "store": False, "seed": 7, "service_tier": "auto",
              "logprobs": False, "frequency_penalty": 0, "presence_penalty": 0.0, "logit_bias": {},
              "modalities": ["text"], "prompt_cache_key": "k"}

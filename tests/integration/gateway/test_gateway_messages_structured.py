@@ -203,6 +203,9 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("fallbacks", {"fallbacks": [{"model": "other"}]}),
     ("top_k", {"top_k": "five"}),
     ("tool_choice.disable_parallel_tool_use", {"tool_choice": {"type": "auto", "disable_parallel_tool_use": "yes"}}),
+    ("tools[0].input_examples", {"tools": [{"name": "ship", "input_schema": SCHEMA,
+                                            "input_examples": [{"city": "Oslo"}]}]}),
+    ("tools[0].type", {"tools": [{"type": "bash_20250124", "name": "bash", "input_schema": SCHEMA}]}),
 ]
 
 
@@ -235,3 +238,13 @@ def test_sampling_and_tool_fields_are_translated(env: Harness, messages_client: 
     assert _post(a_client, **extra).status_code == 200
     assert sent[0]["top_k"] == 5 and sent[0]["tools"] == [tool]
     assert sent[0]["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+
+
+def test_tool_cache_control_is_accepted_and_not_forwarded(env: Harness, messages_client: Any) -> None:
+    """``cache_control`` on a tool is a caching hint: the request is served, and the hint is not sent to an
+    OpenAI-style upstream (which has no such field)."""
+    client, _log = messages_client
+    tool = {"type": "custom", "name": "ship", "input_schema": SCHEMA, "cache_control": {"type": "ephemeral"}}
+    assert _post(client, tools=[tool]).status_code == 200
+    assert env.up.calls[-1]["body"]["tools"] == [{"type": "function",
+                                                   "function": {"name": "ship", "parameters": SCHEMA}}]
