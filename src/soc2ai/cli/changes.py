@@ -17,6 +17,7 @@ from rich.table import Table
 
 from soc2ai.cli._common import (
     EXIT_FINDING,
+    EXIT_USAGE,
     ConfigOption,
     JsonOption,
     console,
@@ -83,6 +84,9 @@ def _population(
 
     lo, hi = parse_day(since, "--since"), parse_day(until, "--until")
     assert lo is not None and hi is not None  # noqa: S101 - both options are required
+    if hi < lo:  # a usage error like a bad date (exit 2), not a traceback from the population builder
+        err_console.print(f"[red]error:[/] --until ({hi}) is before --since ({lo})")
+        raise typer.Exit(EXIT_USAGE)
     root = gitlog.repo_root(repo or cfg.root)
     entries = ledger_entries(cfg, "config_change")
     index = config_change_index(entries) if entries else None

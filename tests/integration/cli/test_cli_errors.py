@@ -139,3 +139,22 @@ def test_verify_json_against_a_bad_checkpoint_prints_json(project: Path, tmp_pat
     assert result.exit_code == 1
     out = orjson.loads(result.stdout)
     assert out["ok"] is False and "checkpoint" in out["error"]
+
+
+@pytest.mark.parametrize("command", ["population", "sample"])
+def test_change_period_ending_before_it_starts_is_a_usage_error(tmp_path: Path, command: str) -> None:
+    """`changes population|sample --since D2 --until D1` (swapped dates) in a git project: exit 2 naming
+    both options, not a ValueError traceback."""
+    import subprocess
+
+    root = tmp_path / "repo"
+    assert runner.invoke(app, ["init", str(root), "--name", "r"]).exit_code == 0
+    ident = ["-c", "user.name=alice", "-c", "user.email=alice@example.com"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*ident, "commit", "-q", "-m", "PROJ-1 setup"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    extra = ["--seed", "s"] if command == "sample" else []
+    result = runner.invoke(app, ["changes", command, "--since", "2026-11-30", "--until", "2026-11-01", *extra,
+                                 "-c", str(root / "soc2ai.toml"), "--repo", str(root)])
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, ValueError)
+    assert "--until (2026-11-01) is before --since (2026-11-30)" in " ".join(result.output.split())

@@ -220,3 +220,52 @@ def test_jsonl_line_is_the_documented_generic_payload(capsysbinary: pytest.Captu
     line = orjson.loads(capsysbinary.readouterr().out)
     assert line["time"] == "2026-01-01T00:00:00.123456Z"
     assert line == generic_payload(alert(), "acme")
+
+
+def _otlp_collector(accept: bool) -> tuple[Any, str, list[Any]]:
+    """A local OTLP/gRPC logs collector that accepts every export, or refuses it with UNAVAILABLE."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+
+    received: list[Any] = []
+
+    class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:  # the gRPC method name
+            if not accept:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "collector down")
+            received.extend(rec for rl in request.resource_logs for sl in rl.scope_logs for rec in sl.log_records)
+            return logs_service_pb2.ExportLogsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"http://127.0.0.1:{port}", received
+
+
+@pytest.mark.parametrize("accept", [True, False], ids=["collector-up", "collector-refuses"])
+def test_otel_endpoint_sink_reports_whether_the_collector_took_the_alert(accept: bool) -> None:
+    """With an OTLP endpoint, probe and deliver succeed only when the collector accepted the record: a
+    refused export is a SinkError (the alert stays in the outbox, `soc2ai check` says unreachable)
+    instead of being dropped by the SDK's batch processor while reported delivered."""
+    from soc2ai.monitor.sinks.interface import SinkError
+    from soc2ai.monitor.sinks.otel import OtelSink
+
+    server, url, received = _otlp_collector(accept)
+    sink = OtelSink("otel", endpoint=url, project="acme", export_timeout_s=1.0)
+    try:
+        if accept:
+            sink.deliver(alert())
+            sink.probe()
+            assert len(received) == 2 and received[0].body.string_value == alert()["message"]
+        else:
+            with pytest.raises(SinkError):
+                sink.probe()
+            with pytest.raises(SinkError) as exc:
+                sink.deliver(alert())
+            assert exc.value.retryable
+    finally:
+        sink.close()
+        server.stop(0)

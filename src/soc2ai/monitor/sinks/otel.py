@@ -24,25 +24,53 @@ def _require_otel() -> Any:
     return _logs, sdk_logs
 
 
+class _ResultRecorder:
+    """Wraps the OTLP exporter so the sink learns whether a batch was accepted.
+
+    The SDK's batch processor drops a failed export silently and its ``force_flush`` still returns True,
+    so without this a collector that is down would look reachable to ``soc2ai check`` and every alert
+    would leave the outbox as delivered and be lost.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.failed = False
+
+    def export(self, batch: Any) -> Any:
+        result = self._inner.export(batch)
+        if getattr(result, "name", "") != "SUCCESS":
+            self.failed = True
+        return result
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return bool(self._inner.force_flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
 class OtelSink:
     """Emit alerts as OpenTelemetry log records."""
 
     def __init__(self, name: str, *, logger_provider: Any = None, endpoint: str | None = None,
-                 project: str = "soc2ai") -> None:
+                 project: str = "soc2ai", export_timeout_s: float = 10.0) -> None:
         self.name = name
         self.project = project
         logs_api, sdk_logs = _require_otel()
         self._api = logs_api
         self._own = logger_provider is None
+        self._recorder: _ResultRecorder | None = None
         if logger_provider is None:
             logger_provider = sdk_logs.LoggerProvider()
             if endpoint:
                 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
                 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-                logger_provider.add_log_record_processor(
-                    BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=endpoint.startswith(
-                        "http://"))))
+                self._recorder = _ResultRecorder(OTLPLogExporter(
+                    endpoint=endpoint, insecure=endpoint.startswith("http://"), timeout=export_timeout_s))
+                # Duck-typed exporter: the SDK is an optional extra, so the wrapper cannot subclass it.
+                recorder: Any = self._recorder
+                logger_provider.add_log_record_processor(BatchLogRecordProcessor(recorder))
         self._provider = logger_provider
         self._logger = logger_provider.get_logger("soc2ai.monitor")
 
@@ -58,6 +86,8 @@ class OtelSink:
         }
         if alert.get("incident_id"):
             attrs["soc2ai.incident.id"] = alert["incident_id"]
+        if self._recorder is not None:
+            self._recorder.failed = False
         try:
             self._logger.emit(self._api.LogRecord(
                 timestamp=alert["ts"] * 1000, severity_number=self._api.SeverityNumber(
@@ -66,6 +96,13 @@ class OtelSink:
                 event_name="soc2ai.alert"))
         except Exception as exc:  # the SDK's exporters raise anything; map at the boundary
             raise SinkError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        if self._recorder is not None:
+            # Only an export the collector accepted counts as delivered; otherwise the alert stays in the
+            # outbox and is retried (the batch processor would have dropped it).
+            if not self._provider.force_flush(30_000):
+                raise SinkError(f"{self.name}: exporter did not flush within 30 s")
+            if self._recorder.failed:
+                raise SinkError(f"{self.name}: the OTLP collector did not accept the log record")
 
     def probe(self) -> None:
         """Emit a test record and flush."""
