@@ -136,7 +136,9 @@ def run_scenario(config: Config) -> dict[str, Any]:
                           "pii_redacted": "jane.doe@acme-corp.com" not in leaked.text}
         reader = stack.enter_context(AuditLog.open(cfg, read_only=True))
         monitor = Monitor.from_config(cfg, log=log)
-        stats = watch(monitor, reader, cfg.path(".soc2ai/monitor/demo-cursor.json"), follow=False)
+        # The configured cursor, not a demo-only one: a later `soc2ai alerts watch` continues from here
+        # instead of re-raising these alerts and opening duplicate incidents.
+        stats = watch(monitor, reader, cfg.path(cfg.monitor.cursor_file), follow=False)
         monitor.flush(15)
         monitor.close()
         log.flush()

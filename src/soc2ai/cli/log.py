@@ -24,11 +24,13 @@ from soc2ai.cli._common import (
     handle_errors,
     print_json,
 )
-from soc2ai.errors import VerificationError
+from soc2ai.config import Config
+from soc2ai.errors import StoreError, VerificationError
 from soc2ai.ledger import AuditLog, Entry
 from soc2ai.ledger.keys import load_verifiers, rotate_signing_key
 from soc2ai.ledger.note import Verifier, open_checkpoint
 from soc2ai.ledger.proofs import verify_bundle
+from soc2ai.ledger.records import KINDS
 
 app = typer.Typer(help="Verify, prove and maintain the signed ledger.", no_args_is_help=True)
 
@@ -36,8 +38,27 @@ PubkeyOption = typer.Option(None, "--pubkey", help="Verifier key file(s) (name+i
                             exists=True, dir_okay=False, readable=True)
 
 
+def _known_kinds(value: str | list[str] | None) -> str | list[str] | None:
+    """Reject a record kind the ledger never writes: filtering on a typo (config-change) would otherwise
+    show an empty table, or prune nothing, and look like a clean answer. A usage error (exit 2)."""
+    for k in [value] if isinstance(value, str) else value or []:
+        if k not in KINDS:
+            raise typer.BadParameter(f"unknown record kind {k!r}; valid kinds: {', '.join(KINDS)}")
+    return value
+
+
 def _open(config_path: Path | None, *, write: bool = False) -> AuditLog:
-    return AuditLog.open(get_config(config_path), read_only=not write)
+    cfg = get_config(config_path)
+    try:
+        return AuditLog.open(cfg, read_only=not write)
+    except StoreError as exc:
+        # No soc2ai.toml was found, so the defaults pointed at a ledger that is not there: the command was
+        # run outside a project, a config error (exit 2). A project's own ledger missing or down stays 1.
+        if cfg.source != Config.model_fields["source"].default:
+            raise
+        err_console.print(f"[red]error:[/] {escape(str(exc))}; no soc2ai.toml here: run inside a project, "
+                          "pass -c PATH, or create one with `soc2ai init`")
+        raise typer.Exit(EXIT_USAGE) from exc
 
 
 def _verifiers(pubkeys: list[Path] | None, config_path: Path | None) -> list[Verifier]:
@@ -138,6 +159,17 @@ def consistency(
 ) -> None:
     """Export a consistency proof: the log at NEW_SIZE extends the log at OLD_SIZE."""
     with _open(config) as log:
+        # A size with no signed checkpoint is a wrong argument, not a failed check (exit 2, not 1): the proof
+        # is only ever made between stored checkpoints, and nothing about the log was found wrong.
+        sizes = [s for s, _ in log.store.checkpoints()]
+        for size in (old_size, new_size):
+            if size is not None and size not in sizes:
+                below = max((s for s in sizes if s < size), default=None)
+                above = min((s for s in sizes if s > size), default=None)
+                near = " and ".join(str(s) for s in (below, above) if s is not None) or "none"
+                err_console.print(f"[red]error:[/] no signed checkpoint at size {size} "
+                                  f"(nearest checkpoint sizes: {near})")
+                raise typer.Exit(EXIT_USAGE)
         _emit_bundle(log.consistency(old_size, new_size).to_json(), out)
 
 
@@ -165,7 +197,7 @@ def checkpoint(
 @handle_errors
 def tail(
     n: int = typer.Option(20, "-n", help="How many records."),
-    kind: str | None = typer.Option(None, "--kind", help="Only this record kind."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this record kind.", callback=_known_kinds),
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -217,11 +249,19 @@ def stats(config: Path | None = ConfigOption, json_out: bool = JsonOption) -> No
 def prune(
     days: int | None = typer.Option(None, "--days", help="Prune bodies older than this many days "
                                     "(default: ledger.retention_days)."),
-    kind: list[str] | None = typer.Option(None, "--kind", help="Only these record kinds."),
+    kind: list[str] | None = typer.Option(None, "--kind", help="Only these record kinds.", callback=_known_kinds),
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Drop record bodies past retention; leaf hashes and checkpoints stay, so verify still passes."""
+    # The same floor the readiness check holds the configured retention to (data.retention.ledger_days
+    # cannot be set below it either): a one-off --days must not prune evidence the config has to keep.
+    from soc2ai.readiness.checks import INFERENCE_FLOOR_DAYS
+
+    if days is not None and days < INFERENCE_FLOOR_DAYS:
+        err_console.print(f"[red]error:[/] --days {days} is below the minimum retention of "
+                          f"{INFERENCE_FLOOR_DAYS} days for ledger bodies; nothing was pruned")
+        raise typer.Exit(EXIT_USAGE)
     cfg = get_config(config)
     keep = days if days is not None else cfg.ledger.retention_days
     cutoff = int((datetime.now(UTC) - timedelta(days=keep)).timestamp() * 1e6)
@@ -271,6 +311,10 @@ def match(
         err_console.print("give --prompt-file and/or --response-file")
         raise typer.Exit(EXIT_USAGE)
     with _open(config) as log:
+        size = log.size()
+        if not 0 <= index < size:  # an index the log never had is a wrong argument, not a mismatch
+            err_console.print(f"[red]error:[/] no record at index {index} (the log has {size} records)")
+            raise typer.Exit(EXIT_USAGE)
         res = log.match(index, prompt=prompt_file.read_text() if prompt_file else None,
                         response=response_file.read_text() if response_file else None)
     if json_out:

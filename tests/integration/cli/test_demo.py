@@ -41,6 +41,19 @@ def test_demo_scenario_raises_the_seed_alerts_and_passes_readiness(tmp_path: Pat
     assert [c for c in sc["check"] if c["status"] != "OK"] == []
 
 
+def test_alerts_watch_after_the_demo_raises_nothing_new(tmp_path: Path) -> None:
+    """The demo's watcher keeps the configured cursor: a later `alerts watch --once` continues where the demo
+    stopped instead of raising the four seed alerts again and opening duplicate incidents."""
+    d = tmp_path / "d"
+    assert runner.invoke(app, ["demo", "--dir", str(d), "-n", "20", "--rate", "20000", "--json"]).exit_code == 0
+    incidents = sorted(p.name for p in (d / "registers" / "incidents").glob("INC-*"))
+    assert len(incidents) == 2
+    result = runner.invoke(app, ["alerts", "watch", "--once", "--json", "-c", str(d / "soc2ai.toml")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (d / "registers" / "incidents").glob("INC-*")) == incidents, result.output
+    assert orjson.loads(result.stdout)["alerts"] == 0  # stdout is the summary alone: no alert lines before it
+
+
 def test_demo_writes_seals_and_verifies(demo_dir: Path) -> None:
     """The demo's summary reports every record durable under a verified signed checkpoint."""
     result = runner.invoke(app, ["log", "verify", "-c", str(demo_dir / "soc2ai.toml"), "--json"])

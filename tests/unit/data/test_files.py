@@ -76,3 +76,37 @@ def test_json_file_text_decoded(tmp_path: Path) -> None:
     assert [(loc.item_id, loc.how) for loc in c.find(Subject("u1", (("email", "ann@example.com"),)))] == [
         ("chat.json", "discovery")]
     assert c.find(Subject("1042")) == []
+
+
+def test_delete_removes_the_directories_named_after_the_subject(tmp_path: Path) -> None:
+    """Deleting ann/cv.txt also removes the now-empty ann/ (its name is ann's id) and the empty directories
+    above it, but never the connector's own directory; verification passes only then."""
+    up = tmp_path / "up"
+    (up / "ann" / "old").mkdir(parents=True)  # an empty directory inside ann/ must not keep ann/ alive
+    (up / "ann" / "cv.txt").write_text("ann's cv")
+    (up / "team" / "ann").mkdir(parents=True)
+    (up / "team" / "ann" / "photo.png").write_bytes(b"\x00png")
+    c = FilesConnector(ConnectorSettings(name="up", type="files", path="up", discovery=False), root=tmp_path)
+    s = Subject("ann")
+    assert c.delete(s, c.find(s)) == 2
+    assert up.is_dir() and list(up.iterdir()) == []
+    c.verify_deleted(s)
+
+
+def test_a_remaining_directory_named_after_the_subject_is_not_verified_gone(tmp_path: Path) -> None:
+    """A directory called ann/ that cannot be removed (it still holds a symlink, which is never followed nor
+    deleted) fails verification naming it; non-empty directories and files outside stay untouched."""
+    up = tmp_path / "up"
+    (up / "ann").mkdir(parents=True)
+    (up / "ann" / "cv.txt").write_text("ann's cv")
+    (tmp_path / "outside.txt").write_text("not the connector's")
+    (up / "ann" / "link").symlink_to(tmp_path / "outside.txt")
+    (up / "bob").mkdir()
+    (up / "bob" / "cv.txt").write_text("bob's cv")
+    c = FilesConnector(ConnectorSettings(name="up", type="files", path="up", discovery=False), root=tmp_path)
+    s = Subject("ann")
+    assert c.delete(s, c.find(s)) == 1
+    assert (up / "ann" / "link").is_symlink() and (tmp_path / "outside.txt").exists()
+    assert (up / "bob" / "cv.txt").exists()
+    with pytest.raises(VerificationError, match=r"directory name\(s\) of the subject remain \(ann\)"):
+        c.verify_deleted(s)

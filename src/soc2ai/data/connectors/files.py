@@ -3,8 +3,10 @@ path names the subject (a directory called exactly the subject id, or a file who
 id: ``ann/cv.txt``, ``ann.pdf``, not ``ann-marie/`` or ``ann.lee.pdf``) or its text mentions an
 identifier (JSON files by their string values, see ``_match.blob_hit``).
 
-Deletion unlinks the file. Binary files are matched by path only. Files over ``MAX_BYTES`` are scanned
-in their first ``MAX_BYTES`` only, and a note says so.
+Deletion unlinks the file, then removes the directories it left empty (up to, not including, the
+connector's directory) and empty directories named after the subject: a directory called ``ann`` is
+itself the subject's id. Non-empty directories are never removed. Binary files are matched by path
+only. Files over ``MAX_BYTES`` are scanned in their first ``MAX_BYTES`` only, and a note says so.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from soc2ai.data.connectors._match import blob_hit
 from soc2ai.data.connectors.interface import Census, Expiry, Location, Subject, verify_by_find
 from soc2ai.data.settings import ConnectorSettings
-from soc2ai.errors import ConnectorError
+from soc2ai.errors import ConnectorError, VerificationError
 
 MAX_BYTES = 16 << 20
 
@@ -97,9 +99,18 @@ class FilesConnector:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, target)
 
+    def _subject_dirs(self, subject: Subject) -> list[Path]:
+        """Directories (not symlinks) whose path below the root has a component that is the subject id."""
+        if not subject.id or not self._dir.is_dir():
+            return []
+        return [p for p in sorted(self._dir.rglob("*"))
+                if p.is_dir() and not p.is_symlink() and subject.id in p.relative_to(self._dir).parts]
+
     def delete(self, subject: Subject, locations: Sequence[Location]) -> int:
-        """Unlink the files (inside the directory only); already-gone files are fine."""
+        """Unlink the files (inside the directory only); already-gone files are fine. Then remove the
+        directories left empty, which would otherwise keep the subject's id in a path after the DSAR."""
         n = 0
+        emptied: set[Path] = set()
         for loc in locations:
             path = (self._dir / loc.item_id).resolve()
             if not path.is_relative_to(self._dir):
@@ -107,11 +118,24 @@ class FilesConnector:
             if path.is_file():
                 path.unlink()
                 n += 1
+                emptied.add(path.parent)
+        emptied.update(self._subject_dirs(subject))
+        candidates = {d for start in emptied for d in (start, *start.parents)
+                      if d != self._dir and d.is_relative_to(self._dir)}
+        for d in sorted(candidates, key=lambda p: len(p.parts), reverse=True):  # children before parents
+            try:
+                d.rmdir()  # only ever removes an empty directory
+            except OSError:
+                pass  # not empty (other files, a symlink) or already gone: kept
         return n
 
     def verify_deleted(self, subject: Subject) -> None:
-        """Raise if a fresh find still sees files of the subject."""
+        """Raise if a fresh find still sees files of the subject, or a directory still names it."""
         verify_by_find(self, subject)
+        left = self._subject_dirs(subject)
+        if left:
+            sample = ", ".join(str(d.relative_to(self._dir)) for d in left[:5])
+            raise VerificationError(f"{self.name}: {len(left)} directory name(s) of the subject remain ({sample})")
 
     def expire(self, expiry: Expiry, *, dry_run: bool) -> dict[str, int]:
         """Plain files carry no label, so retention does not touch them (census reports them)."""
