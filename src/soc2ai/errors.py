@@ -47,6 +47,11 @@ class ConfigError(Soc2AIError):
         super().__init__(f"{where}: {message}")
 
 
+class UsageError(Soc2AIError, ValueError):
+    """An argument given to a command or API call is invalid (an unknown role, a key id that does not
+    exist): not a file, so no ``<config>`` location. The CLI exits 2, as for a config error."""
+
+
 class KeyMaterialError(Soc2AIError):
     """Key files are missing, unreadable or have unsafe permissions."""
 

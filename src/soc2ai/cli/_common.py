@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from soc2ai.config import Config, load_config
-from soc2ai.errors import ConfigError, KeyMaterialError, Soc2AIError, VerificationError
+from soc2ai.errors import ConfigError, KeyMaterialError, Soc2AIError, UsageError, VerificationError
 
 EXIT_OK = 0
 EXIT_FINDING = 1
@@ -54,7 +54,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, KeyMaterialError) as exc:
+        except (ConfigError, KeyMaterialError, UsageError) as exc:
             err_console.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(EXIT_USAGE) from exc
         except VerificationError as exc:

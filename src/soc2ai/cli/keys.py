@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from soc2ai.cli._common import ConfigOption, JsonOption, console, get_config, handle_errors, print_json
-from soc2ai.errors import ConfigError
+from soc2ai.errors import UsageError
 from soc2ai.gateway.keys import KeyStore
 from soc2ai.gateway.settings import ROLES
 from soc2ai.ledger import AuditLog
@@ -30,12 +30,11 @@ def parse_expiry(value: str, now: datetime) -> int:
         try:
             when = datetime.fromisoformat(value.strip())
         except ValueError as exc:
-            raise ConfigError(f"--expires {value!r}: use a duration like 30d/12h or an ISO date",
-                              field="expires") from exc
+            raise UsageError(f"--expires {value!r}: use a duration like 30d/12h or an ISO date") from exc
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
     if when <= now:
-        raise ConfigError(f"--expires {value!r} is in the past", field="expires")
+        raise UsageError(f"--expires {value!r} is in the past")
     return int(when.timestamp() * 1_000_000)
 
 

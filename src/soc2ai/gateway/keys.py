@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from soc2ai.errors import AuthError, ConfigError
+from soc2ai.errors import AuthError, UsageError
 from soc2ai.gateway.settings import CLASSIFICATIONS, ROLES
 from soc2ai.ledger.records import AccessRecord, ConfigChangeRecord
 
@@ -175,11 +175,11 @@ class KeyStore:
                    str, ApiKey]:
         """Make a key; return ``(secret, record)``. The secret is not stored and cannot be shown again."""
         if role not in ROLES:
-            raise ConfigError(f"unknown role {role!r}; roles are {', '.join(ROLES)}", field="role")
+            raise UsageError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
         if not user_id:
-            raise ConfigError("a key needs a user id", field="user")
+            raise UsageError("a key needs a user id")
         if classification is not None and classification not in CLASSIFICATIONS:
-            raise ConfigError(f"unknown classification {classification!r}", field="classification")
+            raise UsageError(f"unknown classification {classification!r}; classes are {', '.join(CLASSIFICATIONS)}")
         key_id = secrets.token_hex(6)
         secret = f"s2a_{key_id}_{secrets.token_urlsafe(32)}"
         now = self.clock()
@@ -203,7 +203,7 @@ class KeyStore:
             self._reload()
             key = self._cache.get(key_id)
         if key is None:
-            raise ConfigError(f"no API key with id {key_id!r}", field="key_id")
+            raise UsageError(f"no API key with id {key_id!r} (see `soc2ai keys list`)")
         if cur.rowcount:
             self._record("revoke", key, actor, "revoked")
         return key

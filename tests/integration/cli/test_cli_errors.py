@@ -158,3 +158,18 @@ def test_change_period_ending_before_it_starts_is_a_usage_error(tmp_path: Path, 
     assert result.exit_code == 2, result.output
     assert not isinstance(result.exception, ValueError)
     assert "--until (2026-11-01) is before --since (2026-11-30)" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("args", [["create", "--role", "bogus", "--user", "x"],
+                                  ["create", "--role", "inference", "--user", "x", "--classification", "secret"],
+                                  ["create", "--role", "inference", "--user", "x", "--expires", "2001-01-01"],
+                                  ["revoke", "nope"]], ids=["role", "classification", "expires", "revoke"])
+def test_keys_argument_mistakes_name_the_argument_not_a_config_file(project: Path, args: list[str]) -> None:
+    """A wrong --role, --classification, --expires or key id is a usage error (exit 2) about that argument,
+    not a "config error" pointing at a file that has nothing wrong with it."""
+    result = runner.invoke(app, ["keys", *args, "-c", str(project / "soc2ai.toml")])
+    out = result.output.replace("\n", "")
+    assert result.exit_code == 2, out
+    assert "<config>" not in out and "Traceback" not in out
+    assert any(word in out for word in ("unknown role 'bogus'", "unknown classification 'secret'",
+                                        "--expires '2001-01-01' is in the past", "no API key with id 'nope'"))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from soc2ai.cli.keys import parse_expiry
 from soc2ai.config import parse_config
-from soc2ai.errors import AuthError, ConfigError
+from soc2ai.errors import AuthError, ConfigError, UsageError
 from soc2ai.gateway import anthropic_format as af
 from soc2ai.gateway.errors import ApiError
 from soc2ai.gateway.keys import KeyStore
@@ -119,9 +119,9 @@ def test_keystore_lifecycle(tmp_path: Path) -> None:
     ks.revoke(k2.id)
     with pytest.raises(AuthError, match="revoked"):
         ks.authenticate(s2)
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError, match="no API key with id 'nope'"):
         ks.revoke("nope")
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError, match="unknown role 'root'"):
         ks.create(role="root", user_id="x")
     assert {k.id for k in ks.list()} == {k1.id, k2.id}
     ks.close()
@@ -143,7 +143,7 @@ def test_parse_expiry() -> None:
     assert parse_expiry("1d", now) == int(datetime(2030, 1, 2, tzinfo=UTC).timestamp() * 1e6)
     assert parse_expiry("2031-01-01", now) == int(datetime(2031, 1, 1, tzinfo=UTC).timestamp() * 1e6)
     for bad in ("yesterday", "2020-01-01", "5x"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(UsageError):
             parse_expiry(bad, now)
 
 
