@@ -18,6 +18,7 @@ from soc2ai.errors import (
     SpoolError,
     StoreError,
     UpstreamError,
+    UsageError,
     VerificationError,
 )
 from soc2ai.ledger import (
@@ -73,6 +74,7 @@ __all__ = [
     "SpoolError",
     "StoreError",
     "UpstreamError",
+    "UsageError",
     "VerificationError",
     "Verifier",
     "VerifyReport",

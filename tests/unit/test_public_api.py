@@ -12,7 +12,7 @@ EXPECTED = {
     "ConfigError", "ConnectorError", "ConsistencyProof", "DsarRecord", "Entry", "ForgetResult",
     "InclusionProof", "KeyMaterialError", "MatchResult", "PolicyViolation", "ReadinessRecord", "Record",
     "RetentionRecord", "RollbackError", "ScanRecord", "Soc2AIError", "SpoolError", "StoreError",
-    "UpstreamError", "VerificationError", "Verifier", "VerifyReport", "__version__", "load_config",
+    "UpstreamError", "UsageError", "VerificationError", "Verifier", "VerifyReport", "__version__", "load_config",
     "parse_config", "verify_consistency_bundle", "verify_inclusion_bundle",
 }
 
