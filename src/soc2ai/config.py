@@ -89,6 +89,12 @@ def _locate_line(text: str, loc: tuple[int | str, ...]) -> int | None:
         bare = path[:-1] if path and path[-1].isdigit() and len(path) > len(target) else path
         if len(bare) > best_len and target[: len(bare)] == bare:
             best_line, best_len = n, len(bare)
+    if best_line is None:
+        # A section written only as sub-tables (`[gateway.models]`, no `[gateway]`): an error on the
+        # section as a whole points at its first sub-table rather than at no line at all.
+        under = [n for n, path in sections if path[: len(target)] == target]
+        if under:
+            return under[0] + 1
     rest = [k for k in target[best_len:] if not k.isdigit()]
     start = best_line if best_line is not None else -1
     if rest:
@@ -110,14 +116,28 @@ def parse_config(text: str, *, source: str = "<string>", root: Path | None = Non
         raise ConfigError(f"invalid TOML: {exc}", file=source,
                           line=int(m.group(1)) if m else None) from exc
     try:
-        return Config.model_validate({**data, "root": root or Path.cwd(), "source": source})
+        # Strict: TOML has real integers and booleans, so `port = "8787"` or `require_signed = "yes"`
+        # is a typo to report, not a value to coerce (the register files are strict the same way).
+        return Config.model_validate({**data, "root": root or Path.cwd(), "source": source}, strict=True)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors(include_url=False)
+        # A misspelt key also shows up as a missing one: name the misspelling first.
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc)
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(err["msg"] + more, file=source, line=_locate_line(text, loc),
-                          field=field) from exc
+        msg = _MESSAGES.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(msg + more, file=source, line=_locate_line(text, loc), field=field) from exc
+
+
+# The same words as the register files' errors, instead of pydantic's.
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+    "dict_type": "expected a table",
+}
 
 
 def secret_from_env(name: str | None) -> str | None:
@@ -135,7 +155,8 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Co
     candidate = Path(path) if path is not None else Path(env_path) if env_path else Path(DEFAULT_CONFIG_NAME)
     if candidate.is_file():
         try:
-            text = candidate.read_text(encoding="utf-8")
+            # utf-8-sig: a byte-order mark (Windows editors) is not an "invalid statement" on line 1.
+            text = candidate.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read: {exc}", file=str(candidate)) from exc
         config = parse_config(text, source=str(candidate), root=candidate.resolve().parent)

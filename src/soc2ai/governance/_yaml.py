@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, ValidationError, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+)
 
 from soc2ai.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class LocatedError(ValueError):
+    """A validator's error about one part of the value it checks (``loc`` relative to that value).
+
+    pydantic reports a validator's error at the validated field itself; a duplicate entry found by a
+    list validator would then point at ``vendors:`` instead of the second ``- name: OpenAI``.
+    """
+
+    def __init__(self, message: str, loc: tuple[int | str, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class RegisterModel(BaseModel):
@@ -33,10 +54,28 @@ def _not_future(value: date, info: ValidationInfo) -> date:
     return value
 
 
-# Dates: YAML gives date objects for unquoted dates; quoted ISO strings are accepted too.
-Day = Annotated[date, Strict(False)]
-PastDay = Annotated[date, Strict(False), AfterValidator(_not_future)]
-Moment = Annotated[datetime, Strict(False)]
+def _no_number(value: Any) -> Any:
+    # Lax date parsing takes numbers as Unix timestamps: `report_date: 0` would be 1970-01-01.
+    if isinstance(value, int | float):
+        raise ValueError("expected an ISO date (YYYY-MM-DD) or date-time, not a number")
+    return value
+
+
+NotNumber = BeforeValidator(_no_number)
+# Dates: YAML gives date objects for unquoted dates; quoted ISO strings are accepted too (numbers are not).
+Day = Annotated[date, Strict(False), NotNumber]
+PastDay = Annotated[date, Strict(False), NotNumber, AfterValidator(_not_future)]
+Moment = Annotated[datetime, Strict(False), NotNumber]
+
+
+def unique(items: list[Any], key: str, what: str, norm: Callable[[str], str] = str) -> None:
+    """Raise a LocatedError at the first entry whose ``key`` (after ``norm``) repeats an earlier one."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        value = str(getattr(item, key))
+        if norm(value) in seen:
+            raise LocatedError(f"duplicate {what} {value!r}", (i, key))
+        seen.add(norm(value))
 
 
 def _check_duplicates(node: yaml.Node, file: str) -> None:
@@ -177,21 +216,36 @@ def validate(
     today: date | None = None,
     prefix: tuple[int | str, ...] = (),
 ) -> M:
-    """Validate ``data`` into ``model``; the first error becomes a ConfigError with file, line, field."""
+    """Validate ``data`` into ``model``; the first error becomes a ConfigError with file, line, field.
+
+    ``today`` is the latest date a past date (``PastDay``) may have; it defaults to the current date, so
+    every reader of a register (``list`` commands, the gateway) rejects a date in the future.
+    """
     try:
-        return model.model_validate(data, context={"today": today})
+        return model.model_validate(data, context={"today": today or date.today()})
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # A misspelt key also shows up as a missing field: name the misspelling first.
         err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         # Drop pydantic's internal loc parts (e.g. function-after[...] wrappers) that are not YAML keys.
         loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-        msg = err["msg"]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedError):
+            loc += cause.loc
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        field = field_name(loc) or None
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            # Not "Input should be a valid dictionary or instance of VendorsFile": name what is expected.
+            got = "nothing" if err["input"] is None else type(err["input"]).__name__
+            msg = f"expected a mapping (key: value), got {'a ' if got != 'nothing' else ''}{got}"
+            if not loc and len(model.model_fields) == 1:
+                field = next(iter(model.model_fields))  # a register file's one top-level key
+                msg = f"expected a mapping with a `{field}:` key, got {'a ' if got != 'nothing' else ''}{got}"
         more = (
             f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         )
-        raise ConfigError(msg + more, file=file, line=line_of(node, loc), field=field_name(loc)) from exc
+        raise ConfigError(msg + more, file=file, line=line_of(node, loc), field=field) from exc

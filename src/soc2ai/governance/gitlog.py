@@ -146,7 +146,13 @@ def verify_branch(repo: Path, branch: str) -> str:
     """Full sha of ``branch``; a missing branch is a config error naming ``governance.main_branch``."""
     out = git(repo, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}", check=False).strip()
     if not out:
-        raise ConfigError(f"branch {branch!r} not found in {repo}", field="governance.main_branch")
+        if not git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip():
+            # Right after `git init` + `soc2ai init` nothing is wrong with the config: say so.
+            raise ConfigError("the repository has no commits yet: commit the project first", file=str(repo))
+        # The setting lives in soc2ai.toml; without a file name the message read "<config>: ...".
+        raise ConfigError(
+            f"branch {branch!r} not found in {repo}", file="soc2ai.toml", field="governance.main_branch"
+        )
     return out
 
 

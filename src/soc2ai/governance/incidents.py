@@ -18,13 +18,13 @@ import yaml
 from pydantic import AfterValidator, AwareDatetime, Field, Strict, ValidationError, model_validator
 
 from soc2ai.errors import ConfigError
-from soc2ai.governance._yaml import RegisterModel, _not_future, read_yaml, validate
+from soc2ai.governance._yaml import LocatedError, NotNumber, RegisterModel, _not_future, read_yaml, validate
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
+from soc2ai.governance.settings import DEFAULT_SLA_HOURS
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES = ("low", "medium", "high", "critical")
-DEFAULT_SLA_HOURS: dict[str, int] = {"critical": 24, "high": 72, "medium": 168, "low": 720}
-Moment = Annotated[AwareDatetime, Strict(False), AfterValidator(_not_future)]
+Moment = Annotated[AwareDatetime, Strict(False), NotNumber, AfterValidator(_not_future)]
 _ID = re.compile(r"^INC-(\d{4,})$")
 
 
@@ -57,12 +57,13 @@ class Incident(RegisterModel):
 
     @model_validator(mode="after")
     def _closed_complete(self) -> Incident:
+        # Located, so the error points at the line to fix rather than at the top of the file.
         if self.status == "closed":
             missing = [f for f in ("closed_at", "root_cause", "remediation") if not getattr(self, f)]
             if missing:
-                raise ValueError(f"a closed incident needs {', '.join(missing)}")
+                raise LocatedError(f"a closed incident needs {', '.join(missing)}", ("status",))
         if self.closed_at is not None and self.closed_at < self.detected_at:
-            raise ValueError("closed_at is before detected_at")
+            raise LocatedError("closed_at is before detected_at", ("closed_at",))
         return self
 
     def to_yaml(self) -> str:
@@ -81,7 +82,8 @@ class IncidentRegister:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.dir = directory
-        self.sla_hours = dict(sla_hours or DEFAULT_SLA_HOURS)
+        # A partial mapping overrides only the severities it names (the check looks every one up).
+        self.sla_hours = {**DEFAULT_SLA_HOURS, **(sla_hours or {})}
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def _build(self, data: dict[str, Any]) -> Incident:
@@ -99,7 +101,9 @@ class IncidentRegister:
 
     def _path(self, incident_id: str) -> Path:
         if not _ID.match(incident_id):
-            raise ConfigError(f"invalid incident id {incident_id!r} (expected INC-0001)", field="id")
+            raise ConfigError(
+                f"invalid incident id {incident_id!r} (expected INC-0001)", file=str(self.dir), field="id"
+            )
         return self.dir / f"{incident_id}.yaml"
 
     def _load(self, path: Path) -> Incident:
@@ -195,10 +199,16 @@ class IncidentRegister:
     ) -> Incident:
         """Append an action to the timeline, optionally changing status/severity and adding records."""
         current = self.get(incident_id)
+        # Name the incident file, as every register error does (these read "<config>: status: ...").
+        file = str(self._path(incident_id))
         if current.status == "closed":
-            raise ConfigError(f"{incident_id} is closed; open a new incident", field="status")
+            raise ConfigError(f"{incident_id} is closed; open a new incident", file=file, field="status")
         if status == "closed":
-            raise ConfigError("use close() with a root cause and remediation", field="status")
+            raise ConfigError(
+                "closing needs a root cause and the remediation: use close (`soc2ai incidents close`)",
+                file=file,
+                field="status",
+            )
         data = current.model_dump()
         data["timeline"].append({"at": self._now(at), "actor": actor, "action": action})
         data["records"] += [r for r in records if r not in data["records"]]
@@ -225,11 +235,12 @@ class IncidentRegister:
         at: datetime | None = None,
     ) -> Incident:
         """Close with root cause and remediation (both required)."""
+        file = str(self._path(incident_id))
         if not root_cause.strip() or not remediation.strip():
-            raise ConfigError("closing needs a root cause and the remediation", field="root_cause")
+            raise ConfigError("closing needs a root cause and the remediation", file=file, field="root_cause")
         current = self.get(incident_id)
         if current.status == "closed":
-            raise ConfigError(f"{incident_id} is already closed", field="status")
+            raise ConfigError(f"{incident_id} is already closed", file=file, field="status")
         when = self._now(at)
         data = current.model_dump()
         data["timeline"].append({"at": when, "actor": actor, "action": "closed"})

@@ -28,7 +28,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from soc2ai.errors import ConfigError
-from soc2ai.governance._yaml import PastDay, RegisterModel, read_yaml, validate
+from soc2ai.governance._yaml import PastDay, RegisterModel, read_yaml, unique, validate
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 from soc2ai.governance.gitlog import Person
 
@@ -108,11 +108,7 @@ class ModelsFile(RegisterModel):
     @field_validator("models")
     @classmethod
     def _unique(cls, value: list[ModelEntry]) -> list[ModelEntry]:
-        seen: set[str] = set()
-        for entry in value:
-            if entry.alias in seen:
-                raise ValueError(f"duplicate alias {entry.alias!r}")
-            seen.add(entry.alias)
+        unique(value, "alias", "alias")
         return value
 
 
@@ -309,11 +305,24 @@ def check_models(
             )
         ]
     prompt_refs: set[str] | None
+    results: list[CheckResult] = []
     try:
         prompt_refs = {t.ref for t in PromptRegistry.load(p.prompts).list()}
-    except ConfigError:
-        prompt_refs = None  # reported by the prompts check
-    results: list[CheckResult] = []
+    except ConfigError as exc:
+        prompt_refs = None
+        # A reference that cannot be checked is not a pass: `models check` alone would otherwise
+        # exit 0 with a broken or missing prompt registry behind every system_prompt.
+        results.extend(
+            CheckResult(
+                "models.prompt",
+                "CC8.1",
+                FAIL,
+                f"model {e.alias!r}: system prompt {e.system_prompt} cannot be verified: {exc}",
+                "fix the prompt registry (see `soc2ai prompts list`)",
+            )
+            for e in registry.list()
+            if e.system_prompt
+        )
     for entry in registry.list():
         results.extend(_entry_checks(entry, config.root, scan_records, prompt_refs))
     aliases = list(gateway_models) if gateway_models is not None else gateway_names(config, "models")

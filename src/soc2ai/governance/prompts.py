@@ -68,6 +68,8 @@ class RenderedPrompt:
 
 def split_header(text: str) -> tuple[str, str, int] | None:
     """(header, body, header line count) or None when the file has no ``---`` header."""
+    # Editors on Windows save UTF-8 with a byte-order mark; it is not part of the header (or the body).
+    text = text.removeprefix("\ufeff")
     m = _HEADER.match(text)
     if not m:
         return None

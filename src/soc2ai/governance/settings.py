@@ -53,6 +53,10 @@ DEFAULT_TICKET_IGNORE: tuple[str, ...] = (
 )
 
 
+# Time to close an incident, per severity (hours).
+DEFAULT_SLA_HOURS: dict[str, int] = {"critical": 24, "high": 72, "medium": 168, "low": 720}
+
+
 class GovernanceSettings(BaseModel):
     """Settings for soc2ai.governance: where the registers live and how change evidence is read."""
 
@@ -70,9 +74,7 @@ class GovernanceSettings(BaseModel):
     # Flag main-branch commits without a good signature (%G? == "G") as exceptions.
     require_signed: bool = False
     # Time to close an incident, per severity.
-    incident_sla_hours: dict[str, int] = Field(
-        default_factory=lambda: {"critical": 24, "high": 72, "medium": 168, "low": 720}
-    )
+    incident_sla_hours: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
     # A SOC 2 report (or its period end) older than this is stale.
     soc2_max_age_days: int = Field(default=365, ge=1)
 
@@ -90,6 +92,11 @@ class GovernanceSettings(BaseModel):
     @classmethod
     def _sla_positive(cls, value: dict[str, int]) -> dict[str, int]:
         for severity, hours in value.items():
+            if severity not in DEFAULT_SLA_HOURS:
+                # A misspelt severity ("hgih") would otherwise be ignored and leave "high" unset.
+                raise ValueError(f"unknown severity {severity!r}; use {', '.join(DEFAULT_SLA_HOURS)}")
             if hours <= 0:
                 raise ValueError(f"SLA for {severity!r} must be a positive number of hours")
-        return value
+        # A partial table overrides only the severities it names; every severity needs an SLA
+        # (the incident check looks each one up).
+        return {**DEFAULT_SLA_HOURS, **value}

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from soc2ai.errors import ConfigError
-from soc2ai.governance._yaml import RegisterModel, read_yaml, validate
+from soc2ai.governance._yaml import RegisterModel, read_yaml, unique, validate
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 from soc2ai.governance.models import Classification
 from soc2ai.governance.vendors import Dpa
@@ -57,10 +57,7 @@ class SourcesFile(RegisterModel):
     @field_validator("sources")
     @classmethod
     def _unique(cls, value: list[DataSource]) -> list[DataSource]:
-        ids = [s.id for s in value]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate source ids {dupes}")
+        unique(value, "id", "source id")
         return value
 
 

@@ -33,7 +33,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from soc2ai.errors import ConfigError
-from soc2ai.governance._yaml import Day, PastDay, RegisterModel, read_yaml, validate
+from soc2ai.governance._yaml import Day, PastDay, RegisterModel, read_yaml, unique, validate
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 
 # Python distributions of AI/vector vendors -> the vendor they send data to.
@@ -125,11 +125,7 @@ class VendorsFile(RegisterModel):
     @field_validator("vendors")
     @classmethod
     def _unique(cls, value: list[Vendor]) -> list[Vendor]:
-        seen: set[str] = set()
-        for v in value:
-            if _norm(v.name) in seen:
-                raise ValueError(f"duplicate vendor {v.name!r}")
-            seen.add(_norm(v.name))
+        unique(value, "name", "vendor", _norm)
         return value
 
 

@@ -471,3 +471,19 @@ def test_github_noreply_author_matches_their_login(tmp_path: Path) -> None:
     assert "self_approval" in c.flags and not c.reviewed
     assert Person.parse("4242+carol-s@users.noreply.github.com").same_as(Person(login="Carol-S"))
     assert not Person.parse("4242+carol-s@example.com").same_as(Person(login="carol-s"))
+
+
+def test_missing_main_branch_names_the_config_file(tmp_path: Path) -> None:
+    """A wrong `main_branch` names soc2ai.toml and the field; a repo with no commits says just that."""
+    from soc2ai.governance import gitlog
+
+    gitlog.git(tmp_path, "init", "-q", "-b", "main")
+    with pytest.raises(ConfigError) as exc:
+        gitlog.verify_branch(tmp_path, "main")
+    assert "no commits yet" in exc.value.reason and exc.value.field is None
+    (tmp_path / "f").write_text("x", encoding="utf-8")
+    gitlog.git(tmp_path, "add", "f")
+    gitlog.git(tmp_path, "-c", "user.email=a@example.com", "-c", "user.name=A", "commit", "-qm", "c")
+    with pytest.raises(ConfigError) as exc:
+        gitlog.verify_branch(tmp_path, "trunk")
+    assert (exc.value.file, exc.value.field) == ("soc2ai.toml", "governance.main_branch")

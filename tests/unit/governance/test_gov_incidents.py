@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -192,3 +193,47 @@ def test_detected_time_with_offset_is_judged_in_utc(tmp_path: Path) -> None:
     assert reg.get(inc.id).detected_at == detected  # the hand-readable file loads back too
     with pytest.raises(ConfigError, match="future"):
         reg.open(title="t", severity="low", source="s", description="d", detected_at=now + timedelta(days=1))
+
+
+def test_closed_without_root_cause_points_at_status(tmp_path: Path) -> None:
+    """A hand-closed incident missing its root cause is reported at the `status:` line, by field."""
+    reg = _register(tmp_path)
+    inc = reg.open(title="t", severity="low", source="s", description="d")
+    path = tmp_path / "incidents" / f"{inc.id}.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    n = next(i for i, line in enumerate(lines) if line.startswith("status:"))
+    lines[n] = "status: closed\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        reg.list()
+    assert (exc.value.field, exc.value.line) == ("status", n + 1)
+    assert exc.value.reason == "a closed incident needs closed_at, root_cause, remediation"
+
+
+def test_number_for_detected_at_is_a_wrong_type(tmp_path: Path) -> None:
+    reg = _register(tmp_path)
+    inc = reg.open(title="t", severity="low", source="s", description="d")
+    path = tmp_path / "incidents" / f"{inc.id}.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"detected_at: .*", "detected_at: 1700000000", text), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        reg.list()
+    assert exc.value.field == "detected_at" and "not a number" in exc.value.reason
+
+
+def test_refused_updates_name_the_incident_file(tmp_path: Path) -> None:
+    """Refusals say which file, like every register error (they read "<config>: status: ...")."""
+    reg = _register(tmp_path)
+    inc = reg.open(title="t", severity="low", source="s", description="d")
+    path = str(tmp_path / "incidents" / f"{inc.id}.yaml")
+    with pytest.raises(ConfigError) as exc:
+        reg.update(inc.id, action="x", status="closed")
+    assert (exc.value.file, exc.value.field) == (path, "status")
+    reg.close(inc.id, root_cause="rc", remediation="fix")
+    for call in (lambda: reg.update(inc.id, action="late"), lambda: reg.close(inc.id, root_cause="a", remediation="b")):
+        with pytest.raises(ConfigError) as exc:
+            call()
+        assert (exc.value.file, exc.value.field) == (path, "status")
+    with pytest.raises(ConfigError) as exc:
+        reg.get("foo")
+    assert exc.value.file == str(tmp_path / "incidents")

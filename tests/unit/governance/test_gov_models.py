@@ -181,3 +181,13 @@ def test_eval_with_labels_but_no_results_fails(project: Config) -> None:
     ):
         _eval_file(project, name, data)
         assert _failing(project, gateway_models=[]) == [], data
+
+
+def test_broken_prompt_registry_fails_system_prompt_check(project: Config) -> None:
+    """`models check` alone must not pass a system_prompt it could not check against the registry."""
+    header = project.root / "prompts" / "support_reply" / "v1.txt"
+    header.write_text(header.read_text(encoding="utf-8").replace("status: current", "status: live"), encoding="utf-8")
+    results = check_models(project, today=TODAY, gateway_models=[])
+    bad = [r for r in results if r.status == FAIL]
+    assert [r.check_id for r in bad] == ["models.prompt"]
+    assert "cannot be verified" in bad[0].message and "v1.txt:3: status" in bad[0].message

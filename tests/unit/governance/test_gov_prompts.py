@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from soc2ai.errors import ConfigError, PolicyViolation
-from soc2ai.governance.prompts import PromptRegistry, parse_ref
+from soc2ai.governance.prompts import PromptRegistry, body_hash_of_file, parse_ref
 
 
 def _tpl(status: str = "current", variables: str = "[name]", body: str = "Hello {{ name }}!\n") -> str:
@@ -150,3 +150,15 @@ def test_header_lines_count_from_the_top_of_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         _registry(tmp_path, {"greet/v1.txt": _tpl().replace("status:", "onwer: x\nstatus:")})
     assert exc.value.field == "onwer" and exc.value.line == 3
+
+
+def test_byte_order_mark_before_header(tmp_path: Path) -> None:
+    """A template saved with a UTF-8 BOM is not "missing header"; the hash is the same as without."""
+    d = tmp_path / "prompts" / "p"
+    d.mkdir(parents=True)
+    text = "---\nowner: o\nstatus: current\nvariables: [x]\n---\nHi {{ x }}\n"
+    (d / "v1.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (d / "v2.txt").write_text(text, encoding="utf-8")
+    reg = PromptRegistry.load(tmp_path / "prompts")
+    assert reg.get("p", 1).content_hash == reg.get("p", 2).content_hash
+    assert body_hash_of_file((d / "v1.txt").read_bytes()) == reg.get("p", 1).content_hash

@@ -209,3 +209,63 @@ def test_bad_tagged_int_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_vendors(path, today=TODAY)
     assert exc.value.field == "vendors[0].incident_notification_sla_hours" and exc.value.line == 9
+
+
+def test_duplicate_vendor_names_the_second_entry(tmp_path: Path) -> None:
+    """A duplicate points at the repeated entry's name, not at the `vendors:` line."""
+    path = _write(tmp_path, VENDOR + VENDOR.split("\n", 1)[1].replace("name: OpenAI", "name: openai"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert (exc.value.field, exc.value.line) == ("vendors[1].name", 11)
+    assert exc.value.reason == "duplicate vendor 'openai'"
+
+
+def test_duplicate_model_alias_and_source_id_name_the_entry(tmp_path: Path) -> None:
+    entry = "  - alias: a\n    provider: p\n    model_id: m\n    data_classes: [public]\n    owner: o\n"
+    with pytest.raises(ConfigError) as exc:
+        ModelRegistry.load(_write(tmp_path, "models:\n" + entry + entry, "models.yaml"), today=TODAY)
+    assert (exc.value.field, exc.value.line) == ("models[1].alias", 7)
+    source = (
+        "  - id: s\n    name: S\n    origin: internal\n    owner: o\n    classification: public\n"
+        "    pii_expected: false\n    used_for: [rag]\n"
+    )
+    with pytest.raises(ConfigError) as exc:
+        SourceRegister.load(_write(tmp_path, "sources:\n" + source + source, "data_sources.yaml"))
+    assert (exc.value.field, exc.value.line) == ("sources[1].id", 9)
+
+
+@pytest.mark.parametrize("value", ["0", "1767225600", "20260301"])
+def test_number_for_a_date_is_a_wrong_type(tmp_path: Path, value: str) -> None:
+    """Numbers are not Unix timestamps here: `report_date: 0` is not 1970-01-01."""
+    path = _write(tmp_path, VENDOR.replace("report_date: 2026-03-01", f"report_date: {value}"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert (exc.value.field, exc.value.line) == ("vendors[0].soc2.report_date", 6)
+    assert "not a number" in exc.value.reason
+
+
+def test_future_date_rejected_without_an_explicit_today(tmp_path: Path) -> None:
+    """Readers that pass no date (`sources list`, `models list`, the gateway) still refuse the future."""
+    path = _write(tmp_path, VENDOR.replace("signed: 2025-06-01", "signed: 2999-01-01"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path)
+    assert exc.value.field == "vendors[0].dpa.signed" and "future" in exc.value.reason
+
+
+def test_wrong_shape_says_what_is_expected(tmp_path: Path) -> None:
+    """Not "Input should be a valid dictionary or instance of VendorsFile": the key and the shape."""
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(_write(tmp_path, "- name: OpenAI\n"), today=TODAY)
+    assert exc.value.field == "vendors" and exc.value.line == 1
+    assert exc.value.reason == "expected a mapping with a `vendors:` key, got a list"
+    nested = VENDOR.replace("dpa: {signed: 2025-06-01}", "dpa: [2025-06-01]")
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(_write(tmp_path, nested), today=TODAY)
+    assert exc.value.field == "vendors[0].dpa" and exc.value.reason == "expected a mapping (key: value), got a list"
+
+
+def test_validator_messages_have_no_pydantic_prefix(tmp_path: Path) -> None:
+    path = _write(tmp_path, VENDOR.replace("report_date: 2026-03-01", "report_date: 2026-09-01"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert exc.value.reason.startswith("date 2026-09-01 is in the future")
