@@ -376,8 +376,10 @@ def reconcile(
         f"--until={hi.isoformat()}",
         settings.main_branch,
     ]
-    paths = [p for p in settings.change_paths if p.strip()]
-    args = [*base, "--", *paths] if paths else base
+    # No paths configured means the whole tree: "." rather than no pathspec, so a commit that changes no
+    # file (an empty root commit, `commit --allow-empty`) is left out here as it is from the population.
+    paths = [p for p in settings.change_paths if p.strip()] or ["."]
+    args = [*base, "--", *paths]
     count = int(gitlog.git(repo, *args).strip() or 0)
     total = int(gitlog.git(repo, *base).strip() or 0)
     return Reconciliation(

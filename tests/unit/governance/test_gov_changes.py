@@ -56,6 +56,20 @@ def test_all_paths_includes_docs_commit(sample: SampleRepo) -> None:
     assert len(changes) == 10 and rec.matches
 
 
+def test_empty_commits_are_neither_changes_nor_counted_by_the_reconciliation(tmp_path: Path) -> None:
+    """A commit that changes no file (an empty root commit, ``commit --allow-empty``; `soc2ai demo` starts
+    its repository with one) is not a change, and the independent ``git rev-list`` count leaves it out too,
+    with or without configured paths: the population reconciles."""
+    repo = RepoBuilder(tmp_path / "r")
+    repo.commit("root", when="2026-02-01T00:00:00Z")
+    repo.commit("add config", {"soc2ai.toml": "[project]\n"}, when="2026-02-02T00:00:00Z")
+    repo.commit("empty marker", when="2026-02-03T00:00:00Z")
+    for settings in (GovernanceSettings(), SETTINGS):
+        changes = changes_population(repo.root, *YEAR, settings)
+        rec = reconcile(repo.root, changes, *YEAR, settings)
+        assert len(changes) == 1 and rec.rev_list == 1 and rec.matches, (settings.change_paths, rec)
+
+
 def test_period_bounds_are_inclusive_days(sample: SampleRepo) -> None:
     """--since/--until cover whole UTC days, inclusive, on the merge (committer) time."""
     pop = _population(sample, date(2026, 2, 2), date(2026, 3, 1))
