@@ -256,7 +256,7 @@ def prune(
     """Drop record bodies past retention; leaf hashes and checkpoints stay, so verify still passes."""
     # The same floor the readiness check holds the configured retention to (data.retention.ledger_days
     # cannot be set below it either): a one-off --days must not prune evidence the config has to keep.
-    from soc2ai.readiness.checks import INFERENCE_FLOOR_DAYS
+    from soc2ai.data.settings import INFERENCE_FLOOR_DAYS
 
     if days is not None and days < INFERENCE_FLOOR_DAYS:
         err_console.print(f"[red]error:[/] --days {days} is below the minimum retention of "

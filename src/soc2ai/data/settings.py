@@ -30,6 +30,10 @@ LABELS: tuple[Label, ...] = ("public", "internal", "confidential", "restricted")
 ConnectorType = Literal["postgres", "chroma", "qdrant", "lancedb", "redis", "dataset", "files", "sqlite_cache"]
 
 
+
+# The shortest time inference log bodies may be kept (CC7.2 investigations look back this far): the
+# config, `soc2ai log prune --days` and the readiness check all hold to it.
+INFERENCE_FLOOR_DAYS = 90
 class ClassificationSettings(BaseModel):
     """How ``soc2ai.data.ingest`` labels an item: by source, then raised by content."""
 
@@ -67,7 +71,7 @@ class RetentionSettings(BaseModel):
     # an item carrying one of them keeps exactly this many days, whatever its label says.
     category_days: dict[str, int] = Field(default_factory=lambda: {"financial": 365, "health": 365})
     # Inference log bodies in the ledger are pruned after this many days (hashes and proofs stay).
-    ledger_days: int = Field(default=365, ge=90)
+    ledger_days: int = Field(default=365, ge=INFERENCE_FLOOR_DAYS)
     # Items without a label are never deleted by retention (we cannot know their policy); `data check`
     # reports them so someone labels them.
 

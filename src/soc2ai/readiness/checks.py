@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from soc2ai.data.settings import INFERENCE_FLOOR_DAYS
 from soc2ai.errors import Soc2AIError, VerificationError
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 from soc2ai.monitor.settings import SEED_RULE_NAMES
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from soc2ai.config import Config
 
 US = 1_000_000
-INFERENCE_FLOOR_DAYS = 90
 RESTRICTED_FLOOR_DAYS = 365
 
 

@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 
 from soc2ai.cli import _register, app
 from soc2ai.config import load_config
-from soc2ai.data.settings import RetentionSettings
+from soc2ai.data.settings import INFERENCE_FLOOR_DAYS, RetentionSettings
 from soc2ai.ledger import AuditLog
-from soc2ai.readiness.checks import INFERENCE_FLOOR_DAYS
 
 _register()
 runner = CliRunner()
