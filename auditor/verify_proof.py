@@ -16,7 +16,16 @@ not rest on trusting the tool under audit. Read it before you run it; it needs P
   its body was pruned), "leaf_hash", "path" (base64 hashes), "checkpoint" (signed note)}``; a consistency
   bundle ``{"type": "soc2ai.consistency/v1", "old_checkpoint", "checkpoint", "path", ...}``.
 
+- An evidence bundle (``soc2ai evidence export``) is a directory: two signed checkpoints bracketing the
+  period, the ``frontier`` of the earlier one (the roots of the perfect subtrees that make up the log before
+  the period, largest first), every record in between (``records.jsonl``: exact canonical bytes, one per
+  line; ``pruned.csv``: idx and leaf hash of records whose body retention removed, with their kind, id and
+  time as the store keeps them, which no signature covers), population CSVs per record kind, and SHA256SUMS.
+  Recomputing both signed roots from these proves the segment complete and unaltered; each population row
+  must then be a record of the segment, and each record of the period a row.
+
     python verify_proof.py proof.json --pubkey signing.pub [--pubkey old.pub ...]
+    python verify_proof.py --evidence DIR --pubkey signing.pub
 
 Exit status 0 and an OK line (with the record's fields, which are hashes and metadata, never content) when
 the bundle verifies; 1 and the reason when it does not; 2 on a usage error.
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import hashlib
 import json
 import sys
@@ -200,21 +210,134 @@ def verify(bundle: dict[str, Any], keys: list[tuple[str, bytes, bytes]]) -> str:
     return f"OK inclusion: index {index} of {origin} (size {size}), recorded {when}, {json.dumps(fields)}"
 
 
+# -- evidence bundles --------------------------------------------------------------------------------------
+def _root(stack: list[tuple[int, bytes]]) -> bytes:
+    """RFC 9162 root of a log given as perfect subtrees (size, hash), largest first."""
+    if not stack:
+        return hashlib.sha256(b"").digest()
+    r = stack[-1][1]
+    for _, h in reversed(stack[:-1]):
+        r = _node(h, r)
+    return r
+
+
+def _append(stack: list[tuple[int, bytes]], leaf_hash: bytes) -> None:
+    stack.append((1, leaf_hash))
+    while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
+        (n, right), (_, left) = stack.pop(), stack.pop()
+        stack.append((2 * n, _node(left, right)))
+
+
+def _check_sums(d: Path) -> None:
+    listed: dict[str, str] = {}
+    for line in (d / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        listed[name] = digest
+    present = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} - {"SHA256SUMS"}
+    if present != set(listed):
+        raise Failed(f"SHA256SUMS does not list exactly the bundle's files (extra: {sorted(present - set(listed))}, "
+                     f"missing: {sorted(set(listed) - present)})")
+    for name, digest in listed.items():
+        if hashlib.sha256((d / name).read_bytes()).hexdigest() != digest:
+            raise Failed(f"{name} does not match its SHA-256 in SHA256SUMS")
+
+
+def verify_evidence(d: Path, keys: list[tuple[str, bytes, bytes]]) -> str:
+    """Verify an evidence bundle directory; return the OK line."""
+    _check_sums(d)
+    manifest = json.loads((d / "manifest.json").read_bytes())
+    if not isinstance(manifest, dict) or manifest.get("type") != "soc2ai.evidence/v1":
+        raise Failed("manifest.json is not a soc2ai.evidence/v1 manifest")
+    led = d / "ledger"
+    origin, end, end_root = open_checkpoint((led / "checkpoint-end.txt").read_text(encoding="utf-8"), keys)
+    start, start_root = 0, hashlib.sha256(b"").digest()
+    if (led / "checkpoint-start.txt").exists():
+        s_origin, start, start_root = open_checkpoint((led / "checkpoint-start.txt").read_text(encoding="utf-8"), keys)
+        if s_origin != origin:
+            raise Failed(f"the checkpoints are of different logs ({s_origin!r}, {origin!r})")
+    frontier = [_b64(h, "frontier hash") for h in json.loads((led / "frontier.json").read_bytes())]
+    sizes = [1 << b for b in reversed(range(start.bit_length())) if start >> b & 1]
+    if len(frontier) != len(sizes):
+        raise Failed(f"the frontier has {len(frontier)} hashes; a log of {start} records has {len(sizes)}")
+    stack = list(zip(sizes, frontier, strict=True))
+    if _root(stack) != start_root:
+        raise Failed("the frontier does not lead to the start checkpoint's signed root")
+    # Leaves of the segment, by index: canonical bodies, and leaf hashes of pruned records.
+    leaves: dict[int, bytes] = {}
+    records: dict[int, dict[str, Any]] = {}
+    with (led / "records.jsonl").open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            body = line.rstrip(b"\n")
+            rec = json.loads(body)
+            idx = rec.get("idx") if isinstance(rec, dict) else None
+            if type(idx) is not int or idx in leaves:
+                raise Failed(f"records.jsonl line {n}: missing or repeated idx")
+            leaves[idx] = hashlib.sha256(b"\x00" + body).digest()
+            records[idx] = rec
+    with (led / "pruned.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            idx = int(row["idx"])
+            if idx in leaves:
+                raise Failed(f"pruned.csv: idx {idx} is also in records.jsonl")
+            leaves[idx] = bytes.fromhex(row["leaf_hash"])
+            records[idx] = {"id": row["id"], "kind": row["kind"], "ts": int(row["ts"]), "pruned": True}
+    if set(leaves) != set(range(start, end)):
+        raise Failed(f"the segment does not hold exactly the records {start}..{end - 1} "
+                     f"(missing {sorted(set(range(start, end)) - set(leaves))[:5]}, "
+                     f"outside {sorted(set(leaves) - set(range(start, end)))[:5]})")
+    for idx in range(start, end):
+        _append(stack, leaves[idx])
+    pruned = sum(1 for r in records.values() if r.get("pruned"))
+    if _root(stack) != end_root:
+        raise Failed("the records do not lead to the end checkpoint's signed root")
+    # Populations: every row a record of the segment (same id, kind and time), every record of the period a row.
+    period = manifest.get("ledger", {})
+    lo = datetime.fromisoformat(period["period_start_utc"])
+    hi = datetime.fromisoformat(period["period_end_utc"])
+    rows: set[int] = set()
+    for path in sorted((d / "populations").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                idx = int(row["idx"])
+                rec = records.get(idx)
+                if (rec is None or rec.get("id") != row["id"] or rec.get("kind") != path.stem or idx in rows
+                        or bool(rec.get("pruned")) != (row.get("pruned") == "true")):
+                    raise Failed(f"{path.name}: row for idx {idx} is not that record of the segment")
+                if datetime.fromtimestamp(rec["ts"] / 1e6, UTC).isoformat() != row["ts_utc"]:
+                    raise Failed(f"{path.name}: row for idx {idx} has another time than the record")
+                rows.add(idx)
+    in_period = {i for i, r in records.items() if lo <= datetime.fromtimestamp(r["ts"] / 1e6, UTC) <= hi}
+    if in_period != rows:
+        raise Failed(f"the populations leave out records of the period: {sorted(in_period - rows)[:5]}")
+    under = "two signed checkpoints" if start else "the signed end checkpoint, from the log's first record"
+    return (f"OK evidence: {origin}, records {start}..{end - 1} complete under {under} "
+            f"({end - start} records, {pruned} pruned to their hash), "
+            f"{len(rows)} population rows in {lo.date()}..{hi.date()}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Verify a soc2ai inclusion or consistency proof bundle.")
-    ap.add_argument("bundle", type=Path, help="proof bundle (JSON) from `soc2ai log prove` or `log consistency`")
+    ap = argparse.ArgumentParser(description="Verify a soc2ai proof bundle or evidence bundle.")
+    ap.add_argument("bundle", type=Path, nargs="?",
+                    help="proof bundle (JSON) from `soc2ai log prove` or `log consistency`")
+    ap.add_argument("--evidence", type=Path, help="evidence bundle directory from `soc2ai evidence export`")
     ap.add_argument("--pubkey", type=Path, action="append", required=True,
                     help="verifier key file (signing.pub; repeat for keys retired by rotation)")
     args = ap.parse_args(argv)
+    if (args.bundle is None) == (args.evidence is None):
+        ap.error("give a proof bundle or --evidence DIR")
+    target = args.evidence or args.bundle
     try:
         keys = [parse_key(line) for f in args.pubkey for line in f.read_text().splitlines() if line.strip()]
+        if args.evidence is not None:
+            print(verify_evidence(args.evidence, keys))
+            return 0
         bundle = json.loads(args.bundle.read_bytes())
         if not isinstance(bundle, dict):
             raise Failed("the bundle is not a JSON object")
         print(verify(bundle, keys))
         return 0
-    except (Failed, OSError, ValueError) as exc:
-        print(f"FAIL {args.bundle}: {exc}", file=sys.stderr)
+    except (Failed, OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"FAIL {target}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -281,3 +281,17 @@ class TcpProxy:
         netloc = parts.netloc.rsplit("@", 1)
         host = f"127.0.0.1:{self.port}"
         return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+
+AUDITOR_SCRIPT = Path(__file__).resolve().parents[1] / "auditor" / "verify_proof.py"
+
+
+def load_auditor(name: str = "auditor_verify_proof") -> Any:
+    """``auditor/verify_proof.py`` as a module (it is a standalone script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, AUDITOR_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

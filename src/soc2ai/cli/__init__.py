@@ -59,6 +59,8 @@ def _register() -> None:
     app.add_typer(keys_cli.app, name="keys")
     from soc2ai.cli import scan as scan_cli
     scan_cli.register(app)
+    from soc2ai.cli import evidence as evidence_cli
+    app.add_typer(evidence_cli.app, name="evidence")
 
 
 def main() -> None:

@@ -5,31 +5,19 @@ checkable without trusting soc2ai's own verifier."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from ledger_helpers import open_log, sqlite_url
+from ledger_helpers import AUDITOR_SCRIPT, load_auditor, open_log, sqlite_url
 from soc2ai.ledger.keys import rotate_signing_key
 
-SCRIPT = Path(__file__).resolve().parents[3] / "auditor" / "verify_proof.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("auditor_verify_proof", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-V = _load()
+SCRIPT = AUDITOR_SCRIPT
+V = load_auditor()
 
 
 def test_the_verifier_shares_no_code_with_soc2ai() -> None:
@@ -141,3 +129,20 @@ def test_cli_exit_status_and_message(ledger: dict[str, Any], tmp_path: Path) -> 
     assert ok.returncode == 0 and ok.stdout.startswith("OK inclusion: index 25 ") and '"model": "gpt-y"' in ok.stdout
     fail = subprocess.run([sys.executable, str(SCRIPT), str(bad), *keys], capture_output=True, text=True)
     assert fail.returncode == 1 and fail.stderr.startswith(f"FAIL {bad}") and "Traceback" not in fail.stderr
+
+
+def test_checkpoint_before_picks_the_last_batch_sealed_before_a_time(store_url: str, tmp_path: Path) -> None:
+    """The evidence export's bracket: the largest checkpoint whose last record is older than the time, on
+    SQLite and PostgreSQL alike; None before the first record."""
+    now = [1_000]
+    log = open_log(store_url, tmp_path, clock=lambda: now[0])
+    try:
+        for batch, ts in enumerate((1_000, 2_000, 3_000)):
+            for i in range(batch + 1):
+                now[0] = ts + i
+                log.log_inference(user_id=None, model_id="m", prompt="p", response="r")
+            log.flush()
+        assert log.store.checkpoint_before(1_000) is None
+        assert [log.store.checkpoint_before(t)[0] for t in (1_001, 2_001, 2_002, 3_003)] == [1, 1, 3, 6]  # type: ignore[index]
+    finally:
+        log.close()

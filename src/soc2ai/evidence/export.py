@@ -1,0 +1,271 @@
+"""``soc2ai evidence export``: the auditor's bundle for a period, checkable with only the public key.
+
+The ledger part is a whole segment of the log, not a sample: the signed checkpoints that bracket the
+period, the frontier of the first (the roots of the perfect subtrees that make up the log before the
+period), and every record in between as its exact canonical bytes (or its leaf hash, when retention
+pruned the body). From these alone an auditor recomputes both signed roots (RFC 9162 tree hashing), which
+proves the segment is complete (no record left out, none added, none altered) and that the later
+checkpoint extends the earlier one; ``auditor/verify_proof.py --evidence DIR`` does exactly that, and
+checks the populations against the records. The rest is the evidence computed from git and the
+registers (change population, readiness results) as the commands print it.
+
+Layout::
+
+    manifest.json                what, when, which checkpoints, counts, notes on parts not produced
+    SHA256SUMS                   every other file (``sha256sum -c SHA256SUMS``)
+    ledger/checkpoint-start.txt  signed checkpoint at the period's start (absent when the log began in it)
+    ledger/checkpoint-end.txt    signed checkpoint at the period's end
+    ledger/frontier.json         base64 subtree roots of the log before the period (RFC 9162 order)
+    ledger/records.jsonl         every record of the segment, one canonical JSON body per line
+    ledger/pruned.csv            idx,leaf_hash (hex),kind,id,ts of records whose body retention removed
+    ledger/keys/*.pub            the verifier keys (current and retired)
+    populations/<kind>.csv       the period's records by kind, one row each, to sample from
+    changes.json                 the change population (CC8.1) and its reconciliation with git, if a repo
+    readiness.json               `soc2ai check` results at export time
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import dataclasses
+import hashlib
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from soc2ai import __version__
+from soc2ai.errors import UsageError, VerificationError
+from soc2ai.ledger.keys import SIGNING_PUB, TRUSTED_DIR
+from soc2ai.ledger.note import open_checkpoint
+from soc2ai.ledger.records import INFERENCE_FIELDS, KINDS, Record
+from soc2ai.ledger.tree import StoredTree
+
+if TYPE_CHECKING:
+    from soc2ai.config import Config
+    from soc2ai.ledger import AuditLog
+
+BUNDLE_TYPE = "soc2ai.evidence/v1"
+_COMMON = ("idx", "id", "ts_utc", "subject_ref", "pruned")
+
+
+@dataclass
+class EvidenceBundle:
+    """What :func:`export_evidence` wrote (``manifest`` is also ``manifest.json``)."""
+
+    out: Path
+    manifest: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _day_bounds(since: date, until: date) -> tuple[int, int]:
+    """Microsecond bounds [lo, hi] of whole UTC days ``since`` .. ``until`` (inclusive)."""
+    if until < since:
+        raise UsageError(f"--until ({until}) is before --since ({since})")
+    lo = datetime.combine(since, time.min, UTC)
+    hi = datetime.combine(until + timedelta(days=1), time.min, UTC)
+    return int(lo.timestamp() * 1_000_000), int(hi.timestamp() * 1_000_000) - 1
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).isoformat()
+
+
+def frontier(tree: StoredTree, size: int) -> list[bytes]:
+    """Roots of the perfect subtrees that make up the first ``size`` leaves, largest (leftmost) first."""
+    out: list[bytes] = []
+    lo = 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            out.append(tree.mth(lo, lo + (1 << bit)))
+            lo += 1 << bit
+    return out
+
+
+def _kind_columns() -> dict[str, tuple[str, ...]]:
+    """Population CSV columns per record kind: the common ones, then the kind's schema fields."""
+    cols: dict[str, tuple[str, ...]] = {"inference": _COMMON + INFERENCE_FIELDS}
+    stack: list[type[Record]] = [Record]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.kind:
+            own = [f.name for f in dataclasses.fields(cls) if f.name not in ("id", "ts", "user_id", "attrs")]
+            cols[cls.kind] = (*_COMMON, *own, "attrs")
+    return cols
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class _Populations:
+    """One CSV per record kind, written as rows arrive (the segment is streamed, never held in memory)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.columns = _kind_columns()
+        self.files: dict[str, Any] = {}
+        self.writers: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, idx: int, body: dict[str, Any], *, pruned: bool = False) -> None:
+        kind = str(body.get("kind"))
+        cols = self.columns.get(kind)
+        if cols is None:  # a kind this version does not know: its fields as they are
+            cols = self.columns[kind] = (*_COMMON, *sorted(k for k in body if k not in ("v", "kind", "id", "ts")))
+        if kind not in self.writers:
+            fh = (self.dir / f"{kind}.csv").open("w", newline="", encoding="utf-8")
+            self.files[kind] = fh
+            self.writers[kind] = csv.writer(fh, lineterminator="\n")
+            self.writers[kind].writerow(cols)
+        row = {**body, "idx": idx, "ts_utc": _iso(int(body["ts"])), "pruned": pruned}
+        self.writers[kind].writerow([_cell(row.get(c)) for c in cols])
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+
+
+def _ledger_segment(log: AuditLog, lo: int, hi: int, out: Path,
+                    progress: Callable[[int, int], None] | None) -> tuple[dict[str, Any], dict[str, int]]:
+    store = log.store
+    end = store.checkpoint_before(hi + 1)
+    if end is None:
+        raise UsageError(f"the ledger has no signed checkpoint for a record on or before {_iso(hi)[:10]}: "
+                         "nothing to export for this period")
+    start = store.checkpoint_before(lo)
+    end_cp = open_checkpoint(end[1], log.verifiers)
+    start_cp = open_checkpoint(start[1], log.verifiers) if start else None
+    a, b = (start_cp.size if start_cp else 0), end_cp.size
+    if a > b:  # only possible when records were sealed out of time order (spool replay) around the bounds
+        a, start_cp = 0, None
+    ledger = out / "ledger"
+    (ledger / "keys").mkdir(parents=True)
+    keys_dir = log.keys_dir
+    for pub in [keys_dir / SIGNING_PUB, *sorted((keys_dir / TRUSTED_DIR).glob("*.pub"))]:
+        if pub.is_file():
+            shutil.copyfile(pub, ledger / "keys" / pub.name)
+    if start_cp is not None:
+        (ledger / "checkpoint-start.txt").write_text(start_cp.note, encoding="utf-8")
+    (ledger / "checkpoint-end.txt").write_text(end_cp.note, encoding="utf-8")
+    (ledger / "frontier.json").write_bytes(orjson.dumps(
+        [base64.b64encode(h).decode() for h in frontier(StoredTree(store), a)]))
+    pops = _Populations(out / "populations")
+    (out / "populations").mkdir()
+    pruned = 0
+    with (ledger / "records.jsonl").open("wb") as rec, (ledger / "pruned.csv").open("w", encoding="utf-8") as pr:
+        pr.write("idx,leaf_hash,kind,id,ts\n")
+        for row in store.iter_leaves(a, b):
+            if row.body is None:
+                # Kind, id and time of a pruned record come from the store's columns: its hash alone is
+                # what the checkpoints vouch for, but the population must still list it.
+                pr.write(f"{row.idx},{row.leaf_hash.hex()},{row.kind},{row.rid},{row.ts}\n")
+                pruned += 1
+                if lo <= row.ts <= hi:
+                    pops.add(row.idx, {"kind": row.kind, "id": row.rid, "ts": row.ts, "subject_ref":
+                                       None if row.subject_ref is None else row.subject_ref.hex()}, pruned=True)
+            else:
+                rec.write(row.body + b"\n")
+                if lo <= row.ts <= hi:  # the segment's edges may hold a few records from just outside
+                    pops.add(row.idx, orjson.loads(row.body))
+            if progress is not None and (row.idx - a) % 1000 == 0:
+                progress(row.idx - a, b - a)
+    pops.close()
+    if progress is not None:
+        progress(b - a, b - a)
+    info = {"origin": end_cp.origin, "start_size": a, "end_size": b, "records": b - a, "pruned": pruned,
+            "start_checkpoint": "ledger/checkpoint-start.txt" if start_cp else None,
+            "end_checkpoint": "ledger/checkpoint-end.txt",
+            "period_start_utc": _iso(lo), "period_end_utc": _iso(hi)}
+    return info, pops.counts
+
+
+def _changes(config: Config, since: date, until: date, out: Path) -> str | None:
+    """changes.json, or why it could not be produced."""
+    from soc2ai.errors import Soc2AIError
+    from soc2ai.governance import gitlog
+    from soc2ai.governance._paths import paths
+    from soc2ai.governance.changes import changes_population, reconcile
+
+    try:
+        root = gitlog.repo_root(config.root)
+        population = changes_population(root, since, until, config.governance, pr_export=paths(config).pr_export)
+        rec = reconcile(root, population, since, until, config.governance)
+    except (Soc2AIError, OSError) as exc:
+        return f"change population not produced: {exc}"
+    (out / "changes.json").write_bytes(orjson.dumps(
+        {"since": since, "until": until, "reconciliation": rec.to_dict(), "changes": [c.to_dict() for c in population]},
+        default=str, option=orjson.OPT_INDENT_2))
+    return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files(out: Path) -> Iterator[Path]:
+    for p in sorted(out.rglob("*")):
+        if p.is_file() and p.name not in ("SHA256SUMS", "manifest.json"):
+            yield p
+
+
+def export_evidence(config: Config, since: date, until: date, out: Path, *,
+                    progress: Callable[[int, int], None] | None = None,
+                    readiness: bool = True) -> EvidenceBundle:
+    """Write the evidence bundle for UTC days ``since`` .. ``until`` into the new directory ``out``."""
+    from soc2ai.ledger import AuditLog
+
+    lo, hi = _day_bounds(since, until)
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} exists and is not empty: give a new directory")
+    out.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    report: Any = None
+    if readiness:  # first, so its own ledger record is part of a period that ends today
+        from soc2ai.readiness.runner import run
+
+        report = run(config)
+        (out / "readiness.json").write_bytes(orjson.dumps(report.to_dict(), default=str,
+                                                          option=orjson.OPT_INDENT_2))
+    with AuditLog.open(config, read_only=True) as log:
+        try:
+            ledger_info, counts = _ledger_segment(log, lo, hi, out, progress)
+        except VerificationError as exc:
+            raise VerificationError(f"the ledger's own checkpoints do not verify: {exc}") from exc
+    if (why := _changes(config, since, until, out)) is not None:
+        notes.append(why)
+    manifest: dict[str, Any] = {
+        "type": BUNDLE_TYPE, "soc2ai": __version__, "project": config.project.name,
+        "period": {"since": since.isoformat(), "until": until.isoformat()},
+        "generated_utc": datetime.now(UTC).isoformat(), "ledger": ledger_info,
+        "populations": {k: {"file": f"populations/{k}.csv", "rows": counts[k]}
+                        for k in sorted(counts, key=lambda k: (KINDS.index(k) if k in KINDS else 99, k))},
+        "readiness": None if report is None else {
+            "file": "readiness.json", **{s: report.count(s) for s in ("OK", "WARN", "FAIL")}},
+        "changes": "changes.json" if (out / "changes.json").exists() else None,
+        "notes": notes,
+        "verify": "python auditor/verify_proof.py --evidence DIR --pubkey signing.pub (the key you were given "
+                  "out of band, not the copy in ledger/keys); then `sha256sum -c SHA256SUMS` inside DIR",
+    }
+    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    sums = [f"{_sha256(p)}  {p.relative_to(out).as_posix()}" for p in _files(out)]
+    sums.append(f"{_sha256(out / 'manifest.json')}  manifest.json")
+    (out / "SHA256SUMS").write_text("\n".join(sums) + "\n", encoding="utf-8")
+    return EvidenceBundle(out, manifest, counts)
