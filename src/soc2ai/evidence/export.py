@@ -42,6 +42,7 @@ import orjson
 from soc2ai import __version__
 from soc2ai.errors import UsageError, VerificationError
 from soc2ai.ledger.keys import SIGNING_PUB, TRUSTED_DIR
+from soc2ai.ledger.merkle import leaf_hash
 from soc2ai.ledger.note import open_checkpoint
 from soc2ai.ledger.records import INFERENCE_FIELDS, KINDS, Record
 from soc2ai.ledger.tree import StoredTree
@@ -166,6 +167,7 @@ def _ledger_segment(log: AuditLog, lo: int, hi: int, out: Path,
     pops = _Populations(out / "populations")
     (out / "populations").mkdir()
     pruned = 0
+    altered: list[int] = []
     with (ledger / "records.jsonl").open("wb") as rec, (ledger / "pruned.csv").open("w", encoding="utf-8") as pr:
         pr.write("idx,leaf_hash,kind,id,ts\n")
         for row in store.iter_leaves(a, b):
@@ -178,6 +180,8 @@ def _ledger_segment(log: AuditLog, lo: int, hi: int, out: Path,
                     pops.add(row.idx, {"kind": row.kind, "id": row.rid, "ts": row.ts, "subject_ref":
                                        None if row.subject_ref is None else row.subject_ref.hex()}, pruned=True)
             else:
+                if leaf_hash(row.body) != row.leaf_hash:  # exported as stored; the auditor's check will fail
+                    altered.append(row.idx)
                 rec.write(row.body + b"\n")
                 if lo <= row.ts <= hi:  # the segment's edges may hold a few records from just outside
                     pops.add(row.idx, orjson.loads(row.body))
@@ -189,7 +193,7 @@ def _ledger_segment(log: AuditLog, lo: int, hi: int, out: Path,
     info = {"origin": end_cp.origin, "start_size": a, "end_size": b, "records": b - a, "pruned": pruned,
             "start_checkpoint": "ledger/checkpoint-start.txt" if start_cp else None,
             "end_checkpoint": "ledger/checkpoint-end.txt",
-            "period_start_utc": _iso(lo), "period_end_utc": _iso(hi)}
+            "period_start_utc": _iso(lo), "period_end_utc": _iso(hi), "altered_records": altered[:100]}
     return info, pops.counts
 
 
@@ -249,6 +253,9 @@ def export_evidence(config: Config, since: date, until: date, out: Path, *,
             ledger_info, counts = _ledger_segment(log, lo, hi, out, progress)
         except VerificationError as exc:
             raise VerificationError(f"the ledger's own checkpoints do not verify: {exc}") from exc
+    if ledger_info["altered_records"]:
+        notes.append(f"records whose body does not match its leaf hash (the bundle will not verify; run "
+                     f"`soc2ai log verify`): {ledger_info['altered_records']}")
     if (why := _changes(config, since, until, out)) is not None:
         notes.append(why)
     manifest: dict[str, Any] = {

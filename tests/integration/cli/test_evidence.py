@@ -213,3 +213,23 @@ def test_the_period_ending_today_includes_the_readiness_run(project: dict[str, A
         readiness["results"])
     assert manifest["populations"]["readiness"]["rows"] >= 1
     assert V.verify_evidence(out, project["keys"]).startswith("OK evidence")
+
+
+def test_export_of_an_edited_store_says_so_and_does_not_verify(project: dict[str, Any], tmp_path: Path) -> None:
+    """Edited in the database after sealing: the export names the record in its notes (exit 0, the bundle is
+    what the store holds) and the auditor's check fails on the signed root."""
+    import sqlite3
+
+    copy = tmp_path / "p"
+    shutil.copytree(project["root"], copy)
+    db = sqlite3.connect(copy / ".soc2ai" / "audit.db")
+    db.execute("UPDATE ledger_leaves SET body = replace(body, '\"flagged\":true', '\"flagged\":false') "
+               "WHERE idx = (SELECT MIN(idx) FROM ledger_leaves WHERE CAST(body AS TEXT) LIKE '%\"flagged\":true%' AND idx >= 8)")
+    db.commit()
+    db.close()
+    result = runner.invoke(app, ["evidence", "export", "--since", "2026-11-01", "--until", "2026-11-30",
+                                 "-o", str(tmp_path / "ev"), "--no-readiness", "-c", str(copy / "soc2ai.toml")])
+    assert result.exit_code == 0, result.output
+    assert "does not match its leaf hash" in result.output.replace("\n", " ")
+    with pytest.raises(V.Failed, match="signed root"):
+        V.verify_evidence(tmp_path / "ev", project["keys"])
