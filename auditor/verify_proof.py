@@ -39,7 +39,7 @@ import csv
 import hashlib
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +264,7 @@ def verify_evidence(d: Path, keys: list[tuple[str, bytes, bytes]]) -> str:
         raise Failed("the frontier does not lead to the start checkpoint's signed root")
     # Leaves of the segment, by index: canonical bodies, and leaf hashes of pruned records.
     leaves: dict[int, bytes] = {}
-    records: dict[int, dict[str, Any]] = {}
+    records: dict[int, tuple[Any, Any, Any, bool]] = {}  # idx -> (id, kind, ts, pruned): all the rest needs
     with (led / "records.jsonl").open("rb") as fh:
         for n, line in enumerate(fh, 1):
             body = line.rstrip(b"\n")
@@ -273,21 +273,21 @@ def verify_evidence(d: Path, keys: list[tuple[str, bytes, bytes]]) -> str:
             if type(idx) is not int or idx in leaves:
                 raise Failed(f"records.jsonl line {n}: missing or repeated idx")
             leaves[idx] = hashlib.sha256(b"\x00" + body).digest()
-            records[idx] = rec
+            records[idx] = (rec.get("id"), rec.get("kind"), rec.get("ts"), False)
     with (led / "pruned.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             idx = int(row["idx"])
             if idx in leaves:
                 raise Failed(f"pruned.csv: idx {idx} is also in records.jsonl")
             leaves[idx] = bytes.fromhex(row["leaf_hash"])
-            records[idx] = {"id": row["id"], "kind": row["kind"], "ts": int(row["ts"]), "pruned": True}
+            records[idx] = (row["id"], row["kind"], int(row["ts"]), True)
     if set(leaves) != set(range(start, end)):
         raise Failed(f"the segment does not hold exactly the records {start}..{end - 1} "
                      f"(missing {sorted(set(range(start, end)) - set(leaves))[:5]}, "
                      f"outside {sorted(set(leaves) - set(range(start, end)))[:5]})")
     for idx in range(start, end):
         _append(stack, leaves[idx])
-    pruned = sum(1 for r in records.values() if r.get("pruned"))
+    pruned = sum(1 for r in records.values() if r[3])
     if _root(stack) != end_root:
         raise Failed("the records do not lead to the end checkpoint's signed root")
     # Populations: every row a record of the segment (same id, kind and time), every record of the period a row.
@@ -300,13 +300,15 @@ def verify_evidence(d: Path, keys: list[tuple[str, bytes, bytes]]) -> str:
             for row in csv.DictReader(fh):
                 idx = int(row["idx"])
                 rec = records.get(idx)
-                if (rec is None or rec.get("id") != row["id"] or rec.get("kind") != path.stem or idx in rows
-                        or bool(rec.get("pruned")) != (row.get("pruned") == "true")):
+                if (rec is None or rec[0] != row["id"] or rec[1] != path.stem or idx in rows
+                        or rec[3] != (row.get("pruned") == "true")):
                     raise Failed(f"{path.name}: row for idx {idx} is not that record of the segment")
-                if datetime.fromtimestamp(rec["ts"] / 1e6, UTC).isoformat() != row["ts_utc"]:
+                if type(rec[2]) is not int or datetime.fromtimestamp(rec[2] / 1e6, UTC).isoformat() != row["ts_utc"]:
                     raise Failed(f"{path.name}: row for idx {idx} has another time than the record")
                 rows.add(idx)
-    in_period = {i for i, r in records.items() if lo <= datetime.fromtimestamp(r["ts"] / 1e6, UTC) <= hi}
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    lo_us, hi_us = ((t - epoch) // timedelta(microseconds=1) for t in (lo, hi))  # exact, no float rounding
+    in_period = {i for i, r in records.items() if type(r[2]) is int and lo_us <= r[2] <= hi_us}
     if in_period != rows:
         raise Failed(f"the populations leave out records of the period: {sorted(in_period - rows)[:5]}")
     under = "two signed checkpoints" if start else "the signed end checkpoint, from the log's first record"
