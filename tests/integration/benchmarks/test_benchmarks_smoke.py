@@ -23,6 +23,7 @@ CASES = [
     ("monitor_bench.py", "targets"),
     ("scan_speed.py", "hot_path"),
     ("scan_eval.py", "injection"),
+    ("evidence_bench.py", "median_s"),
 ]
 
 

@@ -48,7 +48,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                                   flagged=i == 1)
             log.append(AccessRecord(action="key.create", decision="allow", ts=_us(day, 13)))
             log.flush()
-        pruned = log.store.prune(_us("2026-11-02", 0), ["inference"])
+        pruned = log.prune(_us("2026-11-02", 0), ["inference"])
     keys = root / ".soc2ai" / "keys"
     pub = root.parent / "signing.pub"  # the auditor's own copy, handed over out of band
     shutil.copyfile(keys / "signing.pub", pub)
