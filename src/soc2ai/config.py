@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from soc2ai._validation import LocatedError
 from soc2ai.data.settings import DataSettings
 from soc2ai.errors import ConfigError
 from soc2ai.gateway.settings import GatewaySettings
@@ -124,6 +125,12 @@ def parse_config(text: str, *, source: str = "<string>", root: Path | None = Non
         # A misspelt key also shows up as a missing one: name the misspelling first.
         err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedError):
+            # A cross-field check (an unknown provider in a chain, a duplicate sink name) is reported by
+            # pydantic at the section it validates; point at the entry it names instead, as the
+            # register files do.
+            loc += cause.loc
         field = ".".join(str(p) for p in loc)
         msg = _MESSAGES.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

@@ -40,14 +40,65 @@ def test_unknown_and_missing_fields_use_the_register_wording() -> None:
     assert err.reason == "required field is missing" and err.field == "monitor.sinks.0.name"
 
 
-def test_section_check_without_its_own_header_still_names_a_line() -> None:
-    """A [gateway] check on sub-tables only points at the first of them, not at no line."""
-    err = _error(
-        '[project]\nname = "x"\n\n[gateway.providers.openai]\nbase_url = "https://api.openai.com/v1"\n\n'
-        '[gateway.models]\n"chat" = ["opnai:gpt-4o"]\n'
-    )
-    assert err.field == "gateway" and err.line == 4
+def test_section_error_without_its_own_header_still_names_a_line() -> None:
+    """An error on a section written only as sub-tables points at the first of them, not at no line."""
+    err = _error('[project]\nname = "x"\n\n[gateway.breaker]\nfailure_threshold = 1\n\n[gateway.models]\n'
+                 '"chat" = ["opnai:gpt-4o"]\n\n[gateway.roles]\ninference = ["*"]\n')
+    assert err.field == "gateway.models.chat.0" and err.line == 8
     assert "opnai" in err.reason and not err.reason.startswith("Value error")
+
+
+_PROVIDER = '[gateway.providers.openai]\nbase_url = "https://api.openai.com/v1"\n\n'
+_RULE = 'kind = "count"\nseverity = "LOW"\nresponse = "log"\n'
+_SINK = 'type = "jsonl"\npath = "-"\n'
+
+
+# Cross-field (model-level) checks point at the entry they are about, not at the whole section.
+@pytest.mark.parametrize(
+    ("text", "field", "line", "words"),
+    [
+        (_PROVIDER + '[gateway.models]\nfast = ["openai:a"]\n"chat" = ["openai:gpt-4o", "opnai:gpt-4o"]\n',
+         "gateway.models.chat.1", 6, "provider 'opnai' is not in [gateway.providers]"),
+        (_PROVIDER + '[gateway.models]\nfast = ["openai:a"]\nchat = []\n',
+         "gateway.models.chat", 6, "the fallback chain is empty"),
+        (_PROVIDER + '[gateway.models]\nchat = ["openai"]\n',
+         "gateway.models.chat.0", 5, "'openai' must be 'provider:model'"),
+        (f'[[monitor.sinks]]\nname = "a"\n{_SINK}\n[[monitor.sinks]]\n{_SINK}name = "a"\n',
+         "monitor.sinks.1.name", 9, "duplicate sink name 'a'"),
+        (f'[[monitor.rules]]\nname = "x"\n{_RULE}\n[[monitor.rules]]\nname = "y"\n{_RULE}\n'
+         f'[[monitor.rules]]\n{_RULE}name = "x"\n',
+         "monitor.rules.2.name", 17, "duplicate rule name 'x'"),
+        (f'[[monitor.sinks]]\nname = "a"\n{_SINK}\n[[monitor.rules]]\nname = "x"\n{_RULE}sinks = ["a"]\n\n'
+         f'[[monitor.rules]]\nname = "y"\n{_RULE}sinks = ["nowhere"]\n',
+         "monitor.rules.1.sinks.0", 18, "unknown sink 'nowhere'"),
+        (f'[[monitor.rules]]\nname = "spike"\n{_RULE.replace("count", "volume")}'
+         'params = { window_s = 0 }\n',
+         "monitor.rules.0.params.window_s", 6, "greater than or equal to 1"),
+        (f'[[monitor.rules]]\nname = "spike"\n{_RULE.replace("count", "volume")}\n'
+         '[monitor.rules.params]\nmetric = "tokens"\nwindow_s = 0\n',
+         "monitor.rules.0.params.window_s", 9, "greater than or equal to 1"),
+        ('[data.retention]\nledger_days = 365\n\n[data.retention.label_days]\npublic = 1\ninternal = 1\n',
+         "data.retention.label_days", 4, "missing confidential, restricted"),
+        ('[data.retention]\nlabel_days = { public = 1, internal = 1, confidential = 1, restricted = 1, secret = 2 }\n',
+         "data.retention.label_days.secret", 2, "unknown label"),
+        ('[data.retention.label_days]\npublic = 1\ninternal = 0\nconfidential = 1\nrestricted = 1\n',
+         "data.retention.label_days.internal", 3, "at least 1 day"),
+        ('[[data.connectors]]\nname = "a"\ntype = "files"\npath = "x"\n'
+         '[[data.connectors]]\ntype = "files"\npath = "y"\nname = "a"\n',
+         "data.connectors.1.name", 8, "unique"),
+        ('[[data.connectors]]\nname = "ledger"\ntype = "files"\npath = "x"\n',
+         "data.connectors.0.name", 2, "'ledger'"),
+        ('[[data.connectors]]\nname = "pg"\ntype = "postgres"\n', "data.connectors.0.url", 1, "needs url"),
+        ('[[monitor.sinks]]\nname = "w"\ntype = "webhook"\nurl = "ftp://x"\n',
+         "monitor.sinks.0.url", 4, "http:// or https://"),
+        ('[[monitor.suppressions]]\nstart = 2026-03-01T23:00:00Z\nend = 2026-03-01T22:00:00Z\nreason = "r"\n',
+         "monitor.suppressions.0.end", 3, "end must be after start"),
+    ],
+)
+def test_cross_field_check_names_the_exact_field_and_line(text: str, field: str, line: int, words: str) -> None:
+    err = _error(text)
+    assert (err.file, err.field, err.line) == ("soc2ai.toml", field, line), str(err)
+    assert words in err.reason and not err.reason.startswith("Value error")
 
 
 def test_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from soc2ai._validation import LocatedError
+
 Label = Literal["public", "internal", "confidential", "restricted"]
 LABELS: tuple[Label, ...] = ("public", "internal", "confidential", "restricted")
 ConnectorType = Literal["postgres", "chroma", "qdrant", "lancedb", "redis", "dataset", "files", "sqlite_cache"]
@@ -80,17 +82,18 @@ class RetentionSettings(BaseModel):
     def _positive(cls, value: dict[str, int]) -> dict[str, int]:
         for key, days in value.items():
             if days < 1:
-                raise ValueError(f"{key}: retention must be at least 1 day")
+                raise LocatedError("retention must be at least 1 day", (key,))
         return value
 
     @model_validator(mode="after")
     def _every_label(self) -> RetentionSettings:
-        unknown = [k for k in self.label_days if k not in LABELS]
-        if unknown:
-            raise ValueError(f"label_days: unknown label(s) {', '.join(unknown)}")
+        # LocatedError: name data.retention.label_days(.<label>), not the whole [data.retention].
+        for key in self.label_days:
+            if key not in LABELS:
+                raise LocatedError(f"unknown label {key!r}; labels are {', '.join(LABELS)}", ("label_days", key))
         missing = [lbl for lbl in LABELS if lbl not in self.label_days]
         if missing:
-            raise ValueError(f"label_days must name every label; missing {', '.join(missing)}")
+            raise LocatedError(f"must name every label; missing {', '.join(missing)}", ("label_days",))
         return self
 
 
@@ -114,13 +117,14 @@ class ConnectorSettings(BaseModel):
 
     @model_validator(mode="after")
     def _needs(self) -> ConnectorSettings:
+        # LocatedError: the error names the field (data.connectors.<n>.url), not only the connector.
         if self.type in ("postgres", "redis") and not self.url:
-            raise ValueError(f"connector {self.name!r} of type {self.type} needs url")
+            raise LocatedError(f"connector {self.name!r} of type {self.type} needs url", ("url",))
         if self.type in ("chroma", "qdrant", "lancedb", "dataset", "files", "sqlite_cache") and not self.path:
-            raise ValueError(f"connector {self.name!r} of type {self.type} needs path")
+            raise LocatedError(f"connector {self.name!r} of type {self.type} needs path", ("path",))
         if self.url and not self.url.startswith(("postgresql://", "postgres://", "redis://", "rediss://",
                                                  "unix://")):
-            raise ValueError(f"connector {self.name!r}: unsupported url scheme")
+            raise LocatedError(f"connector {self.name!r}: unsupported url scheme", ("url",))
         return self
 
 
@@ -149,10 +153,16 @@ class DataSettings(BaseModel):
             raise ValueError("lineage_store must be sqlite:///PATH or postgresql://...")
         return value
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> DataSettings:
-        names = [c.name for c in self.connectors]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup or "ledger" in names:
-            raise ValueError(f"connector names must be unique and not 'ledger': {sorted(dup or {'ledger'})}")
-        return self
+    @field_validator("connectors")
+    @classmethod
+    def _unique_names(cls, value: list[ConnectorSettings]) -> list[ConnectorSettings]:
+        # LocatedError: name data.connectors.<n>.name of the offending entry, not all of [data].
+        seen: set[str] = set()
+        for n, connector in enumerate(value):
+            if connector.name == "ledger":
+                raise LocatedError("connector name 'ledger' is reserved for the ledger", (n, "name"))
+            if connector.name in seen:
+                raise LocatedError(f"duplicate connector name {connector.name!r} (names must be unique)",
+                                   (n, "name"))
+            seen.add(connector.name)
+        return value

@@ -31,6 +31,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from soc2ai._validation import LocatedError
+
 Classification = Literal["public", "internal", "confidential", "restricted"]
 CLASSIFICATIONS: tuple[str, ...] = ("public", "internal", "confidential", "restricted")
 ROLES: tuple[str, ...] = ("inference", "admin", "auditor")
@@ -152,13 +154,15 @@ class GatewaySettings(BaseModel):
 
     @model_validator(mode="after")
     def _chains_name_providers(self) -> GatewaySettings:
+        # LocatedError: the error names gateway.models.<alias>.<n>, the hop at fault, not [gateway].
         for alias, chain in self.models.items():
             if not chain:
-                raise ValueError(f"models.{alias}: the fallback chain is empty")
-            for target in chain:
+                raise LocatedError("the fallback chain is empty", ("models", alias))
+            for n, target in enumerate(chain):
                 provider, sep, model = target.partition(":")
                 if not sep or not model:
-                    raise ValueError(f"models.{alias}: {target!r} must be 'provider:model'")
+                    raise LocatedError(f"{target!r} must be 'provider:model'", ("models", alias, n))
                 if provider not in self.providers:
-                    raise ValueError(f"models.{alias}: provider {provider!r} is not in [gateway.providers]")
+                    raise LocatedError(f"provider {provider!r} is not in [gateway.providers]",
+                                       ("models", alias, n))
         return self

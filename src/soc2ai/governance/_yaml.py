@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,21 +17,12 @@ from pydantic import (
     ValidationInfo,
 )
 
+# Re-exported (yaml-free, so soc2ai.toml's settings models use them too): registers import them from here.
+from soc2ai._validation import LocatedError as LocatedError
+from soc2ai._validation import unique as unique
 from soc2ai.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class LocatedError(ValueError):
-    """A validator's error about one part of the value it checks (``loc`` relative to that value).
-
-    pydantic reports a validator's error at the validated field itself; a duplicate entry found by a
-    list validator would then point at ``vendors:`` instead of the second ``- name: OpenAI``.
-    """
-
-    def __init__(self, message: str, loc: tuple[int | str, ...]) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 class RegisterModel(BaseModel):
@@ -66,16 +56,6 @@ NotNumber = BeforeValidator(_no_number)
 Day = Annotated[date, Strict(False), NotNumber]
 PastDay = Annotated[date, Strict(False), NotNumber, AfterValidator(_not_future)]
 Moment = Annotated[datetime, Strict(False), NotNumber]
-
-
-def unique(items: list[Any], key: str, what: str, norm: Callable[[str], str] = str) -> None:
-    """Raise a LocatedError at the first entry whose ``key`` (after ``norm``) repeats an earlier one."""
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        value = str(getattr(item, key))
-        if norm(value) in seen:
-            raise LocatedError(f"duplicate {what} {value!r}", (i, key))
-        seen.add(norm(value))
 
 
 def _check_duplicates(node: yaml.Node, file: str) -> None:

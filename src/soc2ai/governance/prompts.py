@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from soc2ai.errors import ConfigError, PolicyViolation
+from soc2ai.errors import ConfigError, PolicyViolation, UsageError
 from soc2ai.governance._yaml import RegisterModel, line_of, parse_yaml, validate
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -90,11 +90,24 @@ def body_hash_of_file(data: bytes) -> str | None:
     return body_hash(parts[1]) if parts else None
 
 
+class PromptRefError(UsageError, ConfigError):
+    """A malformed prompt reference given by a caller (a command argument, an API request's ``template``).
+
+    A UsageError: no file is at fault, so the message carries no ``<config>:`` location. Also a ConfigError
+    only because the gateway turns ConfigError from ``PromptRegistry.render`` into a 400 (anything else is
+    a 500); that base can go once gateway/core.py ``render_template`` catches UsageError too.
+    """
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.file, self.line, self.field, self.reason = None, None, None, message
+
+
 def parse_ref(ref: str) -> tuple[str, int | None]:
-    """``"name@v3"`` -> ("name", 3); ``"name"`` -> ("name", None)."""
+    """``"name@v3"`` -> ("name", 3); ``"name"`` -> ("name", None). Malformed -> :class:`PromptRefError`."""
     m = REF_RE.match(ref.strip())
     if not m:
-        raise ConfigError(f"invalid prompt reference {ref!r} (expected name or name@vN)", field="prompt")
+        raise PromptRefError(f"invalid prompt reference {ref!r} (expected name or name@vN, e.g. support_reply@v2)")
     return m.group("name"), int(m.group("version")) if m.group("version") else None
 
 

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from soc2ai.errors import ConfigError
-from soc2ai.governance._yaml import Day, PastDay, RegisterModel, read_yaml, unique, validate
+from soc2ai.governance._yaml import Day, LocatedError, PastDay, RegisterModel, read_yaml, unique, validate
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 
 # Python distributions of AI/vector vendors -> the vendor they send data to.
@@ -79,6 +79,18 @@ class Soc2Report(RegisterModel):
     period_start: PastDay | None = None
     reference: str = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Soc2Report:
+        # A report covers a period that ended before it was issued; the other order is a typo that
+        # would also make the staleness check read the wrong date.
+        if self.period_end > self.report_date:
+            raise LocatedError(f"period_end {self.period_end} is after report_date {self.report_date}",
+                               ("period_end",))
+        if self.period_start is not None and self.period_start > self.period_end:
+            raise LocatedError(f"period_start {self.period_start} is after period_end {self.period_end}",
+                               ("period_start",))
+        return self
+
 
 class Dpa(RegisterModel):
     """Data processing agreement."""
@@ -93,6 +105,13 @@ class Review(RegisterModel):
     last: PastDay
     next: Day
     by: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Review:
+        # A next review before the last one is a typo (a swapped year), not a schedule.
+        if self.next < self.last:
+            raise LocatedError(f"next review {self.next} is before the last review {self.last}", ("next",))
+        return self
 
 
 class Vendor(RegisterModel):
@@ -126,6 +145,20 @@ class VendorsFile(RegisterModel):
     @classmethod
     def _unique(cls, value: list[Vendor]) -> list[Vendor]:
         unique(value, "name", "vendor", _norm)
+        # A provider or SDK is matched to a vendor by name or alias: one name under two vendors would
+        # credit either entry's evidence (DPA, SOC 2 report) to it. An alias repeating its own vendor's
+        # name is harmless.
+        names = {_norm(v.name): v.name for v in value}
+        owner: dict[str, str] = {}
+        for i, vendor in enumerate(value):
+            for j, alias in enumerate(vendor.aliases):
+                key = _norm(alias)
+                if names.get(key, vendor.name) != vendor.name:
+                    raise LocatedError(f"alias {alias!r} is the name of vendor {names[key]!r}", (i, "aliases", j))
+                if owner.get(key, vendor.name) != vendor.name:
+                    raise LocatedError(f"alias {alias!r} is already an alias of vendor {owner[key]!r}",
+                                       (i, "aliases", j))
+                owner[key] = vendor.name
         return value
 
 

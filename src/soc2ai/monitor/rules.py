@@ -7,6 +7,7 @@ Evaluators return a :class:`Trigger`; deduplication and suppression happen in :m
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,6 +46,59 @@ class Trigger:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+# Named as the engine shows it ("rule 'x' on record 'r2': MalformedRecord: field scans[0]: ...").
+class MalformedRecord(ValueError):
+    """A record field of a shape no rule can judge (``scans: [1]``, ``output_tokens: "lots"``).
+
+    Raised instead of whatever Python error the shape would cause, so the engine's report (and
+    ``soc2ai alerts test``) names the field and what was expected. Records come from any
+    ``log_inference`` caller, so their fields are checked where a rule reads them.
+    """
+
+
+def _shape_error(where: str, expected: str, value: object) -> MalformedRecord:
+    return MalformedRecord(f"field {where}: expected {expected}, got {type(value).__name__}")
+
+
+def record_list(value: object, where: str) -> list[Any]:
+    """A list field (``scans``, ``fallback_path``); absent or null is empty. A string is refused: iterated,
+    it would be judged character by character."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _shape_error(where, "a list", value)
+    return value
+
+
+def record_text(value: object, where: str) -> str | None:
+    """A string field compared with rule parameters (a scan's ``stage``, ``scanner``, ``decision``)."""
+    if value is not None and not isinstance(value, str):
+        raise _shape_error(where, "a string", value)
+    return value
+
+
+def record_scans(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``scans`` field: scanner results, each an object."""
+    scans = record_list(body.get("scans"), "scans")
+    for i, scan in enumerate(scans):
+        if not isinstance(scan, dict):
+            raise _shape_error(f"scans[{i}]", "an object", scan)
+    return scans
+
+
+def record_tokens(body: dict[str, Any], name: str) -> int:
+    """A token count; a numeric string (``"120"``) counts as the number, absent or null as 0."""
+    value = body.get(name)
+    if not value:
+        return 0
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    number = as_int(value)
+    if number is None:
+        raise _shape_error(name, "a number of tokens", value)
+    return number
+
+
 def group_of(body: dict[str, Any], by: str) -> str:
     """The grouping value of a record (API key, subject ref, model, tenant or provider)."""
     if by == "none":
@@ -54,7 +108,7 @@ def group_of(body: dict[str, Any], by: str) -> str:
     elif by == "user":
         value = body.get("subject_ref")
     elif by == "provider":
-        path = body.get("fallback_path")
+        path = record_list(body.get("fallback_path"), "fallback_path")
         value = provider_of_hop(path[0]) if path else body.get("provider")
     else:
         value = body.get(by)
@@ -122,17 +176,17 @@ class DetectorRule(RuleEvaluator):
         self.group_by = p.group_by
 
     def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:
-        scans = body.get("scans")
-        if not scans:
-            return None
-        for scan in scans:
-            if self.stage is not None and scan.get("stage") != self.stage:
+        for i, scan in enumerate(record_scans(body)):
+            if self.stage is not None and record_text(scan.get("stage"), f"scans[{i}].stage") != self.stage:
                 continue
-            if self.scanners and scan.get("scanner") not in self.scanners:
+            if self.scanners and record_text(scan.get("scanner"), f"scans[{i}].scanner") not in self.scanners:
                 continue
-            if self.decisions and scan.get("decision") not in self.decisions:
+            if self.decisions and record_text(scan.get("decision"), f"scans[{i}].decision") not in self.decisions:
                 continue
-            types = scan.get("types") or ()
+            types = record_list(scan.get("types"), f"scans[{i}].types")
+            for j, t in enumerate(types):
+                if not isinstance(t, str):
+                    raise _shape_error(f"scans[{i}].types[{j}]", "a string", t)
             if self.any_type:
                 hit = sorted(types)
             else:
@@ -177,8 +231,8 @@ class VolumeRule(RuleEvaluator):
         if metric == "requests":
             return 1
         if metric == "tokens":
-            return int(body.get("input_tokens") or 0) + int(body.get("output_tokens") or 0)
-        return int(body.get(metric) or 0)
+            return record_tokens(body, "input_tokens") + record_tokens(body, "output_tokens")
+        return record_tokens(body, metric)
 
     def _roll(self, g: _VolumeGroup, bucket: int) -> None:
         # Close the current window and any empty ones skipped since (they count as zero traffic).
@@ -273,12 +327,10 @@ class ErrorRateRule(RuleEvaluator):
                 return True
         if self.sig_error and body.get("error"):
             return True
-        if self.sig_fallback:
-            path = body.get("fallback_path")
-            if path and len(path) > 1:
-                return True
+        if self.sig_fallback and len(record_list(body.get("fallback_path"), "fallback_path")) > 1:
+            return True
         if self.sig_block:
-            return any(s.get("decision") == "block" for s in body.get("scans") or ())
+            return any(s.get("decision") == "block" for s in record_scans(body))
         return False
 
     def evaluate(self, body: dict[str, Any], ts: int) -> Trigger | None:

@@ -38,6 +38,8 @@ from pydantic import (
     model_validator,
 )
 
+from soc2ai._validation import LocatedError, unique
+
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 SEVERITIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 RuleKind = Literal["detector", "volume", "error_rate", "count"]
@@ -154,7 +156,9 @@ class RuleSettings(BaseModel):
             field = ".".join(str(p) for p in err["loc"])
             where = f"params.{field}" if field else "params"
             msg = str(err["msg"]).removeprefix("Value error, ")
-            raise ValueError(f"rule {self.name!r}: {where}: {msg}") from None
+            # The location goes both into the text (monitor.engine.parse_rules reads it from there) and
+            # into the LocatedError, so soc2ai.toml errors name monitor.rules.<n>.params.<field> and its line.
+            raise LocatedError(f"rule {self.name!r}: {where}: {msg}", ("params", *err["loc"])) from None
 
 
 class SinkSettings(BaseModel):
@@ -186,16 +190,18 @@ class SinkSettings(BaseModel):
 
     @model_validator(mode="after")
     def _needs(self) -> SinkSettings:
+        # LocatedError: the error names the field (monitor.sinks.<n>.url), not only the sink.
         if self.type == "jsonl" and not self.path:
-            raise ValueError(f"sink {self.name!r} of type jsonl needs path (\"-\" for stdout)")
+            raise LocatedError(f"sink {self.name!r} of type jsonl needs path (\"-\" for stdout)", ("path",))
         if self.type == "webhook" and not self.url:
-            raise ValueError(f"sink {self.name!r} of type webhook needs url")
+            raise LocatedError(f"sink {self.name!r} of type webhook needs url", ("url",))
         if self.type == "ocsf" and not (self.path or self.url):
-            raise ValueError(f"sink {self.name!r} of type ocsf needs path or url")
+            raise LocatedError(f"sink {self.name!r} of type ocsf needs path or url", ("path",))
         if self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"sink {self.name!r}: url must start with http:// or https://")
+            raise LocatedError(f"sink {self.name!r}: url must start with http:// or https://", ("url",))
         if self.format == "pagerduty" and not self.routing_key_file:
-            raise ValueError(f"sink {self.name!r}: pagerduty format needs routing_key_file")
+            raise LocatedError(f"sink {self.name!r}: pagerduty format needs routing_key_file",
+                               ("routing_key_file",))
         return self
 
 
@@ -212,9 +218,10 @@ class SuppressionSettings(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> SuppressionSettings:
         if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("start and end need a timezone (e.g. 2026-01-01T00:00:00Z)")
+            raise LocatedError("start and end need a timezone (e.g. 2026-01-01T00:00:00Z)",
+                               ("start" if self.start.tzinfo is None else "end",))
         if self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise LocatedError("end must be after start", ("end",))
         return self
 
 
@@ -288,20 +295,27 @@ class MonitorSettings(BaseModel):
     incident_min_severity: Severity = "HIGH"
     readiness: ReadinessSettings = ReadinessSettings()
 
+    # Field validators raising LocatedError (as in the register files), so a duplicate names
+    # monitor.rules.<n>.name of the second entry rather than the whole [monitor] section.
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, value: list[RuleSettings]) -> list[RuleSettings]:
+        unique(value, "name", "rule name")
+        return value
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique_sinks(cls, value: list[SinkSettings]) -> list[SinkSettings]:
+        unique(value, "name", "sink name")
+        return value
+
     @model_validator(mode="after")
-    def _consistent(self) -> MonitorSettings:
-        names = [r.name for r in self.rules]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"rule names must be unique: {dup}")
-        sinks = [s.name for s in self.sinks]
-        dup = sorted({n for n in sinks if sinks.count(n) > 1})
-        if dup:
-            raise ValueError(f"sink names must be unique: {dup}")
-        for rule in self.rules:
-            unknown = [s for s in rule.sinks if s not in sinks]
-            if unknown:
-                raise ValueError(f"rule {rule.name!r}: sinks: unknown sink(s) {unknown}")
+    def _known_sinks(self) -> MonitorSettings:
+        sinks = {s.name for s in self.sinks}
+        for n, rule in enumerate(self.rules):
+            for i, sink in enumerate(rule.sinks):
+                if sink not in sinks:
+                    raise LocatedError(f"rule {rule.name!r}: unknown sink {sink!r}", ("rules", n, "sinks", i))
         return self
 
     def effective_rules(self) -> list[RuleSettings]:

@@ -59,9 +59,12 @@ def test_template_rendered_and_recorded(env: Harness) -> None:
         r = _chat(client, secret, {"model": "m", "template": "summarize", "variables": {"topic": "SOC 2"}})
         missing = _chat(client, secret, {"model": "m", "template": "summarize", "variables": {}})
         unknown = _chat(client, secret, {"model": "m", "template": "nope"})
+        malformed = _chat(client, secret, {"model": "m", "template": "summarize@latest"})
     assert r.status_code == 200
     assert r.json()["choices"][0]["message"]["content"].strip() == "Summarize SOC 2 in one line."
     assert missing.status_code == 400 and unknown.status_code == 400
+    # A malformed reference is the client's mistake (400 naming it), not an internal error.
+    assert malformed.status_code == 400 and "invalid prompt reference" in malformed.text
     rec = inference_records(log)[0]
     assert rec["template"] == "summarize@v1" and rec["template_hash"].startswith("sha256:")
 

@@ -150,6 +150,15 @@ def test_prompt_list_show_render_diff(repo: SampleRepo) -> None:
     assert code == 0 and "+answer briefly:" in stdout
 
 
+def test_bad_prompt_reference_is_a_usage_error(repo: SampleRepo) -> None:
+    """A malformed reference on the command line names the reference, not a `<config>` file (exit 2)."""
+    for args in (("show", "Helpdesk@latest"), ("render", "Helpdesk@latest"), ("diff", "helpdesk@v2", "Helpdesk@latest")):
+        code, _, stderr = _run(repo, "prompts", *args)
+        err = " ".join(stderr.split())
+        assert code == 2 and "invalid prompt reference 'Helpdesk@latest'" in err, err
+        assert "<config>" not in err and "Traceback" not in err
+
+
 def test_models_check_catches_renamed_prompt(repo: SampleRepo) -> None:
     """The model register still points at the pre-rename prompt: `models check` fails on it."""
     code, stdout, _ = _run(repo, "models", "check", "--today", "2026-06-01", "--json")

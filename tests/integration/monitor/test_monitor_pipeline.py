@@ -222,3 +222,15 @@ def test_cli_alerts_test_names_the_line_of_a_record_a_rule_cannot_evaluate(tmp_p
     assert res.exit_code == 2, res.output
     out = "".join(res.output.split())  # rich folds long paths mid-word
     assert f"{f.name}:3:record2:rule'token_volume_spike'onrecord'r2'" in out
+
+
+def test_cli_alerts_test_names_a_malformed_scans_entry(tmp_path: Path) -> None:
+    """`scans: [1]` is reported as a field of the wrong shape, not as a Python AttributeError."""
+    _register()
+    (tmp_path / "soc2ai.toml").write_text("")
+    f = tmp_path / "stream.jsonl"
+    f.write_bytes(orjson.dumps({"kind": "inference", "id": "r1", "ts": T0, "key_id": "k", "scans": [1]}) + b"\n")
+    res = CliRunner().invoke(app, ["alerts", "test", str(f), "-c", str(tmp_path / "soc2ai.toml")])
+    assert res.exit_code == 2, res.output
+    out = " ".join(res.output.split())
+    assert "field scans[0]: expected an object, got int" in out and "AttributeError" not in out

@@ -31,9 +31,9 @@ def test_settings_valid_chain() -> None:
 
 
 @pytest.mark.parametrize("text,field", [
-    ('[gateway.models]\nx = ["zz:m"]\n', "gateway"),
-    ('[gateway.models]\nx = ["nocolon"]\n', "gateway"),
-    ('[gateway.models]\nx = []\n', "gateway"),
+    ('[gateway.models]\nx = ["zz:m"]\n', "gateway.models.x.0"),
+    ('[gateway.models]\nx = ["a:m1", "nocolon"]\n', "gateway.models.x.1"),
+    ('[gateway.models]\nx = []\n', "gateway.models.x"),
     ('[gateway.roles]\nroot = ["*"]\n', "gateway.roles"),
     ('[gateway.providers.c]\nbase_url = "ftp://x"\n', "gateway.providers.c.base_url"),
     ('[gateway.cache.ttl_s]\nsecret = 5\n', "gateway.cache.ttl_s"),

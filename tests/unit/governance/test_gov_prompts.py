@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from soc2ai.errors import ConfigError, PolicyViolation
+from soc2ai.errors import ConfigError, PolicyViolation, UsageError
 from soc2ai.governance.prompts import PromptRegistry, body_hash_of_file, parse_ref
 
 
@@ -137,8 +137,10 @@ def test_diff_and_parse_ref(tmp_path: Path) -> None:
     text = reg.diff("greet@v1", "greet@v2")
     assert "-Hello {{ name }}!" in text and "+Hi {{ name }}." in text
     assert parse_ref("greet@v12") == ("greet", 12)
-    with pytest.raises(ConfigError):
+    # A caller's argument, not a file: a UsageError with no "<config>:" location, naming the reference.
+    with pytest.raises(UsageError) as exc:
         parse_ref("Greet@latest")
+    assert str(exc.value).startswith("invalid prompt reference 'Greet@latest'")
 
 
 def test_header_lines_count_from_the_top_of_the_file(tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from pathlib import Path
 
 import orjson
+import pytest
 import yaml
 
 from soc2ai.config import Config
+from soc2ai.errors import ConfigError
 from soc2ai.governance.checks import OK, WARN
 from soc2ai.governance.vendors import ai_sdks, check_vendors, load_vendors, render_report, vendor_rows
 
@@ -46,7 +49,7 @@ def test_stale_report_by_date_and_by_period(project: Config) -> None:
         soc2={
             "type": "II",
             "report_date": date(2025, 5, 1),
-            "period_end": date(2025, 8, 1),
+            "period_end": date(2025, 3, 31),
             "reference": "r.pdf",
         },
     )
@@ -62,7 +65,9 @@ def test_stale_report_by_date_and_by_period(project: Config) -> None:
     )
     msgs = _warnings(project)
     assert any(m.startswith("OpenAI: SOC 2 report dated 2025-05-01") for m in msgs)
-    assert not any(m.startswith("OpenAI: SOC 2 report period ended") for m in msgs)
+    # A period ends on or before the report date (the register refuses the other order), so a report
+    # stale by its date is stale by its period too.
+    assert any(m.startswith("OpenAI: SOC 2 report period ended 2025-03-31") for m in msgs)
     assert any(m.startswith("Anthropic: SOC 2 report period ended 2025-04-30") for m in msgs)
     assert not any(m.startswith("Anthropic: SOC 2 report dated") for m in msgs)
 
@@ -178,3 +183,68 @@ def test_gateway_config_providers_and_models(project: Config) -> None:
     ]
     fails = [r.message for r in check_models(config, today=TODAY) if r.status == FAIL]
     assert fails == ["gateway model alias 'shadow' is not in models.yaml"]
+
+
+_TWO_VENDORS = """\
+vendors:
+  - name: OpenAI
+    aliases: [openai, azure-openai]
+    services: [chat]
+    subprocessor: true
+    soc2: {type: II, report_date: 2026-03-01, period_end: 2026-01-31, reference: x.pdf}
+    review: {last: 2026-03-01, next: 2027-03-01}
+    owner: sec@example.com
+  - name: Anthropic
+    aliases:
+      - claude
+      - anthropic-api
+    services: [chat]
+    subprocessor: true
+    review:
+      last: 2026-03-01
+      next: 2027-03-01
+    owner: sec@example.com
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "line", "words"),
+    [
+        # Contradictory dates: the next review before the last one, a report dated before its period ends.
+        ("next: 2027-03-01}", "next: 2025-03-01}", "vendors[0].review.next", 7,
+         "next review 2025-03-01 is before the last review 2026-03-01"),
+        ("      next: 2027-03-01", "      next: 2026-02-28", "vendors[1].review.next", 17, "before the last review"),
+        ("period_end: 2026-01-31", "period_end: 2026-03-02", "vendors[0].soc2.period_end", 6,
+         "period_end 2026-03-02 is after report_date 2026-03-01"),
+        ("report_date: 2026-03-01, period_end: 2026-01-31,",
+         "report_date: 2026-03-01, period_end: 2026-01-31, period_start: 2026-02-01,",
+         "vendors[0].soc2.period_start", 6, "period_start 2026-02-01 is after period_end 2026-01-31"),
+        # One name for two vendors would make `vendors check` match a provider to either of them.
+        ("      - anthropic-api", "      - Azure_OpenAI", "vendors[1].aliases[1]", 12,
+         "alias 'Azure_OpenAI' is already an alias of vendor 'OpenAI'"),
+        ("      - claude", "      - open-ai", "vendors[1].aliases[0]", 11, "is the name of vendor 'OpenAI'"),
+        ("[openai, azure-openai]", "[openai, anthropic]", "vendors[0].aliases[1]", 3,
+         "alias 'anthropic' is the name of vendor 'Anthropic'"),
+    ],
+)
+def test_contradictory_entries_are_refused(
+    tmp_path: Path, old: str, new: str, field: str, line: int, words: str
+) -> None:
+    """The register refuses entries that contradict themselves or each other, naming line and field."""
+    path = tmp_path / "vendors.yaml"
+    assert old in _TWO_VENDORS
+    path.write_text(_TWO_VENDORS.replace(old, new), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path, today=TODAY)
+    assert (exc.value.file, exc.value.field, exc.value.line) == (str(path), field, line), str(exc.value)
+    assert words in exc.value.reason
+
+
+def test_consistent_dates_and_own_aliases_load(tmp_path: Path) -> None:
+    """A report dated the day its period ends, and a vendor whose alias is its own name, are fine."""
+    text = _TWO_VENDORS.replace("period_end: 2026-01-31", "period_end: 2026-03-01").replace(
+        "[openai, azure-openai]", "[OpenAI, openai, azure-openai]"
+    )
+    path = tmp_path / "vendors.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert [v.name for v in load_vendors(path, today=TODAY)] == ["OpenAI", "Anthropic"]

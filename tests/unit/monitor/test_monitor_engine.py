@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from _monitor_records import T0, inference, scan
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -313,3 +314,45 @@ def test_status_written_as_a_string_counts_as_a_failure() -> None:
         b["status"] = "502"
     assert rules_fired(e, bodies) == ["provider_error_rate"]
     assert e.stats["errors"] == 0
+
+
+def _malformed(field: str, value: Any) -> dict[str, Any]:
+    body = inference(T0, scans=[scan("pre", "injection", "block", "PROMPT_INJECTION")])
+    if "." in field:  # a field of the first scans entry
+        body["scans"][0][field.split(".", 1)[1]] = value
+    else:
+        body[field] = value
+    return body
+
+
+@pytest.mark.parametrize(("field", "value", "where"), [
+    ("scans", [1], "scans[0]"),
+    ("scans", "PROMPT_INJECTION", "scans"),
+    ("scans", {"stage": "pre"}, "scans"),
+    ("scans.types", "PROMPT_INJECTION", "scans[0].types"),
+    ("scans.types", [7], "scans[0].types[0]"),
+    ("scans.decision", ["block"], "scans[0].decision"),
+    ("scans.stage", {"pre": 1}, "scans[0].stage"),
+    ("fallback_path", "openai", "fallback_path"),
+    ("fallback_path", 3, "fallback_path"),
+    ("input_tokens", "lots", "input_tokens"),
+    ("output_tokens", [5], "output_tokens"),
+    ("output_tokens", float("inf"), "output_tokens"),
+])
+def test_malformed_record_field_is_a_data_error_naming_the_field(field: str, value: Any, where: str) -> None:
+    """A field of the wrong shape is reported as such, never as a Python exception's text."""
+    e = seed_engine()
+    e.evaluate(_malformed(field, value))
+    assert e.stats["errors"] >= 1
+    err = e.last_error or ""
+    assert f"field {where}:" in err, err
+    for leak in ("AttributeError", "TypeError", "KeyError", "OverflowError", "has no attribute", "invalid literal"):
+        assert leak not in err, err
+
+
+def test_well_formed_scans_beside_a_malformed_field_still_fire() -> None:
+    """Only the rule that reads the bad field stops: the injection alert on that record still fires."""
+    body = _malformed("fallback_path", "openai")  # read by provider_error_rate only
+    e = seed_engine()
+    assert [a.rule for a in e.evaluate(body)] == ["prompt_injection"]
+    assert e.stats["errors"] == 1 and "provider_error_rate" in (e.last_error or "")

@@ -60,7 +60,8 @@ response = "alert_oncall"
 params = { window_s = 0 }
 """, source="soc2ai.toml")
     assert "rule 'spike'" in str(err.value) and "params.window_s" in str(err.value)
-    assert err.value.line == 2
+    # The line of the parameter itself, not of the rule's [[monitor.rules]] header.
+    assert (err.value.field, err.value.line) == ("monitor.rules.0.params.window_s", 7)
 
 
 @pytest.mark.parametrize(("item", "field"), [
