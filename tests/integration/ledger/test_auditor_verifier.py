@@ -146,3 +146,30 @@ def test_checkpoint_before_picks_the_last_batch_sealed_before_a_time(store_url: 
         assert [log.store.checkpoint_before(t)[0] for t in (1_001, 2_001, 2_002, 3_003)] == [1, 1, 3, 6]  # type: ignore[index]
     finally:
         log.close()
+
+
+def test_evidence_export_verifies_on_either_store(store_url: str, tmp_path: Path) -> None:
+    """The evidence bundle of a PostgreSQL ledger is checked by the auditor's script like a SQLite one."""
+    from datetime import date
+
+    from ledger_helpers import config_for
+
+    from soc2ai.evidence import export_evidence
+
+    day = 1_790_000_000_000_000  # 2026-09-21 (UTC), in µs
+    now = [day - 86_400_000_000]
+    log = open_log(store_url, tmp_path, clock=lambda: now[0])
+    try:
+        for d in range(3):  # the day before, the day, the day after: a batch each
+            for i in range(5):
+                now[0] = day + (d - 1) * 86_400_000_000 + i
+                log.log_inference(user_id=f"u{i}", model_id="m", prompt=f"p{d}{i}", response="r")
+            log.flush()
+    finally:
+        log.close()
+    bundle = export_evidence(config_for(store_url, tmp_path), date(2026, 9, 21), date(2026, 9, 21),
+                             tmp_path / "ev", readiness=False)
+    assert (bundle.manifest["ledger"]["start_size"], bundle.manifest["ledger"]["end_size"]) == (5, 10)
+    assert bundle.counts == {"inference": 5} and any("not a git repository" in n for n in bundle.manifest["notes"])
+    out = V.verify_evidence(tmp_path / "ev", [V.parse_key((tmp_path / "keys" / "signing.pub").read_text())])
+    assert "records 5..9 complete under two signed checkpoints" in out
