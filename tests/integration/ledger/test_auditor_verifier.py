@@ -153,7 +153,6 @@ def test_evidence_export_verifies_on_either_store(store_url: str, tmp_path: Path
     from datetime import date
 
     from ledger_helpers import config_for
-
     from soc2ai.evidence import export_evidence
 
     day = 1_790_000_000_000_000  # 2026-09-21 (UTC), in µs
