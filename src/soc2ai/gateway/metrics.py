@@ -74,8 +74,15 @@ class Metrics:
                 out.append(f'{name}_bucket{{endpoint="{endpoint}",le="{le}"}} {cum}')
             out.append(f'{name}_sum{{endpoint="{endpoint}"}} {self._sum[endpoint]!r}')
             out.append(f'{name}_count{{endpoint="{endpoint}"}} {self._count[endpoint]}')
+        # A gauge name may carry labels (``name{provider="x"}``): the HELP and TYPE lines name the family
+        # only, once, or a Prometheus scrape rejects the whole exposition.
+        family_seen: set[str] = set()
         for gname, (help_, value) in sorted(gauges.items()):
-            out += [f"# HELP {gname} {help_}", f"# TYPE {gname} gauge", f"{gname} {value!r}"]
+            family = gname.split("{", 1)[0]
+            if family not in family_seen:
+                family_seen.add(family)
+                out += [f"# HELP {family} {help_}", f"# TYPE {family} gauge"]
+            out.append(f"{gname} {value!r}")
         return "\n".join(out) + "\n"
 
 

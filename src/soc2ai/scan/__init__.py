@@ -23,6 +23,13 @@ from soc2ai.scan.interface import (
     Scanner,
     Stage,
 )
+
+# ``redact`` and ``normalize`` are imported eagerly (both are standard library only): their submodules have
+# the same names, and the first ``import soc2ai.scan.redact`` anywhere (the pipeline does it) would set the
+# package attribute to the module, so ``from soc2ai.scan import redact`` would return a module, not the
+# function, and the lazy ``__getattr__`` below would never run.
+from soc2ai.scan.normalize import Normalized, normalize
+from soc2ai.scan.redact import redact
 from soc2ai.scan.settings import ScanSettings
 
 if TYPE_CHECKING:
@@ -33,10 +40,8 @@ if TYPE_CHECKING:
     from soc2ai.scan.moderation import LocalModerator, ModerationScanner
     from soc2ai.scan.moderation_openai import OpenAIModerator
     from soc2ai.scan.ner import NerScanner
-    from soc2ai.scan.normalize import Normalized, normalize
     from soc2ai.scan.pii import PiiScanner
     from soc2ai.scan.pipeline import Pipeline, PipelineResult, build_pipeline
-    from soc2ai.scan.redact import redact
     from soc2ai.scan.secrets import SecretsScanner
 
 _LAZY = {
@@ -44,7 +49,6 @@ _LAZY = {
     "PiiScanner": "pii", "SecretsScanner": "secrets", "InjectionScanner": "injection", "NerScanner": "ner",
     "LocalModerator": "moderation", "ModerationScanner": "moderation", "OpenAIModerator": "moderation_openai",
     "CanaryScanner": "canary", "make_canary": "canary", "embed_canary": "canary",
-    "redact": "redact", "normalize": "normalize", "Normalized": "normalize",
     "classify_findings": "classify", "category_of": "classify",
     "scan_dataset": "dataset", "DatasetReport": "dataset",
 }

@@ -132,6 +132,21 @@ def test_health_ready_metrics_openapi(env: Harness) -> None:
     assert "/v1/chat/completions" in doc["paths"]
 
 
+def test_metrics_breaker_gauge_is_valid_exposition(env: Harness) -> None:
+    """The per-provider breaker gauge is one metric family: HELP and TYPE name it once, without labels
+    (labels there, or a repeated TYPE, make a Prometheus scrape reject the whole page)."""
+    app, _log, _keys = env.app(env.config())
+    with TestClient(app) as client:
+        metrics = client.get("/metrics").text
+    family = "soc2ai_gateway_breaker_open"
+    assert metrics.count(f"# TYPE {family} gauge\n") == 1
+    assert metrics.count(f"# HELP {family} ") == 1
+    assert f'{family}{{provider="up"}} 0.0' in metrics and f'{family}{{provider="backup"}} 0.0' in metrics
+    for line in metrics.splitlines():
+        if line.startswith(("# HELP ", "# TYPE ")):
+            assert "{" not in line.split(" ")[2], line
+
+
 def test_readyz_reports_unreachable_upstream(env: Harness) -> None:
     """/readyz is 503 when an alias has no reachable provider."""
     cfg = env.config(models={"dead": ["up:x"]})

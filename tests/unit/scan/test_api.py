@@ -25,6 +25,19 @@ def test_import_does_not_load_numpy_or_spacy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("first", ["build_pipeline", "PiiScanner", "scan_dataset"])
+def test_redact_and_normalize_are_the_functions_after_other_imports(first: str) -> None:
+    """`from soc2ai.scan import redact` / `normalize` give the documented functions even after another name
+    was imported first (its module imports the submodules of the same name)."""
+    code = (f"from soc2ai.scan import {first}\n"
+            "from soc2ai.scan import redact, normalize, Finding\n"
+            "f = Finding('EMAIL_ADDRESS', 5, 16, 1.0, 'pii.email', 'pii')\n"
+            "print(redact('mail a@b.example', [f], 'tag'), normalize('x').text)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "mail <EMAIL_ADDRESS> x"
+
+
 def test_gateway_contract() -> None:
     """The call the gateway makes: build_pipeline(settings).run(text, stage, redact_key=...)."""
     from soc2ai.scan import Action, PipelineResult, ScanSettings, Stage, build_pipeline
