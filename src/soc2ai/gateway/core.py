@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 import httpx
 import orjson
 
-from soc2ai.errors import AuthError, ConfigError, PolicyViolation
+from soc2ai.errors import AuthError, ConfigError, PolicyViolation, UsageError
 from soc2ai.gateway.cache import CompletionCache, build_cache
 from soc2ai.gateway.errors import ApiError, bad_request
 from soc2ai.gateway.keys import ApiKey, KeyStore
@@ -655,8 +655,10 @@ class Gateway:
                                code="template_not_found") from exc
         try:
             rendered = self._prompts.render(name, variables)
-        except ConfigError as exc:
+        except ConfigError as exc:  # a template that does not render with these variables
             raise bad_request(exc.reason, param="template", code="template_error") from exc
+        except UsageError as exc:  # a malformed reference ("name@latest")
+            raise bad_request(str(exc), param="template", code="template_error") from exc
         call.template, call.template_hash = rendered.ref, rendered.content_hash
         text: str = rendered.text
         return text

@@ -90,17 +90,9 @@ def body_hash_of_file(data: bytes) -> str | None:
     return body_hash(parts[1]) if parts else None
 
 
-class PromptRefError(UsageError, ConfigError):
-    """A malformed prompt reference given by a caller (a command argument, an API request's ``template``).
-
-    A UsageError: no file is at fault, so the message carries no ``<config>:`` location. Also a ConfigError
-    only because the gateway turns ConfigError from ``PromptRegistry.render`` into a 400 (anything else is
-    a 500); that base can go once gateway/core.py ``render_template`` catches UsageError too.
-    """
-
-    def __init__(self, message: str) -> None:
-        Exception.__init__(self, message)
-        self.file, self.line, self.field, self.reason = None, None, None, message
+class PromptRefError(UsageError):
+    """A malformed prompt reference given by a caller (a command argument, an API request's ``template``):
+    no file is at fault, so the message carries no ``<config>:`` location."""
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -191,8 +183,9 @@ class PromptRegistry:
         self._templates = templates
 
     @classmethod
-    def load(cls, prompts_dir: Path) -> PromptRegistry:
+    def load(cls, prompts_dir: str | Path) -> PromptRegistry:
         """Load every ``<name>/v<N>.<ext>``; a missing directory is an error (fail closed)."""
+        prompts_dir = Path(prompts_dir)
         if not prompts_dir.is_dir():
             raise ConfigError(
                 "prompts directory not found (run `soc2ai init`)",

@@ -164,3 +164,10 @@ def test_byte_order_mark_before_header(tmp_path: Path) -> None:
     reg = PromptRegistry.load(tmp_path / "prompts")
     assert reg.get("p", 1).content_hash == reg.get("p", 2).content_hash
     assert body_hash_of_file((d / "v1.txt").read_bytes()) == reg.get("p", 1).content_hash
+
+
+def test_registry_loads_from_a_string_path(tmp_path: Path) -> None:
+    """``PromptRegistry.load("prompts")`` as the docs write it, not only with a Path."""
+    (tmp_path / "greet").mkdir()
+    (tmp_path / "greet" / "v1.txt").write_text("---\nowner: a@example.com\nstatus: current\nvariables: [name]\n---\nHello {{ name }}\n")
+    assert PromptRegistry.load(str(tmp_path)).render("greet", {"name": "Ann"}).text.strip() == "Hello Ann"
