@@ -11,6 +11,7 @@ from typing import IO, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -136,6 +137,9 @@ def _print_human(out: dict[str, Any], shown: list[Any]) -> None:
         console.print(f"  {rf.path}:{rf.record} [{rf.field}] {types}")
     for e in out["errors"][:SHOW_FINDINGS]:
         err_console.print(f"[yellow]skipped[/] {e['path']}:{e['line']}: {e['error']}")
+    if out["missing_fields"]:
+        err_console.print(f"[red]no text under the field(s)[/] {escape(', '.join(out['missing_fields']))} "
+                          "in any record: nothing was scanned there (check --fields)")
     status = "[green]PASS[/]" if out["passed"] else "[red]FAIL[/]"
     console.print(f"{status} {out['records']} records, {out['records_with_findings']} with findings, "
                   f"{out['error_count']} malformed, {out['bytes'] / 1e6:.1f} MB at {out['mb_per_s']} MB/s; "

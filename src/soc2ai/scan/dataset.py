@@ -63,13 +63,16 @@ class DatasetReport:
     elapsed_s: float = 0.0
     redacted_to: str | None = None
     allow_malformed: bool = False
+    # Requested fields no text was found under: a typo (--fields txet) would otherwise scan nothing and pass.
+    missing_fields: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """True when nothing was found and every record could be read. A record the gate could not read
-        (bad JSON, invalid UTF-8, a pretty-printed JSON array read as JSONL) is content nobody screened,
-        which a lenient training loader may still read: it fails the gate unless ``allow_malformed``."""
-        return not self.counts and (self.error_count == 0 or self.allow_malformed)
+        """True when nothing was found, every record could be read and every requested field was found.
+        A record the gate could not read (bad JSON, invalid UTF-8, a pretty-printed JSON array read as
+        JSONL) is content nobody screened, which a lenient training loader may still read: it fails the
+        gate unless ``allow_malformed``."""
+        return not self.counts and (self.error_count == 0 or self.allow_malformed) and not self.missing_fields
 
     @property
     def mb_per_s(self) -> float:
@@ -84,7 +87,8 @@ class DatasetReport:
                 "counts": dict(sorted(self.counts.items())), "errors": self.errors,
                 "error_count": self.error_count, "scanners": self.scanners,
                 "elapsed_s": round(self.elapsed_s, 3), "mb_per_s": round(self.mb_per_s, 2),
-                "redacted_to": self.redacted_to, "allow_malformed": self.allow_malformed}
+                "redacted_to": self.redacted_to, "allow_malformed": self.allow_malformed,
+                "missing_fields": self.missing_fields}
 
 
 def detect_format(path: Path, fmt: str | None) -> Format:
@@ -221,6 +225,7 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
     counts: Counter[str] = Counter()
     digest = hashlib.sha256()
     flagged: set[tuple[str, int]] = set()
+    pending = set(fields or ())  # requested fields no text has been found under yet
     t0 = clock()
 
     def error(path: str, line: int, msg: str) -> None:
@@ -261,6 +266,8 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
                     writer.begin(rec, raw, len(found_fields))
                 for i, (fld, text) in enumerate(found_fields):
                     report.fields_scanned += 1
+                    if pending:
+                        pending -= {f for f in pending if fld == f or fld.startswith((f + ".", f + "["))}
                     if writer is not None:
                         texts[(rec, i, fld)] = (reader.locators[i], text)
                     batcher.add((rec, i, fld), text)
@@ -274,6 +281,7 @@ def scan_dataset(paths: Sequence[str | Path], settings: ScanSettings | None = No
             report.redacted_to = str(redact_to)
         report.records += reader.count
     report.dataset_hash = digest.hexdigest()
+    report.missing_fields = [f for f in fields or () if f in pending]
     report.counts = dict(counts)
     report.records_with_findings = len(flagged)
     report.elapsed_s = clock() - t0

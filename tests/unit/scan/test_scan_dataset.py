@@ -55,6 +55,17 @@ def test_fields_restrict_and_nested_values(tmp_path: Path) -> None:
     assert scan_dataset([p], fields=["zzz"]).counts == {}
 
 
+def test_a_field_no_record_has_fails_the_gate(tmp_path: Path) -> None:
+    """A misspelt --fields name scans nothing; that must not pass as a clean dataset (a gate before training
+    or RAG would wave PII through). A field found in some records only, or nested, is fine."""
+    p = _jsonl(tmp_path / "d.jsonl", [{"text": "hello", "meta": {"note": "x"}}, {"other": 1}])
+    typo = scan_dataset([p], fields=["txet"])
+    assert typo.counts == {} and typo.missing_fields == ["txet"] and not typo.passed
+    assert typo.to_dict()["missing_fields"] == ["txet"]
+    ok = scan_dataset([p], fields=["text", "meta"])
+    assert ok.passed and ok.missing_fields == []
+
+
 def test_redact_to_jsonl(tmp_path: Path) -> None:
     """The redacted copy keeps record order and structure, with values replaced by type tags."""
     rows = [{"id": i, "text": f"row {i} mail u{i}@example.com" if i % 2 else f"row {i}"} for i in range(600)]
