@@ -504,6 +504,14 @@ class Gateway:
     async def rate_limit(self, call: Call, tokens: int) -> None:
         """Count the request; 429 with Retry-After when over a limit (recorded; may suspend the key)."""
         now = self.clock()
+        tpm = self.config.gateway.rate_limit.tokens_per_minute
+        if tokens > tpm:
+            # Larger than the whole minute's budget: no wait makes it fit, so no Retry-After (a client would
+            # wait and fail again), and no count towards suspension (it is not a burst of requests).
+            reason = f"request too large: about {tokens} tokens, more than the limit of {tpm} tokens per minute"
+            self.deny(call.endpoint, 429, reason, call.key, call.alias or None, action="rate_limit")
+            raise ApiError(429, f"{reason}; it cannot succeed as it is: shorten it, or raise "
+                                "[gateway.rate_limit] tokens_per_minute", code="request_exceeds_rate_limit")
         try:
             decision = await self.limiter.check(call.key.id, tokens, now)
         except Exception as exc:

@@ -151,7 +151,7 @@ class KeyStore:
         now = self.clock()
         self._maybe_reload(now)
         if not presented:
-            raise AuthError("missing API key (send 'Authorization: Bearer <key>')", status=401)
+            raise AuthError("missing API key (send 'Authorization: Bearer <key>' or 'x-api-key: <key>')", status=401)
         parts = presented.split("_", 2)
         if len(parts) != 3 or parts[0] != "s2a":
             raise AuthError("invalid API key", status=401)

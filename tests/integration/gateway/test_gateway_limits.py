@@ -45,13 +45,20 @@ def test_requests_per_minute_429_with_retry_after(env: Harness) -> None:
 
 
 def test_tokens_per_minute(env: Harness) -> None:
-    """A prompt whose estimated tokens exceed the per-minute budget is refused."""
-    app, _log, keys = env.app(env.config(tables="[gateway.rate_limit]\ntokens_per_minute = 100"))
+    """Prompts whose estimated tokens exceed what is left of the per-minute budget are refused with a
+    Retry-After; one larger than the whole budget says it can never fit, without a Retry-After to wait for."""
+    app, log, keys = env.app(env.config(tables="[gateway.rate_limit]\ntokens_per_minute = 300"))
     secret, _ = keys.create(role="inference", user_id="u")
     with TestClient(app) as client:
         assert _chat(client, secret, "short").status_code == 200
-        r = _chat(client, secret, "x" * 2000)
-    assert r.status_code == 429 and "tokens" in r.json()["error"]["message"]
+        fits = [_chat(client, secret, "x" * 500) for _ in range(3)]
+        huge = _chat(client, secret, "x" * 2000)
+    assert fits[0].status_code == 200 and fits[-1].status_code == 429
+    assert "tokens" in fits[-1].json()["error"]["message"] and int(fits[-1].headers["retry-after"]) >= 1
+    assert huge.status_code == 429 and huge.json()["error"]["code"] == "request_exceeds_rate_limit"
+    assert "retry-after" not in huge.headers and "cannot succeed" in huge.json()["error"]["message"]
+    denies = [a for a in records_of(log, "access") if a["action"] == "rate_limit"]
+    assert any("request too large" in a["reason"] for a in denies)
 
 
 def test_abuse_suspends_key_after_repeated_limits(env: Harness) -> None:
