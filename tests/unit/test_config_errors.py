@@ -109,8 +109,32 @@ def test_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:
 
 
 def test_misspelt_severity_in_incident_sla_is_an_error() -> None:
+    """The misspelt key itself is named, with its own line, not the [governance.incident_sla_hours] header."""
     err = _error("[governance.incident_sla_hours]\nhgih = 10\n")
-    assert err.field == "governance.incident_sla_hours" and err.line == 1 and "hgih" in err.reason
+    assert (err.file, err.field, err.line) == ("soc2ai.toml", "governance.incident_sla_hours.hgih", 2)
+    assert "unknown severity 'hgih'" in err.reason and not err.reason.startswith("Value error")
+
+
+# Table-valued fields whose validators check each key: the error names the bad key and its line.
+@pytest.mark.parametrize(
+    ("text", "field", "line", "words"),
+    [
+        ("[governance.incident_sla_hours]\ncritical = 24\nhgih = 10\n",
+         "governance.incident_sla_hours.hgih", 3, "unknown severity 'hgih'"),
+        ("[governance]\nrequire_signed = false\nincident_sla_hours = { critical = 24, low = 0 }\n",
+         "governance.incident_sla_hours.low", 3, "SLA for 'low' must be a positive number of hours"),
+        ('[gateway.roles]\ninference = ["*"]\nroot = ["*"]\n',
+         "gateway.roles.root", 3, "unknown role 'root'"),
+        ('[gateway.cache]\nbackend = "off"\n\n[gateway.cache.ttl_s]\npublic = 60\nsecret = 5\n',
+         "gateway.cache.ttl_s.secret", 6, "unknown classification 'secret'"),
+        ("[gateway.cache.ttl_s]\npublic = 60\ninternal = -1\n",
+         "gateway.cache.ttl_s.internal", 3, "ttl for 'internal' must be >= 0"),
+    ],
+)
+def test_table_key_check_names_the_key_and_its_line(text: str, field: str, line: int, words: str) -> None:
+    err = _error(text)
+    assert (err.file, err.field, err.line) == ("soc2ai.toml", field, line), str(err)
+    assert words in err.reason and not err.reason.startswith("Value error")
 
 
 def test_partial_sla_table_keeps_the_other_severities(tmp_path: Path) -> None:

@@ -96,14 +96,16 @@ class CacheSettings(BaseModel):
     ttl_s: dict[str, int] = Field(default_factory=lambda: {
         "public": 86_400, "internal": 3_600, "confidential": 300, "restricted": 0})
 
+    # LocatedError: the error names gateway.cache.ttl_s.<class> and its line, not the whole table.
     @field_validator("ttl_s")
     @classmethod
     def _known_classes(cls, value: dict[str, int]) -> dict[str, int]:
         for name, ttl in value.items():
             if name not in CLASSIFICATIONS:
-                raise ValueError(f"unknown classification {name!r}; use one of {', '.join(CLASSIFICATIONS)}")
+                raise LocatedError(f"unknown classification {name!r}; use one of {', '.join(CLASSIFICATIONS)}",
+                                   (name,))
             if ttl < 0:
-                raise ValueError(f"ttl for {name!r} must be >= 0")
+                raise LocatedError(f"ttl for {name!r} must be >= 0", (name,))
         return value
 
 
@@ -144,12 +146,13 @@ class GatewaySettings(BaseModel):
     cache: CacheSettings = CacheSettings()
     otel: OtelSettings = OtelSettings()
 
+    # LocatedError: the error names gateway.roles.<role> and its line, not the whole [gateway.roles].
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for role in value:
             if role not in ROLES:
-                raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+                raise LocatedError(f"unknown role {role!r}; roles are {', '.join(ROLES)}", (role,))
         return value
 
     @model_validator(mode="after")

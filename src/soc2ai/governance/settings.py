@@ -21,6 +21,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from soc2ai._validation import LocatedError
+
 # Jira/Linear keys ("ABC-123"), GitHub issue refs ("#123") and Linear/Jira issue URLs.
 DEFAULT_TICKET_PATTERNS: tuple[str, ...] = (
     r"https?://linear\.app/[\w.-]+/issue/[A-Z][A-Z0-9]*-\d+\S*",
@@ -88,15 +90,17 @@ class GovernanceSettings(BaseModel):
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
         return value
 
+    # LocatedError: the error names governance.incident_sla_hours.<severity> and its line, not the table.
     @field_validator("incident_sla_hours")
     @classmethod
     def _sla_positive(cls, value: dict[str, int]) -> dict[str, int]:
         for severity, hours in value.items():
             if severity not in DEFAULT_SLA_HOURS:
                 # A misspelt severity ("hgih") would otherwise be ignored and leave "high" unset.
-                raise ValueError(f"unknown severity {severity!r}; use {', '.join(DEFAULT_SLA_HOURS)}")
+                raise LocatedError(f"unknown severity {severity!r}; use {', '.join(DEFAULT_SLA_HOURS)}",
+                                   (severity,))
             if hours <= 0:
-                raise ValueError(f"SLA for {severity!r} must be a positive number of hours")
+                raise LocatedError(f"SLA for {severity!r} must be a positive number of hours", (severity,))
         # A partial table overrides only the severities it names; every severity needs an SLA
         # (the incident check looks each one up).
         return {**DEFAULT_SLA_HOURS, **value}

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from soc2ai._validation import LocatedError
 from soc2ai.errors import ConfigError
-from soc2ai.monitor.rules import US, RuleEvaluator, compile_rule
+from soc2ai.monitor.rules import US, MalformedRecord, RuleEvaluator, compile_rule, record_kind
 from soc2ai.monitor.settings import SEVERITIES, MonitorSettings, RuleSettings, SuppressionSettings
 
 
@@ -65,13 +66,15 @@ def parse_rules(items: Iterable[dict[str, Any]], *, source: str = "<rules>") -> 
             out.append(RuleSettings.model_validate(item))
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
+            loc = tuple(err["loc"])
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, LocatedError):
+                # As in soc2ai.config.parse_config: a params check runs on the whole rule, so pydantic
+                # reports it at the rule; the LocatedError says which parameter (params.window_s).
+                loc += cause.loc
+            where = ".".join(str(p) for p in (f"rules[{name}]", *loc))
             msg = str(err["msg"]).removeprefix("Value error, ")
-            # A params error carries its own "rule 'x': params.y" prefix; point the field at it.
-            if msg.startswith("rule ") and ": params." in msg:
-                loc = "params." + msg.split(": params.", 1)[1].split(":", 1)[0]
-                msg = msg.split(": ", 2)[-1]
-            raise ConfigError(msg, file=source, field=f"rules[{name}].{loc}".rstrip(".")) from exc
+            raise ConfigError(msg, file=source, field=where) from exc
     return out
 
 
@@ -115,7 +118,15 @@ class RuleEngine:
     def evaluate(self, body: dict[str, Any]) -> list[Alert]:
         """Feed one record body (a dict as stored in the ledger); return the alerts it raised."""
         self.stats["evaluated"] += 1
-        rules = self._by_kind.get(body.get("kind", "inference"))
+        try:
+            kind = record_kind(body)
+        except MalformedRecord as exc:
+            # No rule can judge a record whose kind is not a string: counted and reported like a rule's
+            # field error (never a TypeError in the caller), with no rule to name.
+            self.stats["errors"] += 1
+            self.last_error = f"record {body.get('id')!r}: {exc}"
+            return []
+        rules = self._by_kind.get(kind)
         if not rules:
             return []
         ts = body.get("ts")
@@ -129,8 +140,10 @@ class RuleEngine:
                 # One rule choking on a field's shape must not take the other rules' alerts for this
                 # record (already decided, dedup state already moved) down with it.
                 self.stats["errors"] += 1
-                self.last_error = (f"rule {ev.name!r} on record {body.get('id')!r}: "
-                                   f"{type(exc).__name__}: {exc}")
+                # A malformed record is the user's data error: its message names the field, and the
+                # class name would only be noise. Anything else is a bug, where the type name helps.
+                detail = str(exc) if isinstance(exc, MalformedRecord) else f"{type(exc).__name__}: {exc}"
+                self.last_error = f"rule {ev.name!r} on record {body.get('id')!r}: {detail}"
                 continue
             if trig is None:
                 continue

@@ -46,18 +46,29 @@ class Trigger:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-# Named as the engine shows it ("rule 'x' on record 'r2': MalformedRecord: field scans[0]: ...").
 class MalformedRecord(ValueError):
     """A record field of a shape no rule can judge (``scans: [1]``, ``output_tokens: "lots"``).
 
     Raised instead of whatever Python error the shape would cause, so the engine's report (and
     ``soc2ai alerts test``) names the field and what was expected. Records come from any
-    ``log_inference`` caller, so their fields are checked where a rule reads them.
+    ``log_inference`` caller, so their fields are checked where a rule reads them. The engine shows
+    the message alone ("rule 'x' on record 'r2': field scans[0]: ..."): it is a data error, not a bug.
     """
 
 
 def _shape_error(where: str, expected: str, value: object) -> MalformedRecord:
     return MalformedRecord(f"field {where}: expected {expected}, got {type(value).__name__}")
+
+
+def record_kind(body: dict[str, Any]) -> str:
+    """The record's ``kind`` (absent = ``inference``), which selects the rules that see it.
+
+    Checked before it is used as a dict key: a list there would raise an unhashable-type TypeError.
+    """
+    kind = body.get("kind", "inference")
+    if not isinstance(kind, str):
+        raise _shape_error("kind", "a string", kind)
+    return kind
 
 
 def record_list(value: object, where: str) -> list[Any]:

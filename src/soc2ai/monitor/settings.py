@@ -153,12 +153,11 @@ class RuleSettings(BaseModel):
             return PARAMS_BY_KIND[self.kind].model_validate(self.params)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            where = f"params.{field}" if field else "params"
             msg = str(err["msg"]).removeprefix("Value error, ")
-            # The location goes both into the text (monitor.engine.parse_rules reads it from there) and
-            # into the LocatedError, so soc2ai.toml errors name monitor.rules.<n>.params.<field> and its line.
-            raise LocatedError(f"rule {self.name!r}: {where}: {msg}", ("params", *err["loc"])) from None
+            # The location goes only into the LocatedError: soc2ai.toml errors (parse_config) and rules
+            # given as data (monitor.engine.parse_rules) put it in the field, with its line, so repeating
+            # it in the text would print it twice. The rule name stays: the field has only its index.
+            raise LocatedError(f"rule {self.name!r}: {msg}", ("params", *err["loc"])) from None
 
 
 class SinkSettings(BaseModel):

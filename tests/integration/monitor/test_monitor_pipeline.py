@@ -234,3 +234,21 @@ def test_cli_alerts_test_names_a_malformed_scans_entry(tmp_path: Path) -> None:
     assert res.exit_code == 2, res.output
     out = " ".join(res.output.split())
     assert "field scans[0]: expected an object, got int" in out and "AttributeError" not in out
+
+
+def test_cli_alerts_test_shows_a_data_error_without_the_exception_class(tmp_path: Path) -> None:
+    """A malformed field (or a list `kind`) is reported in the user's terms: no MalformedRecord or TypeError."""
+    _register()
+    (tmp_path / "soc2ai.toml").write_text("")
+    f = tmp_path / "stream.jsonl"
+    f.write_bytes(orjson.dumps({"kind": "inference", "id": "r1", "ts": T0, "key_id": "k", "scans": [1]}) + b"\n")
+    res = CliRunner().invoke(app, ["alerts", "test", str(f), "-c", str(tmp_path / "soc2ai.toml")])
+    assert res.exit_code == 2, res.output
+    out = " ".join(res.output.split())
+    assert "'r1': field scans[0]: expected an object, got int" in out and "MalformedRecord" not in out, out
+    f.write_bytes(orjson.dumps({"kind": ["inference"], "id": "r1", "ts": T0}) + b"\n")
+    res = CliRunner().invoke(app, ["alerts", "test", str(f), "-c", str(tmp_path / "soc2ai.toml")])
+    assert res.exit_code == 2, res.output
+    out = " ".join(res.output.split())
+    assert "record 'r1': field kind: expected a string, got list" in out, out
+    assert "TypeError" not in out and "unhashable" not in out and "Traceback" not in out, out

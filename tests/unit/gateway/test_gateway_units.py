@@ -34,9 +34,9 @@ def test_settings_valid_chain() -> None:
     ('[gateway.models]\nx = ["zz:m"]\n', "gateway.models.x.0"),
     ('[gateway.models]\nx = ["a:m1", "nocolon"]\n', "gateway.models.x.1"),
     ('[gateway.models]\nx = []\n', "gateway.models.x"),
-    ('[gateway.roles]\nroot = ["*"]\n', "gateway.roles"),
+    ('[gateway.roles]\nroot = ["*"]\n', "gateway.roles.root"),
     ('[gateway.providers.c]\nbase_url = "ftp://x"\n', "gateway.providers.c.base_url"),
-    ('[gateway.cache.ttl_s]\nsecret = 5\n', "gateway.cache.ttl_s"),
+    ('[gateway.cache.ttl_s]\nsecret = 5\n', "gateway.cache.ttl_s.secret"),
     ('[gateway]\nstream_mode = "yolo"\n', "gateway.stream_mode"),
 ])
 def test_settings_errors_name_the_field(text: str, field: str) -> None:

@@ -356,3 +356,41 @@ def test_well_formed_scans_beside_a_malformed_field_still_fire() -> None:
     e = seed_engine()
     assert [a.rule for a in e.evaluate(body)] == ["prompt_injection"]
     assert e.stats["errors"] == 1 and "provider_error_rate" in (e.last_error or "")
+
+
+def test_malformed_record_error_shows_the_message_without_the_class_name() -> None:
+    """A data error reads "rule 'x' on record 'r': field ...": MalformedRecord is an internal name."""
+    e = seed_engine()
+    body = _malformed("scans", [1])
+    e.evaluate(body)
+    # The last detector rule to read `scans` reports it.
+    assert e.last_error == (f"rule 'content_policy_violation' on record {body['id']!r}: "
+                            "field scans[0]: expected an object, got int")
+
+
+def test_unexpected_rule_exception_keeps_its_type_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception that is not a data error is a bug: its type name stays in the report."""
+    e = seed_engine()
+
+    def broken(body: dict[str, Any], ts: int) -> None:
+        raise KeyError("stage")
+
+    monkeypatch.setattr(e.rules[0], "evaluate", broken)
+    body = inference(T0, rid="r1")
+    e.evaluate(body)
+    assert e.stats["errors"] == 1
+    assert e.last_error == f"rule {e.rules[0].name!r} on record 'r1': KeyError: 'stage'"
+
+
+@pytest.mark.parametrize("kind", [["inference"], {"a": 1}, 7, None])
+def test_non_string_kind_is_a_malformed_record_not_a_crash(kind: Any) -> None:
+    """A list kind is unhashable where rules are looked up: reported as field kind, never a TypeError."""
+    e = seed_engine()
+    body = inference(T0, rid="r1", scans=[scan("pre", "injection", "block", "PROMPT_INJECTION")])
+    body["kind"] = kind
+    assert e.evaluate(body) == []
+    assert e.stats["errors"] == 1
+    assert e.last_error == f"record 'r1': field kind: expected a string, got {type(kind).__name__}"
+    # The engine keeps working for the next, well-formed record.
+    assert rules_fired(e, [inference(T0 + 1, scans=[scan("pre", "injection", "block", "PROMPT_INJECTION")])]) == [
+        "prompt_injection"]

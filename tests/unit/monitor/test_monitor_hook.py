@@ -158,3 +158,16 @@ def test_rule_error_is_counted_and_other_alerts_still_handled() -> None:
     assert [a.rule for a in m.observe(body)] == ["prompt_injection"]
     assert [r.rule for r in log.records] == ["prompt_injection"]
     assert m.errors == 1 and "token_volume_spike" in (m.last_error or "")
+
+
+def test_last_error_of_a_malformed_record_names_the_field_not_the_exception_class() -> None:
+    """monitor.last_error shows the data error's message; a non-string kind is one too, not a TypeError."""
+    m = Monitor(RuleEngine.from_settings(MonitorSettings()), open_incident=lambda a: None)
+    body = inference(T0, rid="r1", scans=INJ)
+    body["output_tokens"] = "many"
+    m.observe(body)
+    assert m.last_error == ("evaluate: rule 'token_volume_spike' on record 'r1': "
+                            "field output_tokens: expected a number of tokens, got str")
+    assert m.observe({**inference(T0 + 1, rid="r2", scans=INJ), "kind": ["inference"]}) == []
+    assert m.errors == 2
+    assert m.last_error == "evaluate: record 'r2': field kind: expected a string, got list"

@@ -59,9 +59,12 @@ severity = "MEDIUM"
 response = "alert_oncall"
 params = { window_s = 0 }
 """, source="soc2ai.toml")
-    assert "rule 'spike'" in str(err.value) and "params.window_s" in str(err.value)
     # The line of the parameter itself, not of the rule's [[monitor.rules]] header.
     assert (err.value.field, err.value.line) == ("monitor.rules.0.params.window_s", 7)
+    # The field names the parameter; the text adds the rule's name but does not repeat the path.
+    assert err.value.reason == "rule 'spike': Input should be greater than or equal to 1"
+    assert str(err.value) == ("soc2ai.toml:7: monitor.rules.0.params.window_s: "
+                              "rule 'spike': Input should be greater than or equal to 1")
 
 
 @pytest.mark.parametrize(("item", "field"), [
@@ -114,4 +117,22 @@ def test_cross_field_volume_error_names_the_parameter() -> None:
     with pytest.raises(ConfigError) as cfg_err:
         parse_config('[[monitor.rules]]\nname = "v"\nkind = "volume"\nseverity = "LOW"\nresponse = "log"\n'
                      "params = { min_history = 5, baseline_windows = 2 }\n", source="soc2ai.toml")
-    assert "rule 'v': params.min_history: must not exceed baseline_windows (2)" in str(cfg_err.value)
+    assert cfg_err.value.field == "monitor.rules.0.params.min_history"
+    assert cfg_err.value.reason == "rule 'v': must not exceed baseline_windows (2)"
+
+
+def test_parse_rules_takes_the_parameter_from_the_located_error() -> None:
+    """A bad parameter given as data is located by the LocatedError (as parse_config does), not parsed
+    back out of the message: the field names it once, the text keeps the rule name."""
+    item = {"name": "spike", "kind": "volume", "severity": "LOW", "response": "log", "params": {"window_s": 0}}
+    with pytest.raises(ConfigError) as err:
+        parse_rules([item], source="rules.json")
+    assert (err.value.file, err.value.line, err.value.field) == ("rules.json", None, "rules[spike].params.window_s")
+    assert err.value.reason == "rule 'spike': Input should be greater than or equal to 1"
+    assert str(err.value).count("params.window_s") == 1, str(err.value)
+    # A nested parameter (a list entry) is located the same way.
+    item = {"name": "d", "kind": "detector", "severity": "LOW", "response": "log", "params": {"types": ["A", 7]}}
+    with pytest.raises(ConfigError) as err:
+        parse_rules([item], source="rules.json")
+    assert err.value.field == "rules[d].params.types.1"
+    assert err.value.reason == "rule 'd': Input should be a valid string"
