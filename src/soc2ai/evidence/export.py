@@ -21,7 +21,10 @@ Layout::
     ledger/keys/*.pub            the verifier keys (current and retired)
     populations/<kind>.csv       the period's records by kind, one row each, to sample from
     changes.json                 the change population (CC8.1) and its reconciliation with git, if a repo
+    incidents.json               incidents open at any time in the period (CC7.4, CC7.5)
+    vendors.json                 the vendor review table at export time (CC9.2)
     readiness.json               `soc2ai check` results at export time
+    controls.csv                 criterion, control, and the files of this bundle that evidence it
 """
 
 from __future__ import annotations
@@ -216,6 +219,62 @@ def _changes(config: Config, since: date, until: date, out: Path) -> str | None:
     return None
 
 
+def _registers(config: Config, lo: int, hi: int, out: Path) -> list[str]:
+    """incidents.json and vendors.json; why either could not be produced."""
+    from soc2ai.errors import Soc2AIError
+    from soc2ai.governance._paths import paths
+    from soc2ai.governance.incidents import IncidentRegister
+    from soc2ai.governance.vendors import load_vendors, render_report, vendor_rows
+
+    notes: list[str] = []
+    where = paths(config)
+    start, end = datetime.fromtimestamp(lo / 1e6, UTC), datetime.fromtimestamp(hi / 1e6, UTC)
+    try:
+        incidents = [i for i in IncidentRegister(where.incidents).list()
+                     if i.detected_at <= end and (i.closed_at is None or i.closed_at >= start)]
+        (out / "incidents.json").write_bytes(orjson.dumps([i.model_dump(mode="json") for i in incidents],
+                                                          option=orjson.OPT_INDENT_2))
+    except Soc2AIError as exc:
+        notes.append(f"incidents not exported: {exc}")
+    try:
+        today = date.today()  # the register as it stands: later review dates are not "in the future"
+        rows = vendor_rows(load_vendors(where.vendors, today=today), today=today,
+                           max_age=config.governance.soc2_max_age_days)
+        (out / "vendors.json").write_text(render_report(rows, "json", today=today), encoding="utf-8")
+    except Soc2AIError as exc:
+        notes.append(f"vendor report not exported: {exc}")
+    return notes
+
+
+# Criterion, control, and the bundle files that evidence it (a row is written when one of them exists).
+_MATRIX: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("CC4.1", "readiness checks, run and recorded at export", ("readiness.json", "populations/readiness.csv")),
+    ("CC6.1-CC6.3", "API keys and roles; every decision recorded", ("populations/access.csv",)),
+    ("CC6.7, C1.1", "dataset gate before training or RAG, with receipts", ("populations/scan.csv",)),
+    ("CC7.2", "every model call recorded (keyed hashes), screened; alert rules",
+     ("populations/inference.csv", "populations/alert.csv")),
+    ("CC7.3-CC7.5", "alerts triaged into incidents with root cause and remediation",
+     ("populations/alert.csv", "incidents.json")),
+    ("CC8.1", "changes to prompts, models, registers and keys reviewed and recorded",
+     ("changes.json", "populations/config_change.csv")),
+    ("CC9.2", "LLM providers kept as subprocessors: SOC 2 report, DPA, reviews", ("vendors.json",)),
+    ("PI1.2-PI1.5", "complete, unaltered inference records under signed checkpoints",
+     ("ledger/records.jsonl", "ledger/checkpoint-end.txt")),
+    ("P4.2, P4.3", "retention and data-subject requests, with receipts",
+     ("populations/retention.csv", "populations/dsar.csv")),
+)
+
+
+def _controls(out: Path) -> None:
+    with (out / "controls.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["criterion", "control", "evidence"])
+        for criterion, control, files in _MATRIX:
+            present = [f for f in files if (out / f).exists()]
+            if present:
+                w.writerow([criterion, control, "; ".join(present)])
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -258,6 +317,8 @@ def export_evidence(config: Config, since: date, until: date, out: Path, *,
                      f"`soc2ai log verify`): {ledger_info['altered_records']}")
     if (why := _changes(config, since, until, out)) is not None:
         notes.append(why)
+    notes += _registers(config, lo, hi, out)
+    _controls(out)
     manifest: dict[str, Any] = {
         "type": BUNDLE_TYPE, "soc2ai": __version__, "project": config.project.name,
         "period": {"since": since.isoformat(), "until": until.isoformat()},
@@ -267,6 +328,9 @@ def export_evidence(config: Config, since: date, until: date, out: Path, *,
         "readiness": None if report is None else {
             "file": "readiness.json", **{s: report.count(s) for s in ("OK", "WARN", "FAIL")}},
         "changes": "changes.json" if (out / "changes.json").exists() else None,
+        "incidents": "incidents.json" if (out / "incidents.json").exists() else None,
+        "vendors": "vendors.json" if (out / "vendors.json").exists() else None,
+        "controls": "controls.csv",
         "notes": notes,
         "verify": "python auditor/verify_proof.py --evidence DIR --pubkey signing.pub (the key you were given "
                   "out of band, not the copy in ledger/keys); then `sha256sum -c SHA256SUMS` inside DIR",

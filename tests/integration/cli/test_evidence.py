@@ -88,6 +88,14 @@ def test_export_is_the_whole_period_and_the_auditor_script_verifies_it(project: 
     assert sum(r["flagged"] == "true" for r in rows) == 3
     out = V.verify_evidence(bundle, project["keys"])
     assert out.startswith("OK evidence:") and "records 8..25 complete under two signed checkpoints" in out
+    # The registers as they stand, and the control matrix pointing at the files that are there.
+    assert json.loads((bundle / "vendors.json").read_text())["vendors"]
+    assert json.loads((bundle / "incidents.json").read_text()) == []
+    with (bundle / "controls.csv").open() as fh:
+        matrix = {r["criterion"]: r["evidence"].split("; ") for r in csv.DictReader(fh)}
+    assert matrix["CC9.2"] == ["vendors.json"] and "populations/access.csv" in matrix["CC6.1-CC6.3"]
+    assert all((bundle / f).exists() for files in matrix.values() for f in files)
+    assert "CC4.1" not in matrix  # exported with --no-readiness and no readiness record in the period
 
 
 def test_the_auditor_cli_and_sha256sums(project: dict[str, Any], bundle: Path) -> None:
