@@ -1,7 +1,7 @@
 """``soc2ai evidence export``: the auditor's bundle for a period, checkable with only the public key.
 
 The ledger part is a whole segment of the log, not a sample: the signed checkpoints that bracket the
-period, the frontier of the first (the roots of the perfect subtrees that make up the log before the
+period (the last one sealed before it, the first one sealed after it, or the latest), the frontier of the first (the roots of the perfect subtrees that make up the log before the
 period), and every record in between as its exact canonical bytes (or its leaf hash, when retention
 pruned the body). From these alone an auditor recomputes both signed roots (RFC 9162 tree hashing), which
 proves the segment is complete (no record left out, none added, none altered) and that the later
@@ -146,10 +146,19 @@ class _Populations:
 def _ledger_segment(log: AuditLog, lo: int, hi: int, out: Path,
                     progress: Callable[[int, int], None] | None) -> tuple[dict[str, Any], dict[str, int]]:
     store = log.store
-    end = store.checkpoint_before(hi + 1)
-    if end is None:
+    last_in = store.checkpoint_before(hi + 1)
+    if last_in is None:
         raise UsageError(f"the ledger has no signed checkpoint for a record on or before {_iso(hi)[:10]}: "
                          "nothing to export for this period")
+    # The segment ends at the first checkpoint sealed after the period (a batch straddling its end holds
+    # records of the period too), else the latest; never before the last one sealed within the period
+    # (records replayed from the spool can be sealed out of time order). It starts at the last checkpoint
+    # sealed before the period.
+    after = store.checkpoint_after(hi)
+    if after is None:
+        head = store.head()
+        after = (head.size, head.checkpoint_note) if head.checkpoint_note is not None else None
+    end = max((c for c in (last_in, after) if c is not None), key=lambda c: c[0])
     start = store.checkpoint_before(lo)
     end_cp = open_checkpoint(end[1], log.verifiers)
     start_cp = open_checkpoint(start[1], log.verifiers) if start else None

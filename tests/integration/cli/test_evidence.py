@@ -32,8 +32,8 @@ def _us(day: str, hour: int = 12) -> int:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A `soc2ai init` project whose ledger holds records from 30 Oct to 2 Dec (a sealed batch per day), the
-    bodies of everything before 2 Nov pruned by retention."""
+    """A `soc2ai init` project whose ledger holds records from 30 Oct to 2 Dec (a sealed batch per day, and one
+    batch straddling the end of 30 Nov), the bodies of everything before 2 Nov pruned by retention."""
     root = tmp_path_factory.mktemp("evidence") / "p"
     assert runner.invoke(app, ["init", str(root), "--name", "p"]).exit_code == 0
     cfg = load_config(root / "soc2ai.toml")
@@ -47,6 +47,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 log.log_inference(user_id=f"user-{i % 2}", model_id="gpt-x", prompt=f"{day} {i}", response="ok",
                                   flagged=i == 1)
             log.append(AccessRecord(action="key.create", decision="allow", ts=_us(day, 13)))
+            if day == "2026-11-30":  # one batch from 23:59:59 on 30 Nov to 00:00:01 on 1 Dec
+                for ts in (_us("2026-12-01", 0) - 1_000_000, _us("2026-12-01", 0) + 1_000_000):
+                    now[0] = ts
+                    log.log_inference(user_id="user-9", model_id="gpt-x", prompt="late", response="ok")
             log.flush()
         pruned = log.prune(_us("2026-11-02", 0), ["inference"])
     keys = root / ".soc2ai" / "keys"
@@ -70,16 +74,17 @@ def bundle(project: dict[str, Any], tmp_path: Path) -> Path:
 
 
 def test_export_is_the_whole_period_and_the_auditor_script_verifies_it(project: dict[str, Any], bundle: Path) -> None:
-    """The segment runs from the checkpoint sealed before 1 Nov to the one sealed by 30 Nov: every November
-    record (pruned ones by their hash) and nothing of December; the populations hold November's records."""
+    """The segment runs from the checkpoint sealed before 1 Nov to the first one sealed after 30 Nov: every
+    November record (pruned ones by their hash), including the one in the batch that straddles midnight,
+    whose December record is hashed but not listed; the populations hold November's records only."""
     manifest = json.loads((bundle / "manifest.json").read_text())
     led = manifest["ledger"]
-    # `init`'s own record, then 30+31 Oct: 3+1 and 2+1 records; November: 4+1, 5+1, 3+1, 2+1.
-    assert (led["start_size"], led["end_size"]) == (8, 8 + 18)
+    # `init`'s own record, then 30+31 Oct: 3+1 and 2+1 records; November: 4+1, 5+1, 3+1, 2+1 + 2 straddling.
+    assert (led["start_size"], led["end_size"]) == (8, 8 + 20)
     assert (bundle / "ledger" / "checkpoint-start.txt").exists() and len(json.loads(
         (bundle / "ledger" / "frontier.json").read_text())) == bin(8).count("1")
     assert led["pruned"] == 4 and project["pruned"] >= 4  # 1 Nov's inference bodies: only their hashes
-    assert manifest["populations"]["inference"]["rows"] == 14 and manifest["populations"]["access"]["rows"] == 4
+    assert manifest["populations"]["inference"]["rows"] == 15 and manifest["populations"]["access"]["rows"] == 4
     with (bundle / "populations" / "inference.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     # 1 Nov's records are listed too, marked pruned: their bodies are gone, their place in the log is not.
@@ -87,7 +92,7 @@ def test_export_is_the_whole_period_and_the_auditor_script_verifies_it(project: 
     assert {r["ts_utc"][:10] for r in rows if r["pruned"] == "false"} == {"2026-11-02", "2026-11-15", "2026-11-30"}
     assert sum(r["flagged"] == "true" for r in rows) == 3
     out = V.verify_evidence(bundle, project["keys"])
-    assert out.startswith("OK evidence:") and "records 8..25 complete under two signed checkpoints" in out
+    assert out.startswith("OK evidence:") and "records 8..27 complete under two signed checkpoints" in out
     # The registers as they stand, and the control matrix pointing at the files that are there.
     assert json.loads((bundle / "vendors.json").read_text())["vendors"]
     assert json.loads((bundle / "incidents.json").read_text()) == []

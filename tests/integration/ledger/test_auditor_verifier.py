@@ -142,7 +142,8 @@ def test_checkpoint_before_picks_the_last_batch_sealed_before_a_time(store_url: 
                 now[0] = ts + i
                 log.log_inference(user_id=None, model_id="m", prompt="p", response="r")
             log.flush()
-        assert log.store.checkpoint_before(1_000) is None
+        assert log.store.checkpoint_before(1_000) is None and log.store.checkpoint_after(3_002) is None
+        assert [log.store.checkpoint_after(t)[0] for t in (999, 1_000, 2_000, 2_001)] == [1, 3, 3, 6]  # type: ignore[index]
         assert [log.store.checkpoint_before(t)[0] for t in (1_001, 2_001, 2_002, 3_003)] == [1, 1, 3, 6]  # type: ignore[index]
     finally:
         log.close()
@@ -168,7 +169,8 @@ def test_evidence_export_verifies_on_either_store(store_url: str, tmp_path: Path
         log.close()
     bundle = export_evidence(config_for(store_url, tmp_path), date(2026, 9, 21), date(2026, 9, 21),
                              tmp_path / "ev", readiness=False)
-    assert (bundle.manifest["ledger"]["start_size"], bundle.manifest["ledger"]["end_size"]) == (5, 10)
+    # From the checkpoint before the day to the first one after it (the next day's batch: hashed, not listed).
+    assert (bundle.manifest["ledger"]["start_size"], bundle.manifest["ledger"]["end_size"]) == (5, 15)
     assert bundle.counts == {"inference": 5} and any("not a git repository" in n for n in bundle.manifest["notes"])
     out = V.verify_evidence(tmp_path / "ev", [V.parse_key((tmp_path / "keys" / "signing.pub").read_text())])
-    assert "records 5..9 complete under two signed checkpoints" in out
+    assert "records 5..14 complete under two signed checkpoints" in out and "5 population rows" in out

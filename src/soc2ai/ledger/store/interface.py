@@ -83,6 +83,9 @@ class Store(Protocol):
     def checkpoint_before(self, ts_us: int) -> tuple[int, str] | None:
         """(size, note) of the largest checkpoint whose last record is timestamped before ``ts_us``."""
         ...
+    def checkpoint_after(self, ts_us: int) -> tuple[int, str] | None:
+        """(size, note) of the smallest checkpoint whose last record is timestamped after ``ts_us``."""
+        ...
     def existing_ids(self, rids: Sequence[str]) -> set[str]: ...
     def sealed_ids(self, rids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
         """id -> (idx, leaf_hash) of those ids already in the log."""

@@ -245,6 +245,11 @@ class SqlStore(abc.ABC):
                               "ORDER BY size DESC LIMIT 1", (ts_us,))
         return (int(rows[0][0]), rows[0][1]) if rows else None
 
+    def checkpoint_after(self, ts_us: int) -> tuple[int, str] | None:
+        rows = self._fetchall("SELECT size, note FROM ledger_checkpoints WHERE created_us > ? "
+                              "ORDER BY size LIMIT 1", (ts_us,))
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
     def existing_ids(self, rids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(rids), 500):
