@@ -25,6 +25,7 @@ Layout::
     vendors.json                 the vendor review table at export time (CC9.2)
     readiness.json               `soc2ai check` results at export time
     controls.csv                 criterion, control, and the files of this bundle that evidence it
+    report.html                  a readable summary of the above (the files are the evidence, not the page)
 """
 
 from __future__ import annotations
@@ -284,6 +285,25 @@ def _controls(out: Path) -> None:
                 w.writerow([criterion, control, "; ".join(present)])
 
 
+def _report(out: Path, manifest: dict[str, Any]) -> None:
+    """report.html from the files already written (autoescaped: register text is user input)."""
+    from importlib import resources
+
+    import jinja2
+
+    def load(name: str) -> Any:
+        path = out / name
+        return orjson.loads(path.read_bytes()) if path.exists() else None
+
+    with (out / "controls.csv").open(encoding="utf-8", newline="") as fh:
+        controls = [{**row, "evidence": row["evidence"].split("; ")} for row in csv.DictReader(fh)]
+    template = resources.files("soc2ai.evidence").joinpath("report.html.j2").read_text(encoding="utf-8")
+    html = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(template).render(
+        m=manifest, controls=controls, readiness=load("readiness.json"), changes=load("changes.json"),
+        incidents=load("incidents.json"), vendors=load("vendors.json"))
+    (out / "report.html").write_text(html, encoding="utf-8")
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -339,11 +359,12 @@ def export_evidence(config: Config, since: date, until: date, out: Path, *,
         "changes": "changes.json" if (out / "changes.json").exists() else None,
         "incidents": "incidents.json" if (out / "incidents.json").exists() else None,
         "vendors": "vendors.json" if (out / "vendors.json").exists() else None,
-        "controls": "controls.csv",
+        "controls": "controls.csv", "report": "report.html",
         "notes": notes,
         "verify": "python auditor/verify_proof.py --evidence DIR --pubkey signing.pub (the key you were given "
                   "out of band, not the copy in ledger/keys); then `sha256sum -c SHA256SUMS` inside DIR",
     }
+    _report(out, manifest)
     (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     sums = [f"{_sha256(p)}  {p.relative_to(out).as_posix()}" for p in _files(out)]
     sums.append(f"{_sha256(out / 'manifest.json')}  manifest.json")

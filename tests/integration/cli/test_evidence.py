@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,3 +247,24 @@ def test_export_of_an_edited_store_says_so_and_does_not_verify(project: dict[str
     assert "does not match its leaf hash" in result.output.replace("\n", " ")
     with pytest.raises(V.Failed, match="signed root"):
         V.verify_evidence(tmp_path / "ev", project["keys"])
+
+
+def test_report_summarises_the_bundle_and_escapes_register_text(project: dict[str, Any], tmp_path: Path) -> None:
+    """report.html names the segment and the controls, lists the period's incidents, and shows text from
+    the registers as text: an incident titled with markup cannot script the auditor's browser."""
+    copy = tmp_path / "p"
+    shutil.copytree(project["root"], copy)
+    made = runner.invoke(app, ["incidents", "new", "--title", "<script>alert(1)</script> leak", "--severity",
+                               "high", "--description", "d", "--detected-at", "2026-11-10T09:00:00+00:00",
+                               "-c", str(copy / "soc2ai.toml")])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "ev"
+    result = runner.invoke(app, ["evidence", "export", "--since", "2026-11-01", "--until", "2026-11-30",
+                                 "-o", str(out), "--no-readiness", "-c", str(copy / "soc2ai.toml")])
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    # The incident's own ledger record (written now, after the fake-dated ones) extends the segment.
+    assert re.search(r"<th>records</th><td>8 to \d+ \(", html) and "CC9.2" in html and "--evidence" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; leak" in html and "<script>alert" not in html
+    assert json.loads((out / "manifest.json").read_text())["report"] == "report.html"
+    assert V.verify_evidence(out, project["keys"]).startswith("OK evidence")  # report.html is in SHA256SUMS
