@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
 
 class LocatedError(ValueError):
     """A validator's error about one part of the value it checks (``loc`` relative to that value).
@@ -31,3 +34,25 @@ def unique(items: list[Any], key: str, what: str, norm: Callable[[str], str] = s
         if norm(value) in seen:
             raise LocatedError(f"duplicate {what} {value!r}", (i, key))
         seen.add(norm(value))
+
+
+# pydantic's words for the two commonest mistakes, in the words every soc2ai error uses.
+_WORDS = {"extra_forbidden": "unknown field", "missing": "required field is missing"}
+
+
+def first_error(exc: ValidationError) -> tuple[ErrorDetails, int]:
+    """The error to report, and how many others there are. A misspelt key also shows up as a missing
+    field: the misspelling is named first."""
+    errors = exc.errors(include_url=False)
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0]), len(errors) - 1
+
+
+def error_location(err: ErrorDetails) -> tuple[int | str, ...]:
+    """Where ``err`` is: pydantic's location, extended by a :class:`LocatedError`'s below it."""
+    cause = (err.get("ctx") or {}).get("error")
+    return tuple(err["loc"]) + (cause.loc if isinstance(cause, LocatedError) else ())
+
+
+def error_message(err: ErrorDetails) -> str:
+    """``err``'s message without pydantic's "Value error, " prefix, or the project's words for it."""
+    return _WORDS.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from soc2ai._validation import LocatedError
+from soc2ai._validation import error_location, error_message, first_error
 from soc2ai.data.settings import DataSettings
 from soc2ai.errors import ConfigError
 from soc2ai.gateway.settings import GatewaySettings
@@ -121,30 +121,17 @@ def parse_config(text: str, *, source: str = "<string>", root: Path | None = Non
         # is a typo to report, not a value to coerce (the register files are strict the same way).
         return Config.model_validate({**data, "root": root or Path.cwd(), "source": source}, strict=True)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        # A misspelt key also shows up as a missing one: name the misspelling first.
-        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        loc = tuple(err["loc"])
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, LocatedError):
-            # A cross-field check (an unknown provider in a chain, a duplicate sink name) is reported by
-            # pydantic at the section it validates; point at the entry it names instead, as the
-            # register files do.
-            loc += cause.loc
-        field = ".".join(str(p) for p in loc)
-        msg = _MESSAGES.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(msg + more, file=source, line=_locate_line(text, loc), field=field) from exc
+        err, others = first_error(exc)
+        # A cross-field check (an unknown provider in a chain, a duplicate sink name) raises a LocatedError
+        # naming the entry at fault, as the register files do, not the section it validates.
+        loc = error_location(err)
+        msg = "expected a table" if err["type"] in _TABLE_TYPES else error_message(err)
+        more = f" (and {others} more)" if others else ""
+        raise ConfigError(msg + more, file=source, line=_locate_line(text, loc),
+                          field=".".join(str(p) for p in loc)) from exc
 
 
-# The same words as the register files' errors, instead of pydantic's.
-_MESSAGES = {
-    "extra_forbidden": "unknown field",
-    "missing": "required field is missing",
-    "model_type": "expected a table",
-    "model_attributes_type": "expected a table",
-    "dict_type": "expected a table",
-}
+_TABLE_TYPES = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
 def secret_from_env(name: str | None) -> str | None:

@@ -30,12 +30,11 @@ from soc2ai._validation import LocatedError
 Label = Literal["public", "internal", "confidential", "restricted"]
 LABELS: tuple[Label, ...] = ("public", "internal", "confidential", "restricted")
 ConnectorType = Literal["postgres", "chroma", "qdrant", "lancedb", "redis", "dataset", "files", "sqlite_cache"]
-
-
-
 # The shortest time inference log bodies may be kept (CC7.2 investigations look back this far): the
 # config, `soc2ai log prune --days` and the readiness check all hold to it.
 INFERENCE_FLOOR_DAYS = 90
+
+
 class ClassificationSettings(BaseModel):
     """How ``soc2ai.data.ingest`` labels an item: by source, then raised by content."""
 

@@ -19,6 +19,7 @@ from pydantic import (
 
 # Re-exported (yaml-free, so soc2ai.toml's settings models use them too): registers import them from here.
 from soc2ai._validation import LocatedError as LocatedError
+from soc2ai._validation import error_location, error_message, first_error
 from soc2ai._validation import unique as unique
 from soc2ai.errors import ConfigError
 
@@ -204,28 +205,17 @@ def validate(
     try:
         return model.model_validate(data, context={"today": today or date.today()})
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        # A misspelt key also shows up as a missing field: name the misspelling first.
-        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        err, others = first_error(exc)
         # Drop pydantic's internal loc parts (e.g. function-after[...] wrappers) that are not YAML keys.
-        loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, LocatedError):
-            loc += cause.loc
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        loc = prefix + tuple(p for p in error_location(err) if not (isinstance(p, str) and "[" in p))
+        msg = error_message(err)
         field = field_name(loc) or None
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        if err["type"] in ("model_type", "model_attributes_type", "dict_type"):
             # Not "Input should be a valid dictionary or instance of VendorsFile": name what is expected.
             got = "nothing" if err["input"] is None else type(err["input"]).__name__
             msg = f"expected a mapping (key: value), got {'a ' if got != 'nothing' else ''}{got}"
             if not loc and len(model.model_fields) == 1:
                 field = next(iter(model.model_fields))  # a register file's one top-level key
                 msg = f"expected a mapping with a `{field}:` key, got {'a ' if got != 'nothing' else ''}{got}"
-        more = (
-            f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        )
+        more = f" (and {others} more error{'s' if others > 1 else ''})" if others else ""
         raise ConfigError(msg + more, file=file, line=line_of(node, loc), field=field) from exc

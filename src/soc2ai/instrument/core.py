@@ -146,22 +146,24 @@ def plain_messages(messages: Iterable[Any]) -> list[Any]:
     return out
 
 
-def _object_arguments(fn: Any) -> bool:
+def _rewritten_arguments(fn: Any) -> bool:
+    """Whether screening will put ``fn``'s :func:`~soc2ai.gateway.core.canonical_arguments` in place."""
     return isinstance(fn, dict) and canonical_arguments(fn.get("arguments")) is not None
 
 
 def _own_object_arguments(m: Any) -> Any:
-    """``m`` with each call function whose ``arguments`` is a JSON object or array copied: screening turns
-    such arguments into their JSON text in place (:func:`soc2ai.gateway.core.arguments_as_text`), which
-    must not change the caller's messages."""
+    """``m`` with each call function whose ``arguments`` screening will rewrite copied
+    (:func:`soc2ai.gateway.core.arguments_as_text` rewrites in place): the caller's messages must not
+    change."""
     if not isinstance(m, dict):
         return m
     calls = m.get("tool_calls")
-    if isinstance(calls, list) and any(isinstance(tc, dict) and _object_arguments(tc.get("function")) for tc in calls):
-        m = {**m, "tool_calls": [{**tc, "function": {**tc["function"]}}
-                                 if isinstance(tc, dict) and _object_arguments(tc.get("function")) else tc
-                                 for tc in calls]}
-    if _object_arguments(m.get("function_call")):
+    if isinstance(calls, list):
+        owned = [{**tc, "function": {**tc["function"]}}
+                 if isinstance(tc, dict) and _rewritten_arguments(tc.get("function")) else tc for tc in calls]
+        if any(a is not b for a, b in zip(owned, calls, strict=True)):
+            m = {**m, "tool_calls": owned}
+    if _rewritten_arguments(m.get("function_call")):
         m = {**m, "function_call": {**m["function_call"]}}
     return m
 

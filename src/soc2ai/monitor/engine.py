@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from soc2ai._validation import LocatedError
+from soc2ai._validation import error_location
 from soc2ai.errors import ConfigError
 from soc2ai.monitor.rules import US, MalformedRecord, RuleEvaluator, compile_rule, record_kind
 from soc2ai.monitor.settings import SEVERITIES, MonitorSettings, RuleSettings, SuppressionSettings
@@ -66,13 +66,8 @@ def parse_rules(items: Iterable[dict[str, Any]], *, source: str = "<rules>") -> 
             out.append(RuleSettings.model_validate(item))
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = tuple(err["loc"])
-            cause = (err.get("ctx") or {}).get("error")
-            if isinstance(cause, LocatedError):
-                # As in soc2ai.config.parse_config: a params check runs on the whole rule, so pydantic
-                # reports it at the rule; the LocatedError says which parameter (params.window_s).
-                loc += cause.loc
-            where = ".".join(str(p) for p in (f"rules[{name}]", *loc))
+            # A params check runs on the whole rule; its LocatedError says which parameter (params.window_s).
+            where = ".".join(str(p) for p in (f"rules[{name}]", *error_location(err)))
             msg = str(err["msg"]).removeprefix("Value error, ")
             raise ConfigError(msg, file=source, field=where) from exc
     return out
