@@ -504,7 +504,7 @@ class Gateway:
     async def rate_limit(self, call: Call, tokens: int) -> None:
         """Count the request; 429 with Retry-After when over a limit (recorded; may suspend the key)."""
         now = self.clock()
-        tpm = self.config.gateway.rate_limit.tokens_per_minute
+        tpm = self.settings.rate_limit.tokens_per_minute
         if tokens > tpm:
             # Larger than the whole minute's budget: no wait makes it fit, so no Retry-After (a client would
             # wait and fail again), and no count towards suspension (it is not a burst of requests).
