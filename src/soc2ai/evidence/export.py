@@ -110,8 +110,10 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    if isinstance(value, bool | int):
-        return str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 

@@ -25,11 +25,11 @@ def _require_otel() -> Any:
 
 
 class _ResultRecorder:
-    """Wraps the OTLP exporter so the sink learns whether a batch was accepted.
+    """Wraps the OTLP exporter so the sink learns whether an export was accepted.
 
-    The SDK's batch processor drops a failed export silently and its ``force_flush`` still returns True,
-    so without this a collector that is down would look reachable to ``soc2ai check`` and every alert
-    would leave the outbox as delivered and be lost.
+    The SDK's processors log a failed export and carry on (``force_flush`` still returns True), so without
+    this a collector that is down would look reachable to ``soc2ai check`` and every alert would leave the
+    outbox as delivered and be lost.
     """
 
     def __init__(self, inner: Any) -> None:
@@ -37,9 +37,9 @@ class _ResultRecorder:
         self.failed = False
 
     def export(self, batch: Any) -> Any:
+        self.failed = True  # until the collector accepts it: an exception (swallowed by the SDK) leaves it set
         result = self._inner.export(batch)
-        if getattr(result, "name", "") != "SUCCESS":
-            self.failed = True
+        self.failed = getattr(result, "name", "") != "SUCCESS"
         return result
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -64,13 +64,15 @@ class OtelSink:
             logger_provider = sdk_logs.LoggerProvider()
             if endpoint:
                 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-                from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+                from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 
                 self._recorder = _ResultRecorder(OTLPLogExporter(
                     endpoint=endpoint, insecure=endpoint.startswith("http://"), timeout=export_timeout_s))
                 # Duck-typed exporter: the SDK is an optional extra, so the wrapper cannot subclass it.
+                # Simple (synchronous) processor: each alert is exported as it is emitted, so deliver()
+                # knows the outcome; alerts are few, and the outbox already batches and retries.
                 recorder: Any = self._recorder
-                logger_provider.add_log_record_processor(BatchLogRecordProcessor(recorder))
+                logger_provider.add_log_record_processor(SimpleLogRecordProcessor(recorder))
         self._provider = logger_provider
         self._logger = logger_provider.get_logger("soc2ai.monitor")
 
@@ -96,13 +98,10 @@ class OtelSink:
                 event_name="soc2ai.alert"))
         except Exception as exc:  # the SDK's exporters raise anything; map at the boundary
             raise SinkError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
-        if self._recorder is not None:
+        if self._recorder is not None and self._recorder.failed:
             # Only an export the collector accepted counts as delivered; otherwise the alert stays in the
-            # outbox and is retried (the batch processor would have dropped it).
-            if not self._provider.force_flush(30_000):
-                raise SinkError(f"{self.name}: exporter did not flush within 30 s")
-            if self._recorder.failed:
-                raise SinkError(f"{self.name}: the OTLP collector did not accept the log record")
+            # outbox and is retried.
+            raise SinkError(f"{self.name}: the OTLP collector did not accept the log record")
 
     def probe(self) -> None:
         """Emit a test record and flush."""
