@@ -71,5 +71,6 @@ def check(
         gateway_models=gateway_model or None,
         scan_records=scans,
         today=parse_day(today, "--today") or date.today(),
+        as_of=today is not None,
     )
     show_results(results, json_out=json_out, title="Model registry check")

@@ -38,7 +38,10 @@ def check(
     from soc2ai.governance.vendors import check_vendors
 
     results = check_vendors(
-        get_config(config), today=parse_day(today, "--today") or date.today(), providers=provider or None
+        get_config(config),
+        today=parse_day(today, "--today") or date.today(),
+        providers=provider or None,
+        as_of=today is not None,
     )
     show_results(results, json_out=json_out, title="Vendor register check")
 
@@ -62,7 +65,7 @@ def report(
     cfg = get_config(config)
     day = parse_day(today, "--today") or date.today()
     rows = vendor_rows(
-        load_vendors(paths(cfg).vendors, today=day), today=day, max_age=cfg.governance.soc2_max_age_days
+        load_vendors(paths(cfg).vendors, today=day, as_of=today is not None), today=day, max_age=cfg.governance.soc2_max_age_days
     )
     text = render_report(rows, "json" if json_out else fmt.value, today=day)
     if out is None:

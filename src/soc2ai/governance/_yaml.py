@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
 )
+from pydantic_core import PydanticCustomError
 
 # Re-exported (yaml-free, so soc2ai.toml's settings models use them too): registers import them from here.
 from soc2ai._validation import LocatedError as LocatedError
@@ -41,8 +42,29 @@ def _not_future(value: date, info: ValidationInfo) -> date:
         day = moment.date() if isinstance(moment, datetime) else moment
         limit = today.date() if isinstance(today, datetime) else today
         if day > limit:
+            if (info.context or {}).get("as_of"):
+                # A check as of an earlier day (``--today``) reads the register as it stands now.
+                raise PydanticCustomError(
+                    _AFTER_CHECKED_DAY,
+                    "date {value} is after {limit}, the day checked: the register is read as it stands now",
+                    {"value": str(value), "limit": str(limit)})
             raise ValueError(f"date {value} is in the future (today is {limit})")
     return value
+
+
+_AFTER_CHECKED_DAY = "date_after_checked_day"
+
+
+class RegisterNewerError(ConfigError):
+    """A register records a date after the day a check is run as of: the register is not wrong, it is
+    newer than that day."""
+
+
+def register_remedy(exc: ConfigError) -> str:
+    """What to do about a register that failed to load, for a check line."""
+    if isinstance(exc, RegisterNewerError):
+        return "check the register as it stood that day (`git show REV:PATH`), or check as of today"
+    return "fix the register, or run `soc2ai init`"
 
 
 def _no_number(value: Any) -> Any:
@@ -195,15 +217,18 @@ def validate(
     file: str,
     *,
     today: date | None = None,
+    as_of: bool = False,
     prefix: tuple[int | str, ...] = (),
 ) -> M:
     """Validate ``data`` into ``model``; the first error becomes a ConfigError with file, line, field.
 
     ``today`` is the latest date a past date (``PastDay``) may have; it defaults to the current date, so
-    every reader of a register (``list`` commands, the gateway) rejects a date in the future.
+    every reader of a register (``list`` commands, the gateway) rejects a date in the future. ``as_of``:
+    ``today`` is a day a check is run as of (``--today``), so a later date makes the register newer than
+    that day (:class:`RegisterNewerError`) rather than wrong.
     """
     try:
-        return model.model_validate(data, context={"today": today or date.today()})
+        return model.model_validate(data, context={"today": today or date.today(), "as_of": as_of})
     except ValidationError as exc:
         err, others = first_error(exc)
         # Drop pydantic's internal loc parts (e.g. function-after[...] wrappers) that are not YAML keys.
@@ -218,4 +243,5 @@ def validate(
                 field = next(iter(model.model_fields))  # a register file's one top-level key
                 msg = f"expected a mapping with a `{field}:` key, got {'a ' if got != 'nothing' else ''}{got}"
         more = f" (and {others} more error{'s' if others > 1 else ''})" if others else ""
-        raise ConfigError(msg + more, file=file, line=line_of(node, loc), field=field) from exc
+        cls = RegisterNewerError if err["type"] == _AFTER_CHECKED_DAY else ConfigError
+        raise cls(msg + more, file=file, line=line_of(node, loc), field=field) from exc

@@ -28,7 +28,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from soc2ai.errors import ConfigError
-from soc2ai.governance._yaml import PastDay, RegisterModel, read_yaml, unique, validate
+from soc2ai.governance._yaml import PastDay, RegisterModel, read_yaml, register_remedy, unique, validate
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 from soc2ai.governance.gitlog import Person
 
@@ -120,14 +120,14 @@ class ModelRegistry:
         self._entries = {e.alias: e for e in entries}
 
     @classmethod
-    def load(cls, path: Path, *, today: Any = None) -> ModelRegistry:
+    def load(cls, path: Path, *, today: Any = None, as_of: bool = False) -> ModelRegistry:
         """Read and validate; a missing file, an empty file or a bad entry raises ConfigError."""
         if not path.is_file():
             raise ConfigError("model register not found (run `soc2ai init`)", file=str(path))
         data, node = read_yaml(path)
         if data is None:
             raise ConfigError("model register is empty", file=str(path), line=1, field="models")
-        parsed = validate(ModelsFile, data, node, str(path), today=today)
+        parsed = validate(ModelsFile, data, node, str(path), today=today, as_of=as_of)
         return cls(path, parsed.models)
 
     def list(self) -> list[ModelEntry]:
@@ -282,17 +282,19 @@ def check_models(
     gateway_models: Iterable[str] | None = None,
     scan_records: Mapping[str, Mapping[str, Any]] | None = None,
     today: Any = None,
+    as_of: bool = False,
 ) -> list[CheckResult]:
-    """The ``models check`` lines. ``gateway_models`` defaults to the aliases in ``[gateway]``."""
+    """The ``models check`` lines. ``gateway_models`` defaults to the aliases in ``[gateway]``; ``as_of``:
+    ``today`` is a day the check is run as of (``--today``), not the current date."""
     from soc2ai.governance._paths import gateway_names, paths
     from soc2ai.governance.prompts import PromptRegistry
 
     p = paths(config)
     try:
-        registry = ModelRegistry.load(p.models, today=today)
+        registry = ModelRegistry.load(p.models, today=today, as_of=as_of)
     except ConfigError as exc:
         return [
-            CheckResult("models.register", "CC8.1", FAIL, str(exc), "fix the register, or run `soc2ai init`")
+            CheckResult("models.register", "CC8.1", FAIL, str(exc), register_remedy(exc))
         ]
     if not registry.list():
         return [

@@ -33,7 +33,16 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 
 from soc2ai.errors import ConfigError
-from soc2ai.governance._yaml import Day, LocatedError, PastDay, RegisterModel, read_yaml, unique, validate
+from soc2ai.governance._yaml import (
+    Day,
+    LocatedError,
+    PastDay,
+    RegisterModel,
+    read_yaml,
+    register_remedy,
+    unique,
+    validate,
+)
 from soc2ai.governance.checks import FAIL, OK, WARN, CheckResult
 
 # Python distributions of AI/vector vendors -> the vendor they send data to.
@@ -166,14 +175,14 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.casefold())
 
 
-def load_vendors(path: Path, *, today: date | None = None) -> list[Vendor]:
+def load_vendors(path: Path, *, today: date | None = None, as_of: bool = False) -> list[Vendor]:
     """Read and validate the register; missing or empty -> ConfigError."""
     if not path.is_file():
         raise ConfigError("vendor register not found (run `soc2ai init`)", file=str(path))
     data, node = read_yaml(path)
     if data is None:
         raise ConfigError("vendor register is empty", file=str(path), line=1, field="vendors")
-    return validate(VendorsFile, data, node, str(path), today=today).vendors
+    return validate(VendorsFile, data, node, str(path), today=today, as_of=as_of).vendors
 
 
 def _requirement_name(spec: str) -> str:
@@ -259,17 +268,22 @@ def _vendor_findings(v: Vendor, today: date, max_age: int) -> list[CheckResult]:
 
 
 def check_vendors(
-    config: Any, *, today: date, providers: Iterable[str] | None = None, project_root: Path | None = None
+    config: Any,
+    *,
+    today: date,
+    providers: Iterable[str] | None = None,
+    project_root: Path | None = None,
+    as_of: bool = False,
 ) -> list[CheckResult]:
     """The ``vendors check`` lines; unregistered gateway providers and AI SDKs are unmanaged vendors."""
     from soc2ai.governance._paths import ConfiguredProvider, gateway_providers, paths
 
     where = paths(config).vendors
     try:
-        vendors = load_vendors(where, today=today)
+        vendors = load_vendors(where, today=today, as_of=as_of)
     except ConfigError as exc:
         return [
-            CheckResult("vendors.register", "CC9.2", FAIL, str(exc), "fix the register, or run `soc2ai init`")
+            CheckResult("vendors.register", "CC9.2", FAIL, str(exc), register_remedy(exc))
         ]
     if not vendors:
         return [

@@ -9,6 +9,7 @@ import pytest
 
 from soc2ai.config import Config
 from soc2ai.errors import ConfigError
+from soc2ai.governance._yaml import RegisterNewerError, register_remedy
 from soc2ai.governance.checks import FAIL
 from soc2ai.governance.models import ModelRegistry, check_models
 from soc2ai.governance.sources import SourceRegister, check_sources
@@ -268,4 +269,29 @@ def test_validator_messages_have_no_pydantic_prefix(tmp_path: Path) -> None:
     path = _write(tmp_path, VENDOR.replace("report_date: 2026-03-01", "report_date: 2026-09-01"))
     with pytest.raises(ConfigError) as exc:
         load_vendors(path, today=TODAY)
-    assert exc.value.reason.startswith("date 2026-09-01 is in the future")
+    assert exc.value.reason == "date 2026-09-01 is in the future (today is 2026-06-01)"
+    with pytest.raises(RegisterNewerError) as newer:
+        load_vendors(path, today=TODAY, as_of=True)
+    assert newer.value.reason == "date 2026-09-01 is after 2026-06-01, the day checked: the register is read as it stands now"
+
+
+def test_future_date_against_the_real_today(tmp_path: Path) -> None:
+    """Without a check date, a date after today is an error in the register itself."""
+    path = _write(tmp_path, VENDOR.replace("report_date: 2026-03-01", "report_date: 2999-09-01"))
+    with pytest.raises(ConfigError) as exc:
+        load_vendors(path)
+    assert exc.value.reason.startswith("date 2999-09-01 is in the future (today is ")
+    assert not isinstance(exc.value, RegisterNewerError)
+    assert register_remedy(exc.value) == "fix the register, or run `soc2ai init`"
+
+
+def test_check_as_of_an_earlier_day_names_the_way_out(project: Config) -> None:
+    """`check --today` before a recorded date: the register is newer than that day, not wrong, and the
+    remedy says how to check it as it stood then (not "fix the register")."""
+    for check in (check_vendors, check_models):
+        results = check(project, today=date(2025, 1, 1), as_of=True)
+        assert len(results) == 1 and results[0].status == FAIL, check
+        assert "is after 2025-01-01, the day checked" in results[0].message
+        assert "git show" in results[0].remedy and "fix the register" not in results[0].remedy
+        results = check(project, today=date(2025, 1, 1))  # a clock set back: the register is wrong
+        assert "is in the future" in results[0].message and results[0].remedy.startswith("fix the register")
